@@ -1,0 +1,11 @@
+"""GhostNet Workbench: search, profile and ship efficient Ghost-style vision architectures."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from workbench.config import ArchConfig
+from workbench.errors import WorkbenchError
+from workbench.models import build_model
+
+__all__ = ["ArchConfig", "WorkbenchError", "__version__", "build_model"]

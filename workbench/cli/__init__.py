@@ -1,0 +1,1 @@
+"""The `workbench` command line: one module per subcommand, each with `register(subparsers)`."""

@@ -1,0 +1,73 @@
+"""Helpers shared by the subcommands: choosing an architecture, parsing `--set`, printing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from workbench.config.arch import ArchConfig
+from workbench.config.io import load_arch
+from workbench.errors import WorkbenchError
+from workbench.models.presets import OVERRIDE_FIELDS, apply_overrides, get_preset
+
+
+def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--preset NAME | --config FILE`, `--set key=value` and `--input-size N`."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--preset", help="a preset name (see `workbench presets`)")
+    source.add_argument("--config", help="an ArchConfig YAML/JSON file, or an exported config")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override a knob (allowed keys: {', '.join(OVERRIDE_FIELDS)}); repeatable",
+    )
+    parser.add_argument("--input-size", type=int, help="input resolution (overrides the architecture's)")
+
+
+def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
+    """Turn `["ratio=3", "width=0.75"]` into typed values (YAML scalars)."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise WorkbenchError(f"--set expects KEY=VALUE, got '{item}'")
+        if key not in OVERRIDE_FIELDS:
+            raise WorkbenchError(f"--set: unknown key '{key}' (allowed: {', '.join(OVERRIDE_FIELDS)})")
+        values[key] = yaml.safe_load(raw)
+    return values
+
+
+def resolve_arch(args: argparse.Namespace) -> ArchConfig:
+    """The architecture named on the command line, with its overrides applied."""
+    overrides = parse_set_values(args.set)
+    if args.input_size is not None:
+        overrides["input_size"] = args.input_size
+    if args.preset:
+        return get_preset(args.preset, **overrides)
+    return apply_overrides(load_arch(args.config), overrides)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
+    """Print rows as an aligned plain-text table."""
+    cells = [[str(row.get(col, "")) for col in columns] for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) if cells else len(col) for i, col in enumerate(columns)]
+    print("  ".join(col.ljust(w) for col, w in zip(columns, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(value.ljust(w) for value, w in zip(row, widths)))
+
+
+def print_json(data: Any) -> None:
+    """Print JSON with a stable layout."""
+    print(json.dumps(data, indent=2, default=str))
+
+
+def human(value: float) -> str:
+    """1234567 -> '1.23M'."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value:g}"

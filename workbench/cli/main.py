@@ -1,0 +1,67 @@
+"""Entry point of the `workbench` command.
+
+Each subcommand lives in its own module of this package and exposes
+`register(subparsers)`, which adds its parser and sets `handler` to a function taking the
+parsed arguments and returning an exit code. A `WorkbenchError` becomes one line on stderr
+and exit code 2; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from typing import Sequence
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+
+# Subcommand modules, in the order `workbench --help` lists them.
+COMMAND_MODULES = (
+    "presets_cmd",
+    "profile_cmd",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors use the same exit code (2) and one-line style as ours."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every subcommand registered."""
+    parser = _Parser(prog="workbench", description="Search, profile and ship efficient Ghost-style vision architectures.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"workbench.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (0 ok, 2 user error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except WorkbenchError as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"workbench {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"workbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def entrypoint() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

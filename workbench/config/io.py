@@ -1,0 +1,146 @@
+"""Load and dump config models as YAML or JSON with errors a user can act on.
+
+Every validation failure becomes one `WorkbenchError` line naming the file, the field path
+(``stages.2.blocks.0.kernel``) and the allowed values; an unknown key lists the known ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from workbench.errors import WorkbenchError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _field_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `Optional[list[StageConfig]]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _field_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(model_cls: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """Follow a pydantic error location through nested models (list indices are skipped)."""
+    current: type[BaseModel] | None = model_cls
+    for part in loc:
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return None
+        current = _field_model(field.annotation)
+    return current
+
+
+def format_validation_error(error: ValidationError, model_cls: type[BaseModel], source: str) -> str:
+    """Turn the first pydantic error into `source: field.path: problem (allowed: ...)`."""
+    first = error.errors()[0]
+    loc = tuple(first.get("loc", ()))
+    path = ".".join(str(p) for p in loc) or "(top level)"
+    if first.get("type") == "extra_forbidden":
+        parent = _model_at(model_cls, loc[:-1])
+        known = ", ".join(sorted(parent.model_fields)) if parent else "?"
+        message = f"unknown key '{loc[-1]}' (allowed keys: {known})"
+    else:
+        message = first.get("msg", "invalid value")
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if "input" in first and first.get("type") != "missing":
+            message += f" (got {first['input']!r})"
+    more = len(error.errors()) - 1
+    suffix = f" [and {more} more problem{'s' if more > 1 else ''}]" if more else ""
+    return f"{source}: {path}: {message}{suffix}"
+
+
+def parse_model(model_cls: type[M], data: Any, source: str = "config") -> M:
+    """Validate plain data into `model_cls`, raising `WorkbenchError` with the field path."""
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return model_cls.model_validate(data)
+    except ValidationError as error:
+        raise WorkbenchError(format_validation_error(error, model_cls, source)) from error
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON file (chosen by suffix; YAML otherwise) into a dict."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise WorkbenchError(f"{path}: cannot read file ({error})") from error
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        detail = str(error).replace("\n", " ")
+        raise WorkbenchError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {detail}") from error
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_model(model_cls: type[M], path: str | Path, key: str | None = None) -> M:
+    """Load `model_cls` from a YAML/JSON file; with `key`, from that top-level section."""
+    data = read_mapping(path)
+    source = str(path)
+    if key is not None and key in data:
+        data, source = data[key], f"{path}: {key}"
+    return parse_model(model_cls, data, source)
+
+
+def load_arch(path: str | Path) -> "ArchConfig":
+    """Load an `ArchConfig` from a file holding either the architecture itself or an
+    exported config with an `arch:` section."""
+    from workbench.config.arch import ArchConfig
+
+    return load_model(ArchConfig, path, key="arch")
+
+
+def to_plain(model: BaseModel) -> dict[str, Any]:
+    """The model as JSON-compatible data (what is written to files and trial records)."""
+    return model.model_dump(mode="json")
+
+
+def dump_model(model: BaseModel, path: str | Path | None = None, fmt: str | None = None) -> str:
+    """Serialise as YAML (default) or JSON; with `path`, also write it atomically.
+
+    The format follows `fmt`, else the path's suffix (`.json` means JSON).
+    """
+    if fmt is None:
+        fmt = "json" if path is not None and str(path).lower().endswith(".json") else "yaml"
+    data = to_plain(model)
+    text = json.dumps(data, indent=2) + "\n" if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
+    if path is not None:
+        write_text_atomic(path, text)
+    return text
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a file so a reader never sees it half-written: temp file in the folder, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
