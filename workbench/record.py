@@ -1,0 +1,91 @@
+"""The fixed trial record: the user-attribute keys every trial of a study carries.
+
+The search writes them, `results` reads them; nothing else names these strings. Objective
+names (registered on the study with `set_metric_names`) map to record keys through
+`OBJECTIVES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# --- trial user attributes -------------------------------------------------------------
+ARCH_JSON = "arch_json"            # the ArchConfig as JSON text
+ARCH_HASH = "arch_hash"            # sha256 of the canonical ArchConfig JSON (dedupe key)
+PARAMS = "params"
+MACS = "macs"
+FLOPS_FVCORE = "flops_fvcore"
+ACTIVATIONS = "activations"
+UNSUPPORTED_OPS = "unsupported_ops"
+LATENCY_P50 = "latency_p50_ms"
+LATENCY_P90 = "latency_p90_ms"
+LATENCY_CV = "latency_cv"
+LATENCY_NOISY = "latency_noisy"
+LATENCY_PROTOCOL = "latency_protocol"  # dict: device, device_name, mode, dtype, batch size, threads, ...
+DEVICE = "device"                  # human-readable device name the trial was measured on
+PEAK_MEMORY = "peak_memory_bytes"
+ACCURACY = "accuracy"              # validation accuracy in [0, 1] or a zero-cost score
+ACCURACY_SOURCE = "accuracy_source"  # "proxy-train:<epochs>ep" or "zero-cost:<name>"
+VAL_CURVE = "val_curve"            # list of per-epoch validation accuracies
+LOSS_CURVE = "loss_curve"
+TRAIN_SECONDS = "train_seconds"
+PROFILE_SECONDS = "profile_seconds"
+IMAGES_PER_SECOND = "images_per_second"
+STATUS = "status"                  # one of TRIAL_STATUSES
+REASON = "reason"                  # why a trial was rejected, failed or pruned; None otherwise
+REUSED_FROM = "reused_from"        # trial number whose figures were reused, or None
+WORKBENCH_VERSION = "workbench_version"
+KNOBS = "knobs"                    # dict of the sampled knob values, by knob name
+
+TRIAL_KEYS: tuple[str, ...] = (
+    ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,
+    LATENCY_P50, LATENCY_P90, LATENCY_CV, LATENCY_NOISY, LATENCY_PROTOCOL, DEVICE, PEAK_MEMORY,
+    ACCURACY, ACCURACY_SOURCE, VAL_CURVE, LOSS_CURVE, TRAIN_SECONDS, PROFILE_SECONDS,
+    IMAGES_PER_SECOND, STATUS, REASON, REUSED_FROM, WORKBENCH_VERSION, KNOBS,
+)
+
+TrialStatus = Literal["complete", "reused", "rejected", "failed", "pruned", "running"]
+TRIAL_STATUSES: tuple[str, ...] = ("complete", "reused", "rejected", "failed", "pruned", "running")
+
+# --- study user attributes ---------------------------------------------------------------
+STUDY_SPACE_FILE = "space_file"
+STUDY_SPACE_HASH = "space_hash"
+STUDY_SPACE = "space"              # the validated SearchSpace as a dict
+STUDY_DATASET = "dataset"
+STUDY_DEVICE = "device"
+STUDY_OBJECTIVES = "objectives"    # list of objective names, in the order of trial values
+STUDY_BUDGETS = "budgets"          # dict: max_params, max_macs, max_latency_ms (None = unbounded)
+STUDY_LATENCY_PROTOCOL = "latency_protocol"
+STUDY_WORKBENCH_VERSION = "workbench_version"
+
+# Constraint names passed to `trial.set_constraint` (value <= 0 means the budget holds).
+CONSTRAINT_PARAMS = "max_params"
+CONSTRAINT_MACS = "max_macs"
+CONSTRAINT_LATENCY = "max_latency_ms"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective a study can optimise: its name, the record key holding its value, and
+    its direction."""
+
+    name: str
+    column: str
+    direction: Literal["maximize", "minimize"]
+
+
+OBJECTIVES: dict[str, Objective] = {
+    "accuracy": Objective("accuracy", ACCURACY, "maximize"),
+    "macs": Objective("macs", MACS, "minimize"),
+    "params": Objective("params", PARAMS, "minimize"),
+    "latency_ms": Objective("latency_ms", LATENCY_P50, "minimize"),
+}
+
+# Cost columns a user may put on the x axis or budget, with their budget keys.
+COST_COLUMNS: dict[str, str] = {
+    MACS: "max_macs",
+    PARAMS: "max_params",
+    LATENCY_P50: "max_latency_ms",
+    LATENCY_P90: "max_latency_ms",
+}

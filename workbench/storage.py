@@ -1,0 +1,88 @@
+"""Opening Optuna storages from the URLs and paths users type.
+
+* no URL: `sqlite:///workbench.db` in the working directory (the CLI and the app share it);
+* `sqlite:///path.db`, `postgresql://...`, any SQLAlchemy URL: Optuna's RDB storage;
+* a path ending in `.log`, `.jsonl` or `.journal`, or `journal:PATH`: a journal file
+  (`JournalFileBackend`), the storage for several local worker processes.
+
+Readers (`results`, the app) never create anything: a missing SQLite or journal file is an
+error that says so, not a new empty database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+from workbench.errors import WorkbenchError
+
+DEFAULT_STORAGE = "sqlite:///workbench.db"
+JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
+
+
+def journal_path(url: str) -> Path | None:
+    """The journal file a storage string names, or None if it is not a journal."""
+    if url.startswith("journal:"):
+        return Path(url[len("journal:"):])
+    if "://" not in url and url.endswith(JOURNAL_SUFFIXES):
+        return Path(url)
+    return None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a `sqlite:///` URL (None for other URLs or in-memory)."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        return Path(path) if path and path != ":memory:" else None
+    return None
+
+
+def normalise_url(url: str | None) -> str:
+    """Fill in the default and turn a bare `.db` path into a SQLite URL."""
+    if not url:
+        return DEFAULT_STORAGE
+    if "://" not in url and url.endswith((".db", ".sqlite", ".sqlite3")):
+        return f"sqlite:///{url}"
+    return url
+
+
+def open_storage(url: str | None = None, *, create: bool = False, heartbeat_interval: int | None = None) -> BaseStorage:
+    """Open a storage for reading (default) or for a search (`create=True`).
+
+    Example:
+        >>> storage = open_storage("sqlite:///workbench.db", create=True)
+    """
+    url = normalise_url(url)
+    journal = journal_path(url)
+    if journal is not None:
+        if not create and not journal.exists():
+            raise WorkbenchError(f"storage '{url}': journal file {journal} does not exist")
+        journal.parent.mkdir(parents=True, exist_ok=True) if create else None
+        return JournalStorage(JournalFileBackend(str(journal)))
+    db_file = sqlite_path(url)
+    if db_file is not None and not create and not db_file.exists():
+        raise WorkbenchError(f"storage '{url}': no database file at {db_file} (run `workbench search` first)")
+    kwargs = {}
+    if heartbeat_interval and not url.startswith("sqlite"):
+        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": heartbeat_interval * 3}
+    try:
+        return RDBStorage(url, skip_compatibility_check=False, **kwargs)
+    except ImportError as error:
+        raise WorkbenchError(f"storage '{url}': the database driver is not installed ({error})") from error
+    except Exception as error:  # SQLAlchemy raises many types for a bad or unreachable URL
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbenchError(f"storage '{url}': cannot open ({detail})") from error
+
+
+def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
+    """Load an existing study; a missing one is an error listing the studies that exist."""
+    backend = open_storage(storage)
+    try:
+        return optuna.load_study(study_name=study_name, storage=backend)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)]
+        listing = ", ".join(names) if names else "none"
+        raise WorkbenchError(f"no study '{study_name}' in {normalise_url(storage)} (studies there: {listing})") from None
