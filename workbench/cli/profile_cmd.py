@@ -1,28 +1,146 @@
-"""`workbench profile`: parameters and MACs of a preset or an ArchConfig file."""
+"""`workbench profile`: parameters, MACs, fvcore FLOPs, latency and peak memory of a preset
+or an ArchConfig file, with the protocol every latency was taken under."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+from typing import Any
 
 from workbench.cli.common import add_arch_arguments, human, print_json, print_table, resolve_arch
+from workbench.errors import WorkbenchError
 from workbench.models import build_model
-from workbench.profiling.counting import count_model
+from workbench.profiling import LatencyProtocol, count_model, measure_latency, profile_arch
+from workbench.profiling.protocol import DEVICES, DTYPES, MODES, check_device, recorded_protocol
+
+DEFAULT_BATCH_SIZES = (1, 32)
+LATENCY_COLUMNS = ["batch", "mode", "dtype", "p50_ms", "p90_ms", "cv", "samples", "noisy"]
+LAYER_COLUMNS = ["module", "depth", "params", "macs", "flops_fvcore", "activations"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("profile", help="measure a preset or an ArchConfig file")
     add_arch_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True, help="time the model (default: on)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu")
+    parser.add_argument("--batch-size", action="append", metavar="N[,N...]",
+                        help=f"batch sizes to time; repeatable or comma list (default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
+    parser.add_argument("--mode", choices=MODES, default="deploy", help="eager, deploy (BatchNorm folded; default) or compiled")
+    parser.add_argument("--dtype", choices=tuple(DTYPES), default="fp32")
+    parser.add_argument("--channels-last", action="store_true", help="time in channels_last memory format")
+    parser.add_argument("--threads", type=int, help="CPU threads while timing (default: torch's current count)")
+    parser.add_argument("--warmup", type=int, default=LatencyProtocol.warmup, help="most warm-up iterations")
+    parser.add_argument("--repeats", type=int, default=LatencyProtocol.repeats, help="most timed iterations")
+    parser.add_argument("--max-seconds", type=float, default=LatencyProtocol.max_seconds, help="time cap per latency figure")
+    parser.add_argument("--crosscheck", action=argparse.BooleanOptionalAction, default=True,
+                        help="verify MACs with torch's FlopCounterMode (default: on)")
+    parser.add_argument("--per-layer", action="store_true", help="also print the per-module breakdown")
+    parser.add_argument("--depth", type=int, default=3, help="deepest module level in --per-layer (default: 3)")
     parser.set_defaults(handler=run)
 
 
+def parse_batch_sizes(values: list[str] | None) -> list[int]:
+    """`["1,32", "8"]` -> `[1, 32, 8]`; the default when none are given."""
+    if not values:
+        return list(DEFAULT_BATCH_SIZES)
+    sizes = []
+    for item in ",".join(values).split(","):
+        try:
+            size = int(item)
+        except ValueError:
+            raise WorkbenchError(f"--batch-size expects positive integers, got '{item}'") from None
+        if size < 1:
+            raise WorkbenchError(f"--batch-size expects positive integers, got '{item}'")
+        sizes.append(size)
+    return sizes
+
+
 def run(args: argparse.Namespace) -> int:
+    check_device(args.device)
     arch = resolve_arch(args)
-    counts = count_model(build_model(arch), arch)
-    result = {"name": arch.name, "input_size": arch.input_size, "params": counts.params, "macs": counts.macs}
+    sizes = parse_batch_sizes(args.batch_size)
+    protocol = LatencyProtocol(device=args.device, mode=args.mode, dtype=args.dtype, batch_size=sizes[0],
+                               channels_last=args.channels_last, threads=args.threads, warmup=args.warmup,
+                               repeats=args.repeats, max_seconds=args.max_seconds)
+    model = build_model(arch)
+    result = profile_arch(arch, protocol if args.latency else None, model=model, crosscheck=args.crosscheck)
+    latencies = [result.latency] if result.latency else []
+    if args.latency:
+        latencies += [measure_latency(model, arch, replace(protocol, batch_size=size)) for size in sizes[1:]]
+    report = _report(arch, result, latencies, recorded_protocol(protocol, arch.input_size))
     if args.format == "json":
-        print_json(result)
-    else:
-        print_table([{**result, "params": human(counts.params), "macs": human(counts.macs)}],
-                    ["name", "input_size", "params", "macs"])
+        if args.per_layer:
+            report["layers"] = count_model(model, arch).by_module(args.depth)
+        print_json(report)
+        return 0
+    _print_tables(report, latencies)
+    if args.per_layer:
+        rows = count_model(model, arch).by_module(args.depth)
+        print()
+        print_table([{**r, "module": "  " * r["depth"] + (r["module"] or "(model)"), "params": human(r["params"]),
+                      "macs": human(r["macs"]), "flops_fvcore": human(r["flops_fvcore"]),
+                      "activations": human(r["activations"])} for r in rows], LAYER_COLUMNS)
     return 0
+
+
+def _report(arch: Any, result: Any, latencies: list[Any], protocol: dict[str, Any]) -> dict[str, Any]:
+    first = latencies[0] if latencies else None
+    return {
+        "name": arch.name,
+        "input_size": arch.input_size,
+        "params": result.params,
+        "macs": result.macs,
+        "flops_fvcore": result.flops_fvcore,
+        "activations": result.activations,
+        "unsupported_ops": result.unsupported_ops,
+        "latency_ms": _headline(first) if first else None,
+        "latency": [lat.to_dict() for lat in latencies],
+        "device": protocol["device"],
+        "device_name": protocol["device_name"],
+        "protocol": first.protocol if first else protocol,
+        "peak_memory_bytes": result.peak_memory_bytes,
+        "peak_memory_method": result.peak_memory_method,
+        "crosscheck_macs": result.crosscheck_macs,
+        "crosscheck_rel_diff": result.crosscheck_rel_diff,
+        "crosscheck_ok": result.crosscheck_ok,
+        "profile_seconds": result.profile_seconds,
+    }
+
+
+def _headline(latency: Any) -> dict[str, Any]:
+    data = latency.to_dict()
+    return {"p50": data["p50_ms"], "p90": data["p90_ms"], "mean": data["mean_ms"], "std": data["std_ms"],
+            "cv": data["cv"], "samples": data["samples"], "noisy": data["noisy"],
+            "batch_size": latency.protocol["batch_size"], "available": data["available"], "reason": data["reason"]}
+
+
+def _print_tables(report: dict[str, Any], latencies: list[Any]) -> None:
+    print_table([{**report, **{k: human(report[k]) for k in ("params", "macs", "flops_fvcore", "activations")},
+                  "peak_memory": human(report["peak_memory_bytes"]) + "B"}],
+                ["name", "input_size", "params", "macs", "flops_fvcore", "activations", "peak_memory"])
+    if latencies:
+        print()
+        print_table([_latency_row(lat) for lat in latencies], LATENCY_COLUMNS)
+        p = report["protocol"]
+        print(f"\nlatency: ms per batch on {p['device_name']} ({p['device']}), torch {p['torch_version']}, "
+              f"{p['threads']} threads, warm-up {p.get('warmup_done', p['warmup'])}, "
+              f"up to {p['repeats']} repeats / {p['max_seconds']} s, channels_last={p['channels_last']}")
+    print("macs = conv/linear multiply-accumulates (the GhostNet paper's 'FLOPs'); "
+          "flops_fvcore = fvcore's total incl. BatchNorm, pooling, elementwise ops.")
+    print(f"peak memory: {report['peak_memory_method']}")
+    if report["unsupported_ops"]:
+        print("not counted: " + ", ".join(f"{op} x{n}" for op, n in report["unsupported_ops"].items()))
+    if report["crosscheck_ok"] is not None:
+        verdict = "agrees" if report["crosscheck_ok"] else "DISAGREES"
+        print(f"FlopCounterMode cross-check {verdict}: {human(report['crosscheck_macs'])} MACs "
+              f"({report['crosscheck_rel_diff']:.2%} apart)")
+
+
+def _latency_row(latency: Any) -> dict[str, Any]:
+    p = latency.protocol
+    row = {"batch": p["batch_size"], "mode": p["mode"], "dtype": p["dtype"]}
+    if not latency.available:
+        return {**row, "p50_ms": "unavailable", "p90_ms": latency.reason}
+    return {**row, "p50_ms": f"{latency.p50_ms:.3f}", "p90_ms": f"{latency.p90_ms:.3f}", "cv": f"{latency.cv:.3f}",
+            "samples": latency.samples, "noisy": "NOISY" if latency.noisy else "no"}

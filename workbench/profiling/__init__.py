@@ -1,5 +1,32 @@
-"""Measuring models: parameters and MACs (fvcore), latency and peak memory. Never trains."""
+"""Measuring models: parameters, MACs and FLOPs (fvcore), latency and peak memory. Never trains.
 
-from workbench.profiling.counting import CountResult, count_model
+`profile_arch(arch, protocol)` is the one-call entry point; `count_model` and
+`measure_latency` are its parts.
+"""
 
-__all__ = ["CountResult", "count_model"]
+from workbench.profiling.counting import CountResult, check_input_size, count_inputs, count_model, count_params, example_input
+from workbench.profiling.crosscheck import CrossCheck, cross_check
+from workbench.profiling.latency import LatencyResult, measure_latency
+from workbench.profiling.memory import peak_memory
+from workbench.profiling.profile import ProfileResult, profile_arch
+from workbench.profiling.protocol import LatencyProtocol
+from workbench.profiling.stats import TimingStats, summarize
+
+__all__ = [
+    "CountResult",
+    "CrossCheck",
+    "LatencyProtocol",
+    "LatencyResult",
+    "ProfileResult",
+    "TimingStats",
+    "check_input_size",
+    "count_inputs",
+    "count_model",
+    "count_params",
+    "cross_check",
+    "example_input",
+    "measure_latency",
+    "peak_memory",
+    "profile_arch",
+    "summarize",
+]
