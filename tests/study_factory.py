@@ -14,6 +14,7 @@ from workbench.config.io import to_plain
 from workbench.models import build_model, get_preset
 from workbench.profiling.counting import count_model
 
+import functools
 import hashlib
 import json
 
@@ -35,6 +36,12 @@ def arch_for(ratio: int, dw_size: int, width: float):
     return get_preset("ghostnet_cifar_050", ratio=ratio, dw_size=dw_size, width=width)
 
 
+@functools.lru_cache(maxsize=None)
+def _counts(ratio: int, dw_size: int, width: float):
+    arch = arch_for(ratio, dw_size, width)
+    return count_model(build_model(arch), arch)
+
+
 def make_study(
     storage: str,
     name: str = "test-study",
@@ -46,7 +53,8 @@ def make_study(
     """Write a study with `trials` complete trials (infeasible over `max_macs`) and
     `failed` failed trials to `storage`; return it."""
     directions = [record.OBJECTIVES[o].direction for o in objectives]
-    study = optuna.create_study(study_name=name, storage=storage, directions=directions)
+    # Built in memory and copied in one go: SQLite commits each attribute separately otherwise.
+    study = optuna.create_study(study_name=name, storage=optuna.storages.InMemoryStorage(), directions=directions)
     study.set_metric_names(list(objectives))
     study.set_user_attr(record.STUDY_OBJECTIVES, list(objectives))
     study.set_user_attr(record.STUDY_DATASET, "digits")
@@ -61,7 +69,7 @@ def make_study(
         trial.suggest_categorical("dw_size", [1, 3, 5, 7])
         trial.suggest_float("width", 0.35, 1.0)
         arch = arch_for(ratio, dw_size, width)
-        counts = count_model(build_model(arch), arch)
+        counts = _counts(ratio, dw_size, width)
         arch_json = json.dumps(to_plain(arch), sort_keys=True)
         attrs = {
             record.ARCH_JSON: arch_json,
@@ -90,4 +98,5 @@ def make_study(
         trial.set_user_attr(record.STATUS, "failed")
         trial.set_user_attr(record.REASON, "config cannot be built: test failure")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return study
+    optuna.copy_study(from_study_name=name, from_storage=study._storage, to_storage=storage)
+    return optuna.load_study(study_name=name, storage=storage)

@@ -347,8 +347,11 @@ def param_importances(study: optuna.Study, objective: Objective) -> dict[str, fl
     complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     if len(complete) < 2 or len({json.dumps(t.params, sort_keys=True) for t in complete}) < 2:
         return {}
+    # Optuna's default evaluator ranks knobs for *low* target values, so maximised
+    # objectives are negated.
+    sign = -1.0 if objective.direction == "maximize" else 1.0
     try:
-        return optuna.importance.get_param_importances(study, target=lambda t: t.values[index])
+        return optuna.importance.get_param_importances(study, target=lambda t: sign * t.values[index])
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
 

@@ -1,0 +1,338 @@
+"""The dashboard (app.py) under Streamlit's AppTest, against small real studies.
+
+The studies are written by `study_factory.make_study` (the real trial record of real
+architectures) into a temporary SQLite file; the app is pointed at it with the
+`WORKBENCH_STORAGE` / `WORKBENCH_STUDY` environment variables, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import streamlit
+from streamlit.testing.v1 import AppTest
+
+from study_factory import DEFAULT_TRIALS, make_study
+from workbench import record, results
+from workbench.dashboard import figures
+from workbench.results import Budgets
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+TIMEOUT = 120
+MAIN, THREE, EMPTY, FAILED = "test-study", "three-objectives", "empty-study", "only-failed"
+
+
+def write_studies(url: str) -> None:
+    """Write the test studies to `url`: built in memory, then copied in one batch per study
+    (one SQLite transaction per trial instead of one per attribute)."""
+    specs = [
+        dict(name=MAIN),
+        dict(name=THREE, objectives=("accuracy", "macs", "latency_ms"), trials=DEFAULT_TRIALS[:5]),
+        dict(name=EMPTY, trials=(), failed=0),
+        dict(name=FAILED, trials=(), failed=3),
+    ]
+    for spec in specs:
+        study = make_study(None, **spec)
+        optuna.copy_study(from_study_name=spec["name"], from_storage=study._storage, to_storage=url)
+
+
+@pytest.fixture(scope="module")
+def storage() -> str:
+    base = "/dev/shm" if Path("/dev/shm").is_dir() else None  # tmpfs: SQLite writes without fsync cost
+    with tempfile.TemporaryDirectory(dir=base, prefix="wb-dashboard-") as folder:
+        url = f"sqlite:///{folder}/studies.db"
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        write_studies(url)
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    streamlit.cache_data.clear()
+    yield
+
+
+def run_app(monkeypatch: pytest.MonkeyPatch, storage: str, study: str | None = MAIN) -> AppTest:
+    monkeypatch.setenv("WORKBENCH_STORAGE", storage)
+    if study is None:
+        monkeypatch.delenv("WORKBENCH_STUDY", raising=False)
+    else:
+        monkeypatch.setenv("WORKBENCH_STUDY", study)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def tab(at: AppTest, label: str):
+    return next(t for t in at.tabs if t.label == label)
+
+
+def frame_of(storage: str, name: str = MAIN) -> tuple[optuna.Study, pd.DataFrame]:
+    return results.open_results(name, storage)
+
+
+def chart_spec(element) -> dict:
+    import json
+
+    return json.loads(element.proto.spec)
+
+
+def pareto_numbers(at: AppTest) -> list[int]:
+    text = next(m.value for m in at.markdown if m.value.startswith("**Pareto trials**"))
+    return [int(n) for n in re.findall(r"\d+", text.split(":", 1)[1])]
+
+
+def capture_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+    """Record the data handed to every st.download_button, by key."""
+    captured: dict[str, object] = {}
+    original = streamlit.download_button
+
+    def recording(label, data, *args, **kwargs):
+        captured[kwargs.get("key") or label] = data
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
+    return captured
+
+
+def test_storage_and_study_from_the_command_line_or_environment(monkeypatch):
+    from workbench.dashboard import data
+
+    monkeypatch.delenv("WORKBENCH_STORAGE", raising=False)
+    monkeypatch.delenv("WORKBENCH_STUDY", raising=False)
+    assert data.default_storage([]) == "sqlite:///workbench.db"  # the CLI's file
+    assert data.default_study([]) is None
+    monkeypatch.setenv("WORKBENCH_STORAGE", "runs/journal.log")
+    assert data.default_storage([]) == "runs/journal.log"
+    argv = ["--storage", "postgresql://u@db/x", "--study=digits"]  # `streamlit run app.py -- --storage ... --study=...`
+    assert data.default_storage(argv) == "postgresql://u@db/x" and data.default_study(argv) == "digits"
+
+
+def test_every_tab_renders(monkeypatch, storage):
+    at = run_app(monkeypatch, storage)
+    assert_clean(at)
+    assert [t.label for t in at.tabs] == ["Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export"]
+    for t in at.tabs:
+        assert len(t.children) > 0, f"tab {t.label} is empty"
+    keys = {chart.proto.id for chart in at.get("plotly_chart")}
+    assert len(keys) >= 6  # pareto, validation curve, hypervolume, importance, macs-latency, compare
+    assert "first_chart_s" in at.session_state["_timings"]
+    # the sidebar names the study, its trial count, objectives and device
+    picker = at.sidebar.selectbox(key="study")
+    assert picker.value == MAIN
+    assert picker.options[0] == f"{MAIN} — 9 trials (8 complete)"
+    assert any("accuracy, macs" in c.value and "test-cpu" in c.value for c in at.sidebar.caption)
+    # every cost axis and a colour-by knob render too
+    for cost in record.COST_COLUMNS:
+        at.selectbox(key="pareto_cost").set_value(cost)
+        at.selectbox(key="pareto_color").set_value("knob_width")
+        at.run()
+        assert_clean(at)
+
+
+def test_pareto_trials_equal_the_results_api(monkeypatch, storage):
+    _, frame = frame_of(storage)
+    study = results.load_study(MAIN, storage)
+    objectives = results.study_objectives(study)
+    budgets = results.study_info(study).budgets
+    at = run_app(monkeypatch, storage)
+    for cost in (record.MACS, record.LATENCY_P50, record.PARAMS):
+        at.selectbox(key="pareto_cost").set_value(cost).run()
+        assert_clean(at)
+        expected = results.pareto_front(frame, figures.axis_objectives(objectives, cost), budgets)["number"].tolist()
+        assert pareto_numbers(at) == expected
+        table = tab(at, "Pareto front").dataframe[0].value
+        assert table["number"].tolist() == expected
+    # with the study's own objectives and no budgets, that is Optuna's own front
+    at.selectbox(key="pareto_cost").set_value(record.MACS)
+    at.number_input(key=f"budget_max_macs::{MAIN}").set_value(None)
+    at.run()
+    assert sorted(pareto_numbers(at)) == sorted(t.number for t in study.best_trials)
+
+
+def test_budgets_change_the_highlighted_best_trial(monkeypatch, storage):
+    _, frame = frame_of(storage)
+    at = run_app(monkeypatch, storage)
+    stored = results.pick_best_accuracy(frame, Budgets(max_macs=2.5e7))
+    assert at.number_input(key=f"budget_max_macs::{MAIN}").value == 2.5e7
+    assert at.success[0].value.startswith(f"Best under budgets: trial {int(stored['number'])} — accuracy")
+    names = [t.get("name") for t in chart_spec(at.get("plotly_chart")[0])["data"]]
+    assert f"best: trial {int(stored['number'])}" in names
+
+    at.number_input(key=f"budget_max_macs::{MAIN}").set_value(1.1e7).run()
+    assert_clean(at)
+    tighter = results.pick_best_accuracy(frame, Budgets(max_macs=1.1e7))
+    assert int(tighter["number"]) != int(stored["number"])
+    assert at.success[0].value.startswith(f"Best under budgets: trial {int(tighter['number'])} — accuracy")
+    names = [t.get("name") for t in chart_spec(at.get("plotly_chart")[0])["data"]]
+    assert f"best: trial {int(tighter['number'])}" in names
+    assert any(n.startswith("over budget") for n in names)
+
+    at.number_input(key=f"budget_max_latency_ms::{MAIN}").set_value(3.05).run()
+    latency_best = results.pick_best_accuracy(frame, Budgets(max_macs=1.1e7, max_latency_ms=3.05))
+    assert int(latency_best["number"]) != int(tighter["number"])
+    assert at.success[0].value.startswith(f"Best under budgets: trial {int(latency_best['number'])}")
+
+    at.number_input(key=f"budget_max_params::{MAIN}").set_value(10.0).run()
+    assert_clean(at)
+    assert not at.success
+    assert any("no feasible completed trial within the budgets" in w.value for w in at.warning)
+
+
+def without_timestamp(text: str) -> str:
+    return re.sub(r'"?exported_at"?: .*', "exported_at: <time>", text)
+
+
+def test_export_downloads_the_cli_file(monkeypatch, storage, tmp_path):
+    import workbench
+    from workbench.export import export_study
+
+    downloads = capture_downloads(monkeypatch)
+    at = run_app(monkeypatch, storage)
+    assert_clean(at)
+    study, frame = frame_of(storage)
+    cases = [("Best under the budgets", "best-accuracy", "yaml"), ("Knee of the front", "knee", "json")]
+    for choice, spec, fmt in cases:
+        at.radio(key="export_pick").set_value(choice)
+        at.radio(key="export_format").set_value(fmt)
+        at.run()
+        assert_clean(at)
+        text = downloads["export_download"]
+        _, cli_text = export_study(MAIN, pick=spec, storage=storage, fmt=fmt)  # what `workbench export` writes
+        assert without_timestamp(text) == without_timestamp(cli_text)
+        path = tmp_path / f"exported.{fmt}"
+        path.write_text(text)
+        config = workbench.load_config(path)
+        expected = results.pick(frame, spec, results.study_objectives(study), results.study_info(study).budgets)
+        assert config.arch == results.arch_of(expected)
+        assert config.provenance.trial == int(expected["number"]) and config.provenance.pick == spec
+        workbench.build_model(config.arch)  # and it builds
+    # a trial by number, under a tighter budget set in the sidebar
+    at.radio(key="export_pick").set_value("A trial by number")
+    at.number_input(key=f"budget_max_macs::{MAIN}").set_value(1.1e7)
+    at.run()
+    at.selectbox(key="export_trial").set_value(5).run()
+    assert_clean(at)
+    assert "trial5" in tab(at, "Export").get("download_button")[0].proto.label
+    _, cli_text = export_study(MAIN, pick="trial:5", storage=storage, fmt="json", max_macs=1.1e7)
+    assert without_timestamp(downloads["export_download"]) == without_timestamp(cli_text)
+    assert any("--pick trial:5 --max-macs 1.1e+07" in c.value for c in tab(at, "Export").caption)
+
+
+def test_trials_tab_filters_and_csv(monkeypatch, storage):
+    downloads = capture_downloads(monkeypatch)
+    at = run_app(monkeypatch, storage)
+    table = tab(at, "Trials").dataframe[0].value
+    assert len(table) == 9 and {"state", "status", "reason", "knob_ratio", record.MACS} <= set(table.columns)
+    at.multiselect(key="trials_state").set_value(["FAIL"]).run()
+    table = tab(at, "Trials").dataframe[0].value
+    assert table["state"].tolist() == ["FAIL"]
+    assert "test failure" in table["reason"].iloc[0]
+    at.multiselect(key="trials_state").set_value([])
+    at.text_input(key="trials_text").set_value("over budget").run()
+    table = tab(at, "Trials").dataframe[0].value
+    assert len(table) >= 1 and set(table["status"]) == {"rejected"}
+    csv = pd.read_csv(__import__("io").StringIO(downloads["trials_csv"]))
+    assert csv["number"].tolist() == table["number"].tolist()
+
+
+def test_trial_detail_shows_architecture_layers_latency_and_curve(monkeypatch, storage):
+    at = run_app(monkeypatch, storage)
+    at.selectbox(key="detail_trial").set_value(5).run()
+    assert_clean(at)
+    detail = tab(at, "Trial detail")
+    frames = [d.value for d in detail.dataframe]
+    arch_table, layers = frames[0], frames[1]
+    assert arch_table["stage"].iloc[0] == "stem" and arch_table["stage"].iloc[-1] == "head"
+    _, frame = frame_of(storage)
+    stored_macs = frame.loc[frame["number"] == 5, record.MACS].iloc[0]
+    assert layers.loc[layers["module"] == "(model)", "macs"].iloc[0] == stored_macs
+    assert any("Protocol: cpu (test-cpu), deploy, fp32, batch 1" in c.value for c in detail.caption)
+    curve = [chart_spec(c) for c in detail.get("plotly_chart")]
+    assert curve and curve[0]["data"][0]["y"] == pytest.approx([0.88, 0.95, 0.98])
+    # a failed trial says there is no architecture, without a traceback
+    at.selectbox(key="detail_trial").set_value(8).run()
+    assert_clean(at)
+    assert any("has no stored architecture" in i.value for i in tab(at, "Trial detail").info)
+
+
+def test_three_objective_study_and_compare(monkeypatch, storage):
+    at = run_app(monkeypatch, storage, THREE)
+    assert_clean(at)
+    kinds = [chart_spec(c)["data"][0]["type"] for c in tab(at, "Pareto front").get("plotly_chart")]
+    assert "scatter3d" in kinds
+    at.multiselect(key="compare_studies").set_value([MAIN]).run()
+    assert_clean(at)
+    spec = chart_spec(tab(at, "Compare").get("plotly_chart")[0])
+    assert {t["name"].split(" (")[0] for t in spec["data"]} == {THREE, MAIN}
+
+
+def test_auto_refresh_polls_without_breaking(monkeypatch, storage):
+    at = run_app(monkeypatch, storage)
+    at.toggle(key="auto_refresh").set_value(True).run()
+    assert_clean(at)
+    assert any(c.value.startswith("Checked at") for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("case", ["missing-file", "empty-study", "only-failed", "unreachable", "no-studies"])
+def test_empty_and_broken_states_speak_plainly(monkeypatch, storage, tmp_path, case):
+    if case == "missing-file":
+        at = run_app(monkeypatch, f"sqlite:///{tmp_path}/nothing-here.db")
+        assert "No study storage at" in at.info[0].value and "workbench search" in at.info[0].value
+    elif case == "empty-study":
+        at = run_app(monkeypatch, storage, EMPTY)
+        assert f"Study '{EMPTY}' has no trials yet" in at.info[0].value
+    elif case == "only-failed":
+        at = run_app(monkeypatch, storage, FAILED)
+        assert any("has 3 trials but none has completed" in w.value for w in at.warning)
+        assert set(at.dataframe[0].value["reason"]) == {"config cannot be built: test failure"}
+    elif case == "unreachable":
+        at = run_app(monkeypatch, "postgresql://u:secret@127.0.0.1:1/x")
+        text = at.warning[0].value
+        assert text.startswith("Cannot open the storage postgresql://u:***@127.0.0.1:1/x") and "secret" not in text
+    else:
+        url = f"sqlite:///{tmp_path}/blank.db"
+        optuna.storages.RDBStorage(url).engine.dispose()
+        at = run_app(monkeypatch, url)
+        assert "holds no studies yet" in at.info[0].value
+    assert_clean(at)
+    assert not at.tabs or case == "only-failed"
+
+
+def test_a_journal_file_storage(monkeypatch, storage, tmp_path):
+    from workbench.storage import open_storage
+
+    journal = tmp_path / "studies.log"
+    optuna.copy_study(from_study_name=MAIN, from_storage=storage, to_storage=open_storage(str(journal), create=True))
+    at = run_app(monkeypatch, str(journal))
+    assert_clean(at)
+    _, frame = frame_of(storage)
+    assert pareto_numbers(at) == results.pareto_front(frame, figures.axis_objectives(
+        [record.OBJECTIVES["accuracy"], record.OBJECTIVES["macs"]], record.MACS), Budgets(max_macs=2.5e7))["number"].tolist()
+    assert "9 trials" in at.sidebar.selectbox(key="study").options[0]
+
+
+def test_the_app_only_reads(monkeypatch, storage):
+    """Opening the app leaves the database byte for byte as it was, and holds no lock:
+    a writer can add a trial right after a render."""
+    path = Path(storage[len("sqlite:///"):])
+    before = path.read_bytes()
+    at = run_app(monkeypatch, storage)
+    at.selectbox(key="detail_trial").set_value(3).run()
+    assert_clean(at)
+    assert path.read_bytes() == before
+    copy = Path(tempfile.mkdtemp()) / "copy.db"
+    copy.write_bytes(before)
+    url = f"sqlite:///{copy}"
+    at = run_app(monkeypatch, url)
+    writer = optuna.load_study(study_name=MAIN, storage=optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 1}}))
+    writer.enqueue_trial({"ratio": 2})  # fails with "database is locked" if the app held a lock

@@ -1,0 +1,178 @@
+"""What the dashboard reads from storage, read-only: load, then release.
+
+Every function opens the storage, reads, and disposes of the database connections before
+returning, so the app never holds a connection (or a SQLite lock) beside a running study.
+Nothing here imports Streamlit; `views` wraps these functions in `st.cache_data` keyed on
+the storage, the study and its trial counts.
+
+Example:
+    >>> catalog = study_catalog("sqlite:///workbench.db")  # doctest: +SKIP
+    >>> data = load_study_data("sqlite:///workbench.db", "digits")  # doctest: +SKIP
+    >>> data.frame[["number", "accuracy", "macs"]].head()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import optuna
+import pandas as pd
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from workbench import record, results
+from workbench.errors import WorkbenchError
+from workbench.storage import DEFAULT_STORAGE, load_study, normalise_url, open_storage
+
+STORAGE_ENV = "WORKBENCH_STORAGE"
+STUDY_ENV = "WORKBENCH_STUDY"
+CATALOG_COLUMNS = ["study", "trials", "complete", "failed", "running", "objectives", "dataset", "device"]
+
+
+def default_storage(argv: Sequence[str] | None = None) -> str:
+    """The storage the app opens first: `streamlit run app.py -- --storage URL`, else the
+    `WORKBENCH_STORAGE` environment variable, else the CLI's default SQLite file."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == "--storage" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--storage="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def default_study(argv: Sequence[str] | None = None) -> str | None:
+    """`-- --study NAME` or the `WORKBENCH_STUDY` environment variable, if given."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == "--study" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--study="):
+            return arg.split("=", 1)[1]
+    return os.environ.get(STUDY_ENV) or None
+
+
+def release(storage: BaseStorage | None) -> None:
+    """Close every database connection a storage holds (RDB storages pool them)."""
+    backend = getattr(storage, "_backend", storage)
+    remove = getattr(backend, "remove_session", None)
+    engine = getattr(backend, "engine", None)
+    if remove is not None:
+        remove()
+    if engine is not None:
+        engine.dispose()
+
+
+def _state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int, dict[str, int]]:
+    """Trial counts by state for each study id: one GROUP BY query on an RDB storage
+    (reading every trial just to count them takes seconds on a large study)."""
+    engine = getattr(storage, "engine", None)
+    counts: dict[int, dict[str, int]] = {s._study_id: {} for s in studies}
+    if engine is not None:
+        import sqlalchemy
+
+        with engine.connect() as connection:
+            rows = connection.execute(sqlalchemy.text("SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state"))
+            for study_id, state, n in rows:
+                name = state.name if hasattr(state, "name") else str(state)
+                counts.setdefault(int(study_id), {})[name] = int(n)
+        return counts
+    for study in studies:
+        for trial in storage.get_all_trials(study._study_id, deepcopy=False):
+            counts[study._study_id][trial.state.name] = counts[study._study_id].get(trial.state.name, 0) + 1
+    return counts
+
+
+def study_catalog(storage_url: str | None) -> pd.DataFrame:
+    """One row per study in the storage: name, trial counts (all, complete, failed,
+    running), objectives, dataset and device. Raises `WorkbenchError` for a missing file
+    or an unreachable database."""
+    storage = open_storage(storage_url)
+    try:
+        studies = storage.get_all_studies()
+        counts = _state_counts(storage, studies)
+    except Exception as error:  # a database that opens but cannot be read
+        raise WorkbenchError(f"storage '{normalise_url(storage_url)}': cannot read ({_first_line(error)})") from error
+    finally:
+        release(storage)
+    rows = []
+    for study in studies:
+        by_state = counts.get(study._study_id, {})
+        names = study.system_attrs.get("study:metric_names") or study.user_attrs.get(record.STUDY_OBJECTIVES) or []
+        rows.append({
+            "study": study.study_name, "trials": sum(by_state.values()), "complete": by_state.get("COMPLETE", 0),
+            "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0) + by_state.get("WAITING", 0),
+            "objectives": ", ".join(names), "dataset": study.user_attrs.get(record.STUDY_DATASET),
+            "device": study.user_attrs.get(record.STUDY_DEVICE),
+        })
+    return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
+
+
+@dataclass
+class StudyData:
+    """One read of a study: its summary, its trials frame, and what the frame leaves out
+    (per-trial curves and latency protocol; light copies of the trials for importances)."""
+
+    info: results.StudyInfo
+    frame: pd.DataFrame
+    extras: dict[int, dict[str, Any]] = field(default_factory=dict)
+    light_trials: list[FrozenTrial] = field(default_factory=list)
+    directions: list[str] = field(default_factory=list)
+
+    @property
+    def objectives(self) -> list[record.Objective]:
+        return self.info.objectives
+
+
+_EXTRA_KEYS = (record.VAL_CURVE, record.LOSS_CURVE, record.LATENCY_PROTOCOL, record.ARCH_HASH, record.UNSUPPORTED_OPS,
+               record.ACTIVATIONS, record.WORKBENCH_VERSION)
+
+
+def _light(trial: FrozenTrial) -> FrozenTrial:
+    """A completed trial without its user attributes (enough for parameter importances)."""
+    return optuna.trial.create_trial(state=trial.state, values=trial.values, params=trial.params,
+                                     distributions=trial.distributions, constraints=dict(trial.constraints))
+
+
+def load_study_data(storage_url: str | None, study_name: str) -> StudyData:
+    """Read a study once (one `get_trials`), build its trials frame and summary through
+    `workbench.results`, then release the storage."""
+    study = load_study(study_name, storage_url)
+    try:
+        trials = study.get_trials(deepcopy=False)
+        info = results.study_info(study, trials)
+        frame = results.trials_frame(study, trials)
+        directions = [d.name.lower() for d in study.directions]
+    finally:
+        release(study._storage)
+    frame.attrs["latency_protocol"] = info.latency_protocol
+    extras = {t.number: {k: t.user_attrs.get(k) for k in _EXTRA_KEYS} for t in trials}
+    light = [_light(t) for t in trials if t.state == TrialState.COMPLETE and t.values is not None and len(t.params)]
+    return StudyData(info=info, frame=frame, extras=extras, light_trials=light, directions=directions)
+
+
+def importances(data: StudyData) -> dict[str, dict[str, float]]:
+    """Knob importance per objective (`results.param_importances`) over an in-memory copy of
+    the completed trials, so storage is not read a second time."""
+    if len(data.light_trials) < 2:
+        return {o.name: {} for o in data.objectives}
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # set_metric_names is "experimental"; the evaluator's notes
+            study = optuna.create_study(directions=data.directions)
+            study.set_metric_names([o.name for o in data.objectives])
+            study.add_trials(data.light_trials)
+            return {o.name: dict(results.param_importances(study, o)) for o in data.objectives}
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

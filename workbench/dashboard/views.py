@@ -1,0 +1,453 @@
+"""The dashboard page: a sidebar (storage, study, auto-refresh, budgets) and six tabs.
+
+`main()` is all `app.py` calls. Reads go through `data` (read-only, released after each
+read) and are cached with `st.cache_data`, keyed on the storage, the study and its trial
+counts by state, so a running study is re-read only when it has changed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+import streamlit as st
+
+from workbench import record, results
+from workbench.dashboard import data, figures, tables
+from workbench.errors import WorkbenchError
+from workbench.record import COST_COLUMNS
+from workbench.results import Budgets
+from workbench.storage import journal_path, normalise_url, sqlite_path
+
+CATALOG_TTL_S = 5          # how stale the study list and trial counts may be
+STUDY_TTL_S = 120          # a loaded study is also keyed on its trial counts
+REFRESH_EVERY_S = 10       # auto-refresh polling interval
+EXPORT_FORMATS = ("yaml", "json")
+TAB_NAMES = ("pareto", "trials", "detail", "insights", "compare", "export")
+PICKS = {"Best under the budgets": "best-accuracy", "Knee of the front": "knee", "A trial by number": "trial"}
+TABLE_COLUMNS = [
+    "number", "state", "status", "feasible", record.ACCURACY, record.MACS, record.PARAMS, record.FLOPS_FVCORE,
+    record.LATENCY_P50, record.LATENCY_P90, record.LATENCY_CV, record.PEAK_MEMORY, record.ACCURACY_SOURCE,
+    record.TRAIN_SECONDS, "duration_s", record.REUSED_FROM, "reason", "datetime_start",
+]
+
+
+# --- cached reads ----------------------------------------------------------------------
+
+@st.cache_data(ttl=CATALOG_TTL_S, show_spinner=False)
+def cached_catalog(storage: str) -> pd.DataFrame:
+    return data.study_catalog(storage)
+
+
+@st.cache_data(ttl=STUDY_TTL_S, max_entries=16, show_spinner="Reading the study…")
+def cached_study(storage: str, name: str, counts: tuple[int, ...]) -> data.StudyData:
+    return data.load_study_data(storage, name)
+
+
+@st.cache_data(ttl=STUDY_TTL_S, max_entries=16, show_spinner="Ranking the knobs…")
+def cached_importances(storage: str, name: str, counts: tuple[int, ...], _study: data.StudyData) -> dict[str, dict[str, float]]:
+    return data.importances(_study)
+
+
+@st.cache_data(ttl=STUDY_TTL_S, max_entries=16, show_spinner=False)
+def cached_history(storage: str, name: str, counts: tuple[int, ...], _study: data.StudyData) -> pd.DataFrame:
+    return results.hypervolume_history(_study.frame, _study.objectives)
+
+
+@st.cache_data(max_entries=64, show_spinner="Counting MACs per layer…")
+def cached_layer_table(arch_json: str) -> pd.DataFrame:
+    return tables.layer_table(results.arch_of(pd.Series({record.ARCH_JSON: arch_json})))
+
+
+@st.cache_data(ttl=STUDY_TTL_S, max_entries=32, show_spinner="Building the export…")
+def cached_export(storage: str, name: str, number: int, spec: str, budgets: tuple[float | None, float | None, float | None],
+                  fmt: str, counts: tuple[int, ...], _row: pd.Series) -> str:
+    """The text `workbench export --pick SPEC --max-*` writes for this trial (same code path;
+    `_row` is the trial's row of the cached frame, so only the study's attributes and that
+    one trial are read again)."""
+    from workbench.config.io import dump_model
+    from workbench.export import build_export
+    from workbench.storage import load_study
+
+    study = load_study(name, storage)
+    try:
+        config = build_export(study, _row, pick=spec, budgets=Budgets(*budgets))
+    finally:
+        data.release(study._storage)
+    return dump_model(config, fmt=fmt)
+
+
+# --- the page ----------------------------------------------------------------------------
+
+@dataclass
+class Selection:
+    """What the sidebar chose."""
+
+    storage: str
+    study: str
+    counts: tuple[int, ...]
+    budgets: Budgets
+    catalog: pd.DataFrame
+
+
+def main() -> None:
+    """Render the whole page (what `streamlit run app.py` runs)."""
+    st.set_page_config(page_title="GhostNet Workbench", page_icon="👻", layout="wide")
+    started = time.perf_counter()
+    st.session_state["_timings"] = {}
+    try:
+        _page(started)
+    except WorkbenchError as error:
+        st.warning(str(error))
+
+
+def _page(started: float) -> None:
+    st.sidebar.title("GhostNet Workbench")
+    storage = st.sidebar.text_input(
+        "Storage", value=data.default_storage(), key="storage",
+        help="An Optuna storage URL (sqlite:///workbench.db, postgresql://…) or a journal file path (.log/.jsonl/.journal). "
+             "Default: the CLI's sqlite:///workbench.db, or $WORKBENCH_STORAGE, or `streamlit run app.py -- --storage URL`.",
+    ).strip() or data.default_storage()
+    catalog = _catalog_or_message(storage)
+    if catalog is None:
+        return
+    name = _pick_study(catalog)
+    counts = _counts(catalog, name)
+    with st.sidebar:
+        _auto_refresh(storage, name, counts)
+    study = cached_study(storage, name, counts)
+    budgets = _budget_inputs(name, study.info.budgets)
+    selection = Selection(storage, name, counts, budgets, catalog)
+    _header(study, selection)
+    if study.frame.empty:
+        st.info(f"Study '{name}' has no trials yet. Start it with `workbench search`, then turn on "
+                "auto-refresh in the sidebar to watch it fill in.")
+        return
+    if not (study.frame["state"] == "COMPLETE").any():
+        states = ", ".join(f"{n} {s.lower()}" for s, n in study.info.states.items())
+        st.warning(f"Study '{name}' has {len(study.frame)} trials but none has completed ({states}). "
+                   "The table below gives the reason each one stopped.")
+        _trials_tab(study, selection)
+        return
+    tabs = st.tabs(["Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export"])
+    sections: list[Callable[[data.StudyData, Selection], None]] = [
+        lambda s, sel: _pareto_tab(s, sel, started), _trials_tab, _detail_tab, _insights_tab, _compare_tab, _export_tab,
+    ]
+    timings = st.session_state["_timings"]
+    timings["load_s"] = time.perf_counter() - started
+    for tab, section, label in zip(tabs, sections, TAB_NAMES):
+        with tab:
+            tab_started = time.perf_counter()
+            section(study, selection)
+            timings[f"tab_{label}_s"] = time.perf_counter() - tab_started
+
+
+def _mask(url: str) -> str:
+    """The URL with its password hidden."""
+    try:
+        import sqlalchemy
+
+        if "://" in url:
+            return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL: nothing to hide
+        pass
+    return url
+
+
+def _catalog_or_message(storage: str) -> pd.DataFrame | None:
+    """The studies in `storage`, or None after saying plainly why there are none."""
+    url = normalise_url(storage)
+    missing = sqlite_path(url) or journal_path(url)
+    if missing is not None and not missing.exists():
+        st.info(f"No study storage at {missing} yet. Run `workbench search` to create one, or enter another "
+                "storage in the sidebar: an Optuna URL such as sqlite:///path/to.db or postgresql://user@host/db, "
+                "or a journal file path.")
+        return None
+    try:
+        catalog = cached_catalog(storage)
+    except WorkbenchError as error:
+        st.warning(f"Cannot open the storage {_mask(url)}. {str(error).replace(url, _mask(url))}. "
+                   "Check the URL, the database server and its driver, then reload.")
+        return None
+    if catalog.empty:
+        st.info(f"The storage {_mask(url)} holds no studies yet. Start one with `workbench search --storage {_mask(url)}`.")
+        return None
+    return catalog
+
+
+def _pick_study(catalog: pd.DataFrame) -> str:
+    names = catalog["study"].tolist()
+    wanted = data.default_study()
+    index = names.index(wanted) if wanted in names else 0
+    rows = catalog.set_index("study")
+
+    def describe(name: str) -> str:
+        row = rows.loc[name]
+        return f"{name} — {row['trials']} trials ({row['complete']} complete)"
+
+    name = st.sidebar.selectbox("Study", names, index=index, format_func=describe, key="study")
+    row = rows.loc[name]
+    st.sidebar.caption(f"Objectives: {row['objectives'] or '–'} · device: {row['device'] or '–'} · "
+                       f"dataset: {row['dataset'] or '–'} · {row['failed']} failed, {row['running']} running")
+    return name
+
+
+def _counts(catalog: pd.DataFrame, name: str) -> tuple[int, ...]:
+    row = catalog.set_index("study").loc[name]
+    return int(row["trials"]), int(row["complete"]), int(row["failed"]), int(row["running"])
+
+
+def _auto_refresh(storage: str, name: str, counts: tuple[int, ...]) -> None:
+    """A toggle that polls the trial counts and reruns the page when they change."""
+    on = st.toggle("Auto-refresh (running study)", key="auto_refresh",
+                   help=f"Checks the trial counts every {REFRESH_EVERY_S} s and redraws when they change. Read-only.")
+    if on:
+        _watch(storage, name, counts)
+
+
+@st.fragment(run_every=REFRESH_EVERY_S)
+def _watch(storage: str, name: str, counts: tuple[int, ...]) -> None:
+    try:
+        fresh = data.study_catalog(storage)
+        now = _counts(fresh, name) if name in set(fresh["study"]) else counts
+    except WorkbenchError as error:
+        st.caption(f"Auto-refresh paused: {error}")
+        return
+    st.caption(f"Checked at {time.strftime('%H:%M:%S')}: {now[0]} trials, {now[1]} complete, {now[3]} running.")
+    if now != counts:
+        cached_catalog.clear()
+        st.rerun(scope="app")
+
+
+def _budget_inputs(name: str, stored: Budgets) -> Budgets:
+    st.sidebar.subheader("Budgets")
+    st.sidebar.caption(f"Every view honours these; empty means unbounded. Stored with the study: {stored.describe()}.")
+    latency = st.sidebar.number_input("Max latency p50 (ms)", min_value=0.0, value=_float(stored.max_latency_ms), step=0.5,
+                                      format="%.3f", key=f"budget_max_latency_ms::{name}", placeholder="unbounded")
+    macs = st.sidebar.number_input("Max MACs", min_value=0.0, value=_float(stored.max_macs), step=1e6, format="%.0f",
+                                   key=f"budget_max_macs::{name}", placeholder="unbounded")
+    params = st.sidebar.number_input("Max params", min_value=0.0, value=_float(stored.max_params), step=1e5, format="%.0f",
+                                     key=f"budget_max_params::{name}", placeholder="unbounded")
+    return Budgets(max_params=params, max_macs=macs, max_latency_ms=latency)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _header(study: data.StudyData, selection: Selection) -> None:
+    info = study.info
+    st.title(f"Study {info.name}")
+    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(info.states.items())) or "no trials"
+    st.caption(
+        f"{info.n_trials} trials ({states}) · objectives: {', '.join(o.name for o in info.objectives)} · "
+        f"dataset: {info.dataset or '–'} · device: {info.device or '–'} · space: {info.space_file or '–'} · "
+        f"latency protocol: {figures.protocol_text(info.latency_protocol)} · budgets: {selection.budgets.describe()} · "
+        f"storage: {_mask(normalise_url(selection.storage))}"
+    )
+
+
+def _best(frame: pd.DataFrame, budgets: Budgets) -> tuple[pd.Series | None, str | None]:
+    try:
+        return results.pick_best_accuracy(frame, budgets), None
+    except WorkbenchError as error:
+        return None, str(error)
+
+
+def _describe(row: pd.Series) -> str:
+    return (f"trial {int(row['number'])} — accuracy {figures.human(row[record.ACCURACY], record.ACCURACY)}, "
+            f"MACs {figures.human(row[record.MACS])}, params {figures.human(row[record.PARAMS])}, "
+            f"latency p50 {figures.human(row[record.LATENCY_P50], record.LATENCY_P50)}")
+
+
+_NUMBER_FORMATS = {
+    record.ACCURACY: st.column_config.NumberColumn(format="%.4f"),
+    record.MACS: st.column_config.NumberColumn(format="compact"),
+    record.FLOPS_FVCORE: st.column_config.NumberColumn(format="compact"),
+    record.PARAMS: st.column_config.NumberColumn(format="compact"),
+    record.PEAK_MEMORY: st.column_config.NumberColumn(format="compact"),
+    record.LATENCY_P50: st.column_config.NumberColumn(format="%.3f"),
+    record.LATENCY_P90: st.column_config.NumberColumn(format="%.3f"),
+}
+
+
+# --- tabs ---------------------------------------------------------------------------------
+
+def _pareto_tab(study: data.StudyData, selection: Selection, started: float) -> None:
+    frame, budgets = study.frame, selection.budgets
+    knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
+    left, right = st.columns(2)
+    cost = left.selectbox("Cost axis", list(COST_COLUMNS), format_func=figures.label, key="pareto_cost")
+    color_by = right.selectbox("Colour by knob", [None, *knobs], format_func=lambda c: "none" if c is None else figures.label(c),
+                               key="pareto_color")
+    best, problem = _best(frame, budgets)
+    highlight = int(best["number"]) if best is not None else None
+    fig = figures.pareto_figure(frame, study.objectives, cost, budgets, color_by, highlight)
+    st.plotly_chart(fig, key="pareto_chart", width="stretch")
+    st.session_state["_timings"]["first_chart_s"] = time.perf_counter() - started
+    if best is not None:
+        st.success(f"Best under budgets: {_describe(best)}")
+    else:
+        st.warning(f"Nothing to highlight: {problem}. Loosen the budgets in the sidebar.")
+    axes = figures.axis_objectives(study.objectives, cost)
+    front = results.pareto_front(frame, axes, budgets)
+    numbers = ", ".join(str(int(n)) for n in front["number"]) or "none"
+    st.markdown(f"**Pareto trials** (accuracy vs {figures.label(cost)}, within the budgets): {numbers}")
+    categories = figures.point_categories(frame, axes, budgets).value_counts()
+    st.caption(" · ".join(f"{n} {c}" for c, n in categories.items()) +
+               f" · {len(frame) - int(categories.sum())} not plotted (failed, pruned, running or unmeasured)")
+    if not front.empty:
+        shown = ["number", record.ACCURACY, record.MACS, record.PARAMS, record.LATENCY_P50, record.LATENCY_P90, *knobs]
+        st.dataframe(front[shown], hide_index=True, key="pareto_table", column_config=_NUMBER_FORMATS)
+    if len(study.objectives) == 3:
+        st.plotly_chart(figures.pareto_3d_figure(frame, study.objectives, budgets), key="pareto_3d", width="stretch")
+
+
+def _trials_tab(study: data.StudyData, selection: Selection) -> None:
+    frame = study.frame
+    knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
+    violations = [c for c in frame.columns if c.startswith("violation_")]
+    columns = [c for c in TABLE_COLUMNS[:4] + knobs + TABLE_COLUMNS[4:] + violations if c in frame.columns]
+    a, b, c = st.columns([1, 1, 2])
+    states = a.multiselect("State", sorted(frame["state"].dropna().unique()), key="trials_state", placeholder="all states")
+    statuses = b.multiselect("Status", sorted(frame["status"].dropna().astype(str).unique()), key="trials_status",
+                             placeholder="all statuses")
+    text = c.text_input("Filter text", key="trials_text", placeholder="matches reason, status, knobs… (e.g. 'budget')")
+    shown = frame[columns]
+    if states:
+        shown = shown[shown["state"].isin(states)]
+    if statuses:
+        shown = shown[shown["status"].astype(str).isin(statuses)]
+    if text.strip():
+        haystack = shown.map(str).agg(" ".join, axis=1).str.lower()
+        shown = shown[haystack.str.contains(text.strip().lower(), regex=False)]
+    over = ~selection.budgets.mask(shown) if not shown.empty else pd.Series(dtype=bool)
+    shown = shown.assign(within_budgets=~over) if not shown.empty else shown
+    st.caption(f"Showing {len(shown)} of {len(frame)} trials; click a column header to sort.")
+    st.dataframe(shown, hide_index=True, key="trials_table",
+                 column_config={**_NUMBER_FORMATS, "reason": st.column_config.TextColumn(width="large")})
+    st.download_button("Download CSV", shown.to_csv(index=False), file_name=f"{selection.study}-trials.csv",
+                       mime="text/csv", key="trials_csv", on_click="ignore")
+
+
+def _detail_tab(study: data.StudyData, selection: Selection) -> None:
+    frame = study.frame
+    numbers = [int(n) for n in frame["number"]]
+    best, _ = _best(frame, selection.budgets)
+    default = numbers.index(int(best["number"])) if best is not None else 0
+    statuses = dict(zip(numbers, frame["status"]))
+    number = st.selectbox("Trial", numbers, index=default, key="detail_trial", format_func=lambda n: f"trial {n} ({statuses[n]})")
+    row = frame[frame["number"] == number].iloc[0]
+    extras = study.extras.get(number, {})
+    cols = st.columns(5)
+    for col, (title, column) in zip(cols, [("accuracy", record.ACCURACY), ("MACs", record.MACS), ("params", record.PARAMS),
+                                           ("latency p50", record.LATENCY_P50), ("latency p90", record.LATENCY_P90)]):
+        col.metric(title, figures.human(row[column], column))
+    st.caption(f"State {row['state']}, status {row['status']} · accuracy source: {row.get(record.ACCURACY_SOURCE) or '–'} · "
+               f"fvcore FLOPs {figures.human(row[record.FLOPS_FVCORE])} · peak memory {figures.human(row[record.PEAK_MEMORY])}B")
+    if isinstance(row.get("reason"), str) and row["reason"]:
+        st.warning(f"Reason: {row['reason']}")
+    if not isinstance(row.get(record.ARCH_JSON), str):
+        st.info(f"Trial {number} has no stored architecture (it stopped before one was built), so there is nothing to draw.")
+        return
+    arch = results.arch_of(row)
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Architecture, stage by stage")
+        st.dataframe(tables.architecture_table(arch), hide_index=True, key="detail_arch")
+        st.subheader("MACs and parameters per layer")
+        st.caption("fvcore at batch 1; MACs are conv/linear multiply-accumulates, fvcore FLOPs also count BN, pooling and "
+                   "element-wise ops. Depth 1 is the stem/stages/head, depth 2 a stage, depth 3 a block.")
+        st.dataframe(cached_layer_table(row[record.ARCH_JSON]), hide_index=True, key="detail_layers")
+    with right:
+        st.subheader("Latency")
+        st.dataframe(pd.DataFrame([{
+            "p50 (ms)": row[record.LATENCY_P50], "p90 (ms)": row[record.LATENCY_P90], "CV": row[record.LATENCY_CV],
+            "noisy": row.get(record.LATENCY_NOISY), "device": row.get(record.DEVICE),
+        }]), hide_index=True, key="detail_latency")
+        protocol = extras.get(record.LATENCY_PROTOCOL) or study.info.latency_protocol
+        st.caption(f"Protocol: {figures.protocol_text(protocol)}")
+        if protocol:
+            st.json(protocol, expanded=False)
+        st.plotly_chart(figures.validation_curve_figure(extras.get(record.VAL_CURVE) or []), key="detail_curve", width="stretch")
+
+
+def _export_command(selection: Selection, spec: str, file_name: str) -> str:
+    """The `workbench export` command line that writes the same file."""
+    parts = [f"workbench export --study {selection.study}", f"--storage {_mask(normalise_url(selection.storage))}", f"--pick {spec}"]
+    for flag, value in (("--max-params", selection.budgets.max_params), ("--max-macs", selection.budgets.max_macs),
+                        ("--max-latency-ms", selection.budgets.max_latency_ms)):
+        if value is not None:
+            parts.append(f"{flag} {value:g}")
+    return " ".join([*parts, f"--out {file_name}"])
+
+
+def _insights_tab(study: data.StudyData, selection: Selection) -> None:
+    frame, objectives = study.frame, study.objectives
+    history = cached_history(selection.storage, selection.study, selection.counts, study)
+    st.plotly_chart(figures.hypervolume_figure(history), key="insights_hv", width="stretch")
+    reference = results.reference_point(frame, objectives)
+    st.caption("Reference point (in loss space: accuracy negated, costs as measured): " +
+               ", ".join(f"{o.name}={v:.4g}" for o, v in zip(objectives, reference)))
+    importances = cached_importances(selection.storage, selection.study, selection.counts, study)
+    st.plotly_chart(figures.importance_figure(importances), key="insights_importance", width="stretch")
+    st.plotly_chart(figures.macs_latency_figure(frame), key="insights_macs_latency", width="stretch")
+    st.caption("Where FLOPs stop predicting latency on this device: points far from the dotted line are architectures "
+               "whose measured latency the MAC count does not explain (memory-bound depthwise convs, SE, many small layers).")
+
+
+def _compare_tab(study: data.StudyData, selection: Selection) -> None:
+    others = [n for n in selection.catalog["study"] if n != selection.study]
+    chosen = st.multiselect("Studies to compare with this one", others, key="compare_studies",
+                            placeholder="pick studies from the same storage")
+    cost = st.selectbox("Cost axis", list(COST_COLUMNS), format_func=figures.label, key="compare_cost")
+    fronts, rows = {}, []
+    for name in [selection.study, *chosen]:
+        other = study if name == selection.study else cached_study(selection.storage, name, _counts(selection.catalog, name))
+        axes = figures.axis_objectives(other.objectives, cost)
+        front = results.pareto_front(other.frame, axes, selection.budgets)
+        fronts[name] = front
+        best = front.sort_values(record.ACCURACY, ascending=False).iloc[0] if not front.empty else None
+        rows.append({"study": name, "trials": len(other.frame), "front size": len(front),
+                     "best accuracy": None if best is None else best[record.ACCURACY],
+                     f"its {figures.label(cost)}": None if best is None else best[cost],
+                     "device": other.info.device})
+    st.plotly_chart(figures.compare_figure(fronts, cost), key="compare_chart", width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_table")
+    if not chosen:
+        st.caption("Pick other studies above to put their fronts beside this one's (budgets from the sidebar apply to all).")
+
+
+def _export_tab(study: data.StudyData, selection: Selection) -> None:
+    frame = study.frame
+    choice = st.radio("Export", list(PICKS), horizontal=True, key="export_pick")
+    fmt = st.radio("Format", EXPORT_FORMATS, horizontal=True, key="export_format")
+    spec = PICKS[choice]
+    if spec == "trial":
+        built = [int(n) for n in frame.loc[frame[record.ARCH_JSON].notna(), "number"]] if record.ARCH_JSON in frame else []
+        if not built:
+            st.info("No trial of this study has a stored architecture to export.")
+            return
+        spec = f"trial:{st.selectbox('Trial to export', built, key='export_trial')}"
+    try:
+        row = results.pick(frame, spec, study.objectives, None if spec.startswith("trial:") else selection.budgets)
+    except WorkbenchError as error:
+        st.warning(f"Nothing to export: {error}. Loosen the budgets or pick a trial by number.")
+        return
+    number = int(row["number"])
+    st.markdown(f"**Exporting** {_describe(row)}")
+    try:
+        budgets = selection.budgets
+        text = cached_export(selection.storage, selection.study, number, spec, (budgets.max_params, budgets.max_macs,
+                             budgets.max_latency_ms), fmt, selection.counts, row)
+    except ImportError:
+        st.warning("Exporting needs `workbench.export`, which this installation does not have.")
+        return
+    file_name = f"{selection.study}-trial{number}.{fmt}"
+    st.download_button(f"Download {file_name}", text, file_name=file_name, mime="application/json" if fmt == "json" else
+                       "application/x-yaml", key="export_download", on_click="ignore", type="primary")
+    st.caption(f"The same file as `{_export_command(selection, spec, file_name)}` (up to its `exported_at` time); "
+               f"train it with `workbench train --config {file_name}`.")
+    st.code(text, language=fmt)
