@@ -1,0 +1,192 @@
+"""The pieces of a training run, shared by proxy training and the full trainer: seeding,
+optimizer and schedule from a recipe, one epoch with divergence checks, and evaluation."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from typing import Callable, ContextManager, Iterable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from workbench.training.recipe import ProxyRecipe
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN/inf or exceeded the recipe's `max_loss`; `reason` says where.
+
+    Example:
+        >>> str(TrainingDiverged("loss is nan at epoch 1, step 3"))
+        'loss is nan at epoch 1, step 3'
+    """
+
+    def __init__(self, reason: str, epoch: int = -1, step: int = -1, loss: float = float("nan")) -> None:
+        super().__init__(reason)
+        self.reason, self.epoch, self.step, self.loss = reason, epoch, step, loss
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (all devices). Call it before `build_model` so the
+    initialisation is reproducible; `train_proxy` seeds its own data order and dropout.
+
+    Example:
+        >>> seed_everything(0); a = torch.rand(1); seed_everything(0); bool(a == torch.rand(1))
+        True
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.SGD:
+    """SGD (Nesterov by default) with no weight decay on BatchNorm weights and biases.
+
+    Example:
+        >>> make_optimizer(nn.Linear(2, 2), ProxyRecipe()).param_groups[1]["weight_decay"]
+        0.0
+    """
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim <= 1 else decay).append(param)
+    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=recipe.nesterov and recipe.momentum > 0)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, recipe: ProxyRecipe,
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    """The per-step learning-rate schedule the recipe names, over `total_steps` steps.
+
+    Example:
+        >>> opt = make_optimizer(nn.Linear(2, 2), ProxyRecipe())
+        >>> type(make_scheduler(opt, ProxyRecipe(), 10)).__name__
+        'OneCycleLR'
+    """
+    total_steps = max(1, total_steps)
+    if recipe.schedule == "onecycle":
+        # Momentum stays the recipe's: cycling it would silently override `momentum`.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, total_steps=total_steps, pct_start=max(recipe.warmup_fraction, 1e-3),
+            anneal_strategy="cos", cycle_momentum=False, div_factor=25.0, final_div_factor=1e3)
+    warmup = int(recipe.warmup_fraction * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if recipe.schedule == "constant":
+            return 1.0
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def autocast_for(device: torch.device, amp: str) -> tuple[Callable[[], ContextManager[object]], str | None]:
+    """A factory of autocast contexts for `amp` on `device`, and a note when it is ignored.
+
+    On CPU only bf16 autocast is used; fp16 on CPU runs in float32 (the note says so).
+
+    Example:
+        >>> make, note = autocast_for(torch.device("cpu"), "fp16"); note
+        'amp fp16 is not supported on CPU; trained in float32'
+    """
+    if amp == "none":
+        return contextlib.nullcontext, None
+    if device.type == "cpu" and amp == "fp16":
+        return contextlib.nullcontext, "amp fp16 is not supported on CPU; trained in float32"
+    dtype = AMP_DTYPES[amp]
+    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), None
+
+
+def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: torch.optim.Optimizer,
+                scheduler: torch.optim.lr_scheduler.LRScheduler | None, loss_fn: nn.Module, *,
+                epoch: int = 0, max_loss: float = 1e4,
+                autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
+                scaler: "torch.amp.GradScaler | None" = None, check_every: int = 1) -> tuple[float, int]:
+    """Train one pass over `batches`; returns (mean loss, images seen).
+
+    The loss is summed on the device and checked every `check_every` steps (1 on CPU, where a
+    check costs nothing; more on GPUs to avoid a sync per step).
+
+    Raises:
+        TrainingDiverged: the loss is NaN/inf or above `max_loss`.
+
+    Example:
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> loss, seen = train_epoch(model, [(torch.randn(8, 1, 2, 2), torch.zeros(8, dtype=torch.long))], opt, None, nn.CrossEntropyLoss())
+        >>> seen
+        8
+    """
+    model.train()
+    total: Tensor | None = None
+    worst: Tensor | None = None
+    steps = seen = 0
+    for step, (images, labels) in enumerate(batches):
+        with autocast():
+            loss = loss_fn(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        detached = loss.detach().float()
+        total = detached if total is None else total + detached
+        worst = detached if worst is None else torch.maximum(worst, detached)  # maximum keeps NaNs
+        steps, seen = steps + 1, seen + len(labels)
+        if steps % check_every == 0:
+            _check(worst, max_loss, epoch, step)
+    if worst is None or total is None:
+        return float("nan"), 0
+    _check(worst, max_loss, epoch, steps - 1)
+    return total.item() / steps, seen
+
+
+def _check(worst: Tensor, max_loss: float, epoch: int, step: int) -> None:
+    value = worst.item()
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"loss is {value} at epoch {epoch}, step {step} (lower the learning rate)",
+                               epoch, step, value)
+    if value > max_loss:
+        raise TrainingDiverged(f"loss exploded to {value:.4g} (> max_loss {max_loss:g}) at epoch {epoch}, "
+                               f"step {step} (lower the learning rate)", epoch, step, value)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512,
+             autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext) -> tuple[float, float]:
+    """(accuracy in [0, 1], mean cross-entropy) of `model` on `x`, `y`, in eval mode.
+
+    The model's train/eval mode is restored afterwards.
+
+    Example:
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+        >>> acc, loss = evaluate(model, torch.randn(10, 1, 2, 2), torch.zeros(10, dtype=torch.long))
+        >>> 0.0 <= acc <= 1.0
+        True
+    """
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    loss_sum = torch.zeros((), device=x.device, dtype=torch.float32)
+    for start in range(0, len(y), batch_size):
+        images, labels = x[start:start + batch_size], y[start:start + batch_size]
+        with autocast():
+            logits = model(images)
+        logits = logits.float()
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
+        correct += (logits.argmax(dim=1) == labels).sum()
+    model.train(was_training)
+    count = max(1, len(y))
+    return correct.item() / count, loss_sum.item() / count

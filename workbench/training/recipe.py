@@ -1,0 +1,58 @@
+"""`ProxyRecipe`: every knob of a short proxy training run, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+# Per-dataset changes to the generic defaults (tuned on digits: best val >= 97% in 5 epochs).
+DATASET_DEFAULTS: dict[str, dict[str, object]] = {"digits": {"flip": False, "batch_size": 32, "lr": 0.1}}
+
+
+class ProxyRecipe(BaseModel):
+    """How a candidate is trained for a few epochs to estimate its accuracy.
+
+    SGD with Nesterov momentum; `schedule` is one-cycle (linear warm-up over
+    `warmup_fraction` of the steps, then cosine annealing to ~0), cosine (linear warm-up, then
+    cosine) or constant. `epochs` may be fractional: the last epoch runs that fraction of its
+    steps. `augment` is random crop with padding 4 (scaled to the input size) plus, when `flip`,
+    a horizontal flip. `amp` is honoured on CUDA; on CPU `bf16` autocast is used and `fp16` is
+    ignored (noted in the result). `max_loss` is the exploding-loss threshold.
+
+    Example:
+        >>> ProxyRecipe(epochs=1.5, lr=0.1).schedule
+        'onecycle'
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    epochs: float = Field(3.0, gt=0.0, le=1000.0)
+    batch_size: int = Field(128, ge=2, le=65536)
+    lr: float = Field(0.2, gt=0.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = True
+    schedule: Literal["onecycle", "cosine", "constant"] = "onecycle"
+    warmup_fraction: float = Field(0.15, ge=0.0, lt=1.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    augment: bool = True
+    flip: bool = True
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    seed: int = 0
+    max_loss: float = Field(1e4, gt=0.0)
+    eval_batch_size: int = Field(512, ge=1)
+
+    @classmethod
+    def for_dataset(cls, name: str, **changes: object) -> "ProxyRecipe":
+        """The default recipe for a dataset. Digits turns flips off (a mirrored 2 is not a 2) and
+        uses batch 32 at lr 0.1: its 1,151 training images give too few steps per epoch at 128.
+
+        Example:
+            >>> ProxyRecipe.for_dataset("digits", epochs=5).flip
+            False
+        """
+        defaults: dict[str, object] = DATASET_DEFAULTS.get(name, {})
+        return cls(**{**defaults, **changes})
