@@ -46,6 +46,18 @@ def normalise_url(url: str | None) -> str:
         return DEFAULT_STORAGE
     if "://" not in url and url.endswith((".db", ".sqlite", ".sqlite3")):
         return f"sqlite:///{url}"
+    return postgres_driver_url(url)
+
+
+def postgres_driver_url(url: str) -> str:
+    """Name the installed PostgreSQL driver in a bare `postgresql://` URL: SQLAlchemy 2.1
+    defaults to psycopg 3, while the workbench installs psycopg2-binary."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            import importlib.util
+
+            if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+                return "postgresql+psycopg2://" + url[len(prefix):]
     return url
 
 

@@ -1,0 +1,96 @@
+"""`workbench search`: run or continue a search of a space, then print its summary.
+
+`workbench search --space digits` works with no other argument: the study is named after the
+space and stored in `sqlite:///workbench.db` in the working directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from workbench.cli.common import human, print_table
+from workbench.search.runner import DEFAULT_HEARTBEAT_S, SAMPLERS, SearchSummary, run_search
+from workbench.search.space import load_space
+from workbench.storage import DEFAULT_STORAGE
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("search", help="search a space of Ghost architectures (create or continue a study)")
+    parser.add_argument("--space", default="digits", help="a space name (search_spaces/NAME.yaml) or a YAML path (default: digits)")
+    parser.add_argument("--study", help="study name (default: the space's name)")
+    parser.add_argument("--storage", help=f"Optuna storage URL, a .db file or a journal file *.log (default: {DEFAULT_STORAGE})")
+    parser.add_argument("--trials", type=int, help="total trials the study should hold (counts earlier runs)")
+    parser.add_argument("--timeout", type=float, help="total search seconds (counts earlier runs)")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="tpe (default), nsga2, nsga3, gp or random")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (needs a journal file or PostgreSQL)")
+    parser.add_argument("--seed", type=int, help="sampler and trial seed (default: the space's seed)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="where to train and time (default: the space's latency device)")
+    parser.add_argument("--data", help="dataset spec replacing the space's (e.g. cifar10:/path/to/cifar-10-batches-py)")
+    parser.add_argument("--allow-space-change", action="store_true", help="continue a study whose space file changed")
+    parser.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT_S,
+                        help=f"seconds between worker heartbeats on a database server (default: {DEFAULT_HEARTBEAT_S})")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    space = load_space(args.space, data=args.data)
+    summary = run_search(
+        space, study_name=args.study, storage=args.storage, sampler=args.sampler, trials=args.trials,
+        timeout=args.timeout, workers=args.workers, seed=args.seed, device=args.device,
+        allow_space_change=args.allow_space_change, progress=not args.no_progress, heartbeat=args.heartbeat,
+    )
+    if args.format == "json":
+        print(json.dumps(summary_dict(summary), indent=2, default=str))
+    else:
+        print_summary(summary, args.storage)
+    return 130 if summary.interrupted else 0
+
+
+def summary_dict(summary: SearchSummary) -> dict[str, Any]:
+    """The summary as JSON-able data."""
+    return {
+        "study": summary.study_name, "storage": summary.storage, "ran": summary.ran, "seconds": round(summary.seconds, 2),
+        "states": summary.states, "statuses": summary.statuses, "objectives": summary.metric_names,
+        "pareto": summary.pareto, "best": summary.best, "interrupted": summary.interrupted,
+        "orphans_failed": summary.orphans_failed,
+    }
+
+
+def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
+    """Trials by state, the Pareto trials and where to look next."""
+    if summary.interrupted:
+        print("interrupted: the running trial was stopped; every finished trial is kept")
+    states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(summary.states.items()))
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items()))
+    print(f"study '{summary.study_name}' in {summary.storage}: {sum(summary.states.values())} trials ({states}); "
+          f"by status: {statuses}; this run: {summary.ran} trials in {summary.seconds:.0f} s")
+    if summary.orphans_failed:
+        print(f"{summary.orphans_failed} trial(s) left running by a dead worker were marked failed")
+    if summary.pareto:
+        rows = []
+        for row in summary.pareto:
+            rows.append({
+                "trial": row["number"],
+                "accuracy": f"{row['accuracy']:.4f}" if row.get("accuracy") is not None else "",
+                "macs": human(row["macs"]) if row.get("macs") is not None else "",
+                "params": human(row["params"]) if row.get("params") is not None else "",
+                "latency_ms": f"{row['latency_ms']:.2f}" if row.get("latency_ms") is not None else "",
+                "knobs": ", ".join(f"{k}={_short(v)}" for k, v in (row.get("knobs") or {}).items()),
+            })
+        print(f"Pareto trials ({', '.join(summary.metric_names)}; feasible only):")
+        print_table(rows, ["trial", "accuracy", "macs", "params", "latency_ms", "knobs"])
+    else:
+        print("no feasible completed trial yet")
+    storage = f" --storage {storage_arg}" if storage_arg else ""
+    print("next:")
+    print("  streamlit run app.py")
+    print(f"  workbench report --study {summary.study_name}{storage}")
+    print(f"  workbench export --study {summary.study_name}{storage} --pick knee --out best.yaml")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,34 @@
+"""Search: spaces (`SearchSpace`, `load_space`), sampling a trial into an `ArchConfig`, the
+trial objective and the study runner (`run_search`).
+
+Example:
+    >>> from workbench.search import load_space, run_search
+    >>> summary = run_search(load_space("digits"), trials=20)  # doctest: +SKIP
+"""
+
+from workbench.search.objective import TrialContext, TrialFailed, arch_hash, run_trial
+from workbench.search.runner import SAMPLERS, SearchSummary, make_sampler, open_search_study, run_search, summarise
+from workbench.search.sampling import arch_from_params, param_names, sample_params
+from workbench.search.space import KNOB_TABLE, SearchSpace, load_space, parse_space, resolve_space_path, space_names
+
+__all__ = [
+    "KNOB_TABLE",
+    "SAMPLERS",
+    "SearchSpace",
+    "SearchSummary",
+    "TrialContext",
+    "TrialFailed",
+    "arch_from_params",
+    "arch_hash",
+    "load_space",
+    "make_sampler",
+    "open_search_study",
+    "param_names",
+    "parse_space",
+    "resolve_space_path",
+    "run_search",
+    "run_trial",
+    "sample_params",
+    "space_names",
+    "summarise",
+]

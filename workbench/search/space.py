@@ -1,0 +1,490 @@
+"""`SearchSpace`: what a search explores, parsed from `search_spaces/*.yaml`.
+
+A space names a base architecture (a preset or an ArchConfig file), the dataset and input
+size, the Ghost knobs to search with their ranges, hard budgets, the objectives, how accuracy
+is scored (proxy training recipe or a zero-cost proxy) and the latency protocol. Every mistake
+in a space file (bad YAML, an unknown knob, an empty or inverted range, a budget no point of the
+space can meet) is a `WorkbenchError` naming the file, the field path and the reason, raised
+before any trial runs. The file format is documented in `search_spaces/README.md`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from workbench.config.arch import ArchConfig
+from workbench.config.io import format_validation_error, load_arch, parse_model, read_mapping, to_plain
+from workbench.errors import WorkbenchError
+from workbench.record import OBJECTIVES
+
+Scope = Literal["global", "per_stage"]
+Choice = Union[bool, int, float, str]
+
+# Knob name -> (scopes it allows, needs a GhostNet base (block table), direction of the cheaper
+# value: "low" (smaller is cheaper), "high" (larger is cheaper), "false" (off is cheaper),
+# "any" (try every choice)).
+KNOB_TABLE: dict[str, tuple[tuple[str, ...], bool, str]] = {
+    "ratio": (("global", "per_stage"), False, "high"),
+    "dw_size": (("global", "per_stage"), False, "low"),
+    "cheap_op": (("global", "per_stage"), False, "any"),
+    "primary_kernel": (("global", "per_stage"), True, "low"),
+    "kernel": (("global", "per_stage"), True, "low"),
+    "width": (("global",), False, "low"),
+    "stage_width": (("per_stage",), True, "low"),
+    "se": (("global", "per_stage"), True, "false"),
+    "depth": (("per_stage",), True, "low"),
+}
+# Knobs whose values must be odd kernel sizes.
+_KERNEL_KNOBS = ("dw_size", "primary_kernel", "kernel")
+_REPO_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KnobSpec(_Strict):
+    """One searched knob: a range (`low`, `high`, optional `step`, `log`) or `choices`,
+    searched once for the whole network (`scope: global`) or once per stage
+    (`scope: per_stage`, optionally only the listed `stages`)."""
+
+    type: Optional[Literal["int", "float", "categorical"]] = None
+    low: Optional[float] = None
+    high: Optional[float] = None
+    step: Optional[float] = Field(None, gt=0)
+    log: bool = False
+    choices: Optional[list[Choice]] = None
+    scope: Scope = "global"
+    stages: Optional[list[int]] = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> "KnobSpec":
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either 'choices' or 'low'/'high', not both")
+            if not self.choices:
+                raise ValueError("empty 'choices'")
+            if len(set(map(repr, self.choices))) != len(self.choices):
+                raise ValueError(f"repeated values in 'choices' {self.choices}")
+            self.type = self.type or "categorical"
+            if self.type != "categorical":
+                raise ValueError("'choices' needs type 'categorical'")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give 'choices' or both 'low' and 'high'")
+        if self.low > self.high:
+            raise ValueError(f"inverted range: low {self.low:g} > high {self.high:g}")
+        if self.low == self.high:
+            raise ValueError(f"empty range: low == high == {self.low:g} (fix the value in the base architecture instead)")
+        if self.type is None:
+            integral = all(float(v).is_integer() for v in (self.low, self.high, self.step or 1))
+            self.type = "int" if integral else "float"
+        if self.type == "categorical":
+            raise ValueError("type 'categorical' needs 'choices'")
+        if self.type == "int" and not (float(self.low).is_integer() and float(self.high).is_integer()):
+            raise ValueError("an int knob needs integer 'low' and 'high'")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+    def values_for_corner(self, cheaper: str) -> list[Choice]:
+        """The value(s) of this knob at the cheapest corner of the space."""
+        if self.choices is not None:
+            if cheaper == "any":
+                return list(self.choices)
+            if cheaper == "false":
+                return [False] if False in self.choices else [self.choices[0]]
+            numeric = [c for c in self.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+            pool = numeric or list(self.choices)
+            return [(min if cheaper == "low" else max)(pool)]
+        value = self.low if cheaper == "low" else self.high
+        if self.type == "int":
+            return [int(value)]
+        return [float(value)]
+
+
+class Knobs(_Strict):
+    """The knobs a space may search (any subset)."""
+
+    ratio: Optional[KnobSpec] = None
+    dw_size: Optional[KnobSpec] = None
+    cheap_op: Optional[KnobSpec] = None
+    primary_kernel: Optional[KnobSpec] = None
+    kernel: Optional[KnobSpec] = None
+    width: Optional[KnobSpec] = None
+    stage_width: Optional[KnobSpec] = None
+    se: Optional[KnobSpec] = None
+    depth: Optional[KnobSpec] = None
+
+    def items(self) -> list[tuple[str, KnobSpec]]:
+        """(name, spec) of every knob the space searches, in table order."""
+        return [(name, getattr(self, name)) for name in KNOB_TABLE if getattr(self, name) is not None]
+
+
+class Budgets(_Strict):
+    """Hard limits; a trial over any of them is recorded, marked infeasible and never trained."""
+
+    max_params: Optional[float] = Field(None, gt=0)
+    max_macs: Optional[float] = Field(None, gt=0)
+    max_latency_ms: Optional[float] = Field(None, gt=0)
+
+
+class AccuracySpec(_Strict):
+    """How a candidate's accuracy is scored: `proxy` training (validation accuracy after
+    the space's `recipe`) or a `zero_cost` proxy (`proxy: synflow | naswot | grad_norm ...`)."""
+
+    source: Literal["proxy", "zero_cost"] = "proxy"
+    proxy: Optional[str] = None
+    batch_size: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _proxy_named(self) -> "AccuracySpec":
+        if self.source == "zero_cost" and not self.proxy:
+            raise ValueError("source 'zero_cost' needs 'proxy' (the zero-cost proxy's name)")
+        if self.source == "proxy" and self.proxy:
+            raise ValueError("'proxy' names a zero-cost proxy; set source: zero_cost")
+        return self
+
+
+class Scalarization(_Strict):
+    """A single-objective study: maximise `sum(weight * figure)` over the named objectives,
+    e.g. `{name: acc_minus_mmacs, weights: {accuracy: 1.0, macs: -1.0e-8}}` is
+    `accuracy - 0.01 * macs / 1e6`."""
+
+    name: str = Field(min_length=1)
+    weights: dict[str, float] = Field(min_length=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _known(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = [k for k in weights if k not in OBJECTIVES]
+        if unknown:
+            raise ValueError(f"unknown objective {unknown[0]!r} (allowed: {', '.join(OBJECTIVES)})")
+        return weights
+
+    def value(self, figures: dict[str, float]) -> float:
+        """The scalar score of one trial's figures (keyed by objective name)."""
+        return float(sum(weight * float(figures[name]) for name, weight in self.weights.items()))
+
+
+class SearchSpace(_Strict):
+    """A validated search space. Load one with `load_space`.
+
+    Example:
+        >>> space = load_space("digits")
+        >>> space.objectives
+        ['accuracy', 'macs']
+    """
+
+    name: Optional[str] = None
+    description: str = ""
+    base: str = Field(min_length=1)
+    dataset: str = "digits"
+    input_size: Optional[int] = Field(None, ge=8, le=2048)
+    in_channels: Optional[int] = Field(None, ge=1, le=64)
+    num_classes: Optional[int] = Field(None, ge=2)
+    val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    knobs: Knobs = Field(default_factory=Knobs)
+    budgets: Budgets = Field(default_factory=Budgets)
+    objectives: list[str] = Field(default_factory=lambda: ["accuracy", "macs"])
+    scalarization: Optional[Scalarization] = None
+    accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
+    recipe: dict[str, Any] = Field(default_factory=dict)
+    latency: Optional[dict[str, Any]] = Field(default_factory=dict)
+    pruner: Literal["median", "none"] = "median"
+    seed: int = 0
+
+    _source: str = PrivateAttr(default="<space>")
+    _base_dir: Optional[Path] = PrivateAttr(default=None)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in OBJECTIVES]
+        if unknown:
+            raise ValueError(f"unknown objective {unknown[0]!r} (allowed: {', '.join(OBJECTIVES)})")
+        if len(set(names)) != len(names):
+            raise ValueError(f"repeated objective in {names}")
+        if not 2 <= len(names) <= 3:
+            raise ValueError(f"give two or three objectives (or a 'scalarization' for one), got {len(names)}")
+        return names
+
+    # --- derived views ----------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """The file this space was read from (or `<space>`)."""
+        return self._source
+
+    @property
+    def single_objective(self) -> bool:
+        """True when the study optimises one scalarised value (pruners then apply)."""
+        return self.scalarization is not None
+
+    @property
+    def metric_names(self) -> list[str]:
+        """The names registered on the study, in the order of trial values."""
+        return [self.scalarization.name] if self.scalarization else list(self.objectives)
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna directions in the order of `metric_names`."""
+        if self.scalarization:
+            return ["maximize"]
+        return [OBJECTIVES[name].direction for name in self.objectives]
+
+    @property
+    def figures_needed(self) -> set[str]:
+        """Objective names whose figures the trial must produce."""
+        return set(self.scalarization.weights) if self.scalarization else set(self.objectives)
+
+    @property
+    def accuracy_source(self) -> str:
+        """The record's accuracy source: `proxy-train:<epochs>ep` or `zero-cost:<name>`."""
+        if self.accuracy.source == "zero_cost":
+            return f"zero-cost:{self.accuracy.proxy}"
+        epochs = self.proxy_recipe().epochs
+        return f"proxy-train:{epochs:g}ep"
+
+    def latency_protocol(self, device: str | None = None) -> Any:
+        """The `LatencyProtocol` of this space (None when latency is not measured);
+        `device` replaces the file's device."""
+        if self.latency is None:
+            return None
+        from workbench.profiling import LatencyProtocol
+
+        data = dict(self.latency)
+        if device is not None:
+            data["device"] = device
+        try:
+            return LatencyProtocol.from_dict(data)
+        except WorkbenchError as error:
+            raise WorkbenchError(f"{self.source}: latency: {error}") from None
+        except TypeError as error:
+            raise WorkbenchError(f"{self.source}: latency: {error}") from None
+
+    def proxy_recipe(self) -> Any:
+        """The proxy-training recipe (`workbench.training.ProxyRecipe`)."""
+        from workbench.training import ProxyRecipe
+
+        data = {"seed": self.seed, **self.recipe}
+        try:
+            return ProxyRecipe.model_validate(data)
+        except ValidationError as error:
+            raise WorkbenchError(_prefixed(format_validation_error(error, ProxyRecipe, "\0"), self.source, "recipe")) from None
+
+    def base_arch(self) -> ArchConfig:
+        """The base architecture with the space's input size / channels / classes applied."""
+        from workbench.models.presets import PRESETS, apply_overrides, get_preset
+
+        if self.base in PRESETS:
+            arch = get_preset(self.base)
+        else:
+            candidates = [Path(self.base)]
+            if self._base_dir is not None and not Path(self.base).is_absolute():
+                candidates.insert(0, self._base_dir / self.base)
+            found = next((p for p in candidates if p.exists()), None)
+            if found is None:
+                raise WorkbenchError(
+                    f"{self.source}: base: '{self.base}' is neither a preset ({', '.join(PRESETS)}) nor an existing ArchConfig file"
+                )
+            arch = load_arch(found)
+        overrides = {k: v for k, v in (("input_size", self.input_size), ("in_channels", self.in_channels),
+                                       ("num_classes", self.num_classes)) if v is not None}
+        return apply_overrides(arch, overrides) if overrides else arch
+
+    def space_hash(self) -> str:
+        """sha256 of the canonical JSON of the validated space (comments and key order in
+        the file do not matter; `seed` is excluded so a resumed study may change it)."""
+        data = to_plain(self)
+        data.pop("seed", None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def with_dataset(self, dataset: str) -> "SearchSpace":
+        """A copy reading another dataset (the CLI's `--data`)."""
+        copy = self.model_copy(update={"dataset": dataset})
+        copy._source, copy._base_dir = self._source, self._base_dir
+        return copy
+
+    def stage_indices(self, knob: str) -> list[int]:
+        """The stages a per-stage knob applies to."""
+        spec = getattr(self.knobs, knob)
+        return list(spec.stages) if spec.stages is not None else list(range(len(self.base_arch().stages)))
+
+
+def _prefixed(message: str, source: str, prefix: str) -> str:
+    """Turn `\\0: field: msg` (from format_validation_error) into `source: prefix.field: msg`."""
+    body = message[len("\0: "):] if message.startswith("\0: ") else message
+    return f"{source}: {prefix}.{body}" if not body.startswith("(top level)") else f"{source}: {prefix}{body[len('(top level)'):]}"
+
+
+# --- loading --------------------------------------------------------------------------
+def space_names() -> list[str]:
+    """Names of the spaces in ./search_spaces and in the repository's search_spaces."""
+    names = set()
+    for folder in (Path("search_spaces"), _REPO_SPACES):
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
+
+
+def resolve_space_path(name_or_path: str) -> Path:
+    """`NAME` -> `search_spaces/NAME.yaml` in the cwd, else the repo's `search_spaces`;
+    anything that exists as a file is taken as a path."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path:
+        raise WorkbenchError(f"space file {name_or_path} not found")
+    for folder in (Path("search_spaces"), _REPO_SPACES):
+        candidate = folder / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise WorkbenchError(f"unknown space '{name_or_path}' (allowed: {', '.join(space_names()) or 'none found'}, or a path to a YAML file)")
+
+
+def load_space(name_or_path: str, *, data: str | None = None, check_budgets: bool = True) -> SearchSpace:
+    """Read, validate and check a space file (by name or path); `data` replaces the dataset.
+
+    The budgets are checked against the cheapest corner of the space (params and MACs
+    counted; latency is checked by the runner, which measures on the search device).
+
+    Example:
+        >>> load_space("ghost_vgg16_cifar").base
+        'ghost_vgg16_cifar'
+    """
+    path = resolve_space_path(name_or_path)
+    raw = read_mapping(path)
+    space = parse_space(raw, source=str(path), base_dir=path.parent)
+    if space.name is None:
+        space = space.model_copy(update={"name": path.stem})
+        space._source, space._base_dir = str(path), path.parent
+    if data:
+        space = space.with_dataset(data)
+    check_space(space)
+    if check_budgets:
+        check_cost_budgets(space)
+    return space
+
+
+def parse_space(data: dict[str, Any], source: str = "<space>", base_dir: Path | None = None) -> SearchSpace:
+    """Validate plain data into a `SearchSpace` (no semantic checks; see `check_space`)."""
+    space = parse_model(SearchSpace, data, source)
+    space._source, space._base_dir = source, base_dir
+    return space
+
+
+def check_space(space: SearchSpace) -> None:
+    """The checks that need the base architecture: knob/family fit, stage indices, kernel
+    values, objective/latency/accuracy consistency, the recipe and the latency protocol."""
+    src = space.source
+    arch = space.base_arch()
+    n_stages = len(arch.stages)
+    ghosted = arch.family == "ghostnet" or arch.ghostify
+    for name, spec in space.knobs.items():
+        scopes, needs_blocks, _ = KNOB_TABLE[name]
+        where = f"{src}: knobs.{name}"
+        if name not in ("width",) and not ghosted:
+            raise WorkbenchError(f"{where}: the base '{space.base}' is a plain network; ghost knobs need a Ghost base (e.g. ghost_vgg16_cifar)")
+        if needs_blocks and arch.family != "ghostnet":
+            raise WorkbenchError(f"{where}: needs a GhostNet base (block table); '{space.base}' is family {arch.family}")
+        if spec.scope not in scopes:
+            raise WorkbenchError(f"{where}.scope: '{spec.scope}' not allowed for {name} (allowed: {', '.join(scopes)})")
+        if spec.scope == "global" and spec.stages is not None:
+            raise WorkbenchError(f"{where}.stages: only per_stage knobs list stages (set scope: per_stage)")
+        if spec.scope == "per_stage" and arch.family != "ghostnet":
+            raise WorkbenchError(f"{where}.scope: per_stage needs a GhostNet base; '{space.base}' is family {arch.family}")
+        for index in spec.stages or []:
+            if not 0 <= index < n_stages:
+                raise WorkbenchError(f"{where}.stages: stage {index} does not exist (the base has stages 0..{n_stages - 1})")
+        _check_knob_values(name, spec, where)
+    if space.scalarization is None:
+        needed = space.objectives
+    else:
+        needed = list(space.scalarization.weights)
+    if "latency_ms" in needed and space.latency is None:
+        raise WorkbenchError(f"{src}: objectives: latency_ms needs a latency protocol (latency: is null)")
+    if space.budgets.max_latency_ms is not None and space.latency is None:
+        raise WorkbenchError(f"{src}: budgets.max_latency_ms: needs a latency protocol (latency: is null)")
+    space.latency_protocol()
+    if space.accuracy.source == "proxy":
+        space.proxy_recipe()
+    else:
+        from workbench.training import ZERO_COST_PROXIES
+
+        if space.accuracy.proxy not in ZERO_COST_PROXIES:
+            raise WorkbenchError(f"{src}: accuracy.proxy: unknown zero-cost proxy '{space.accuracy.proxy}' (allowed: {', '.join(ZERO_COST_PROXIES)})")
+
+
+def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
+    values: list[Any] = list(spec.choices) if spec.choices is not None else [spec.low, spec.high]
+    if name == "cheap_op":
+        bad = [v for v in values if v not in ("dw", "pw")]
+        if bad or spec.choices is None:
+            raise WorkbenchError(f"{where}.choices: cheap_op takes choices from dw, pw (got {values})")
+        return
+    if name == "se":
+        if spec.choices is None or any(not isinstance(v, bool) for v in values):
+            raise WorkbenchError(f"{where}.choices: se takes choices from true, false (got {values})")
+        return
+    field = "choices" if spec.choices is not None else "low"
+    if any(isinstance(v, (bool, str)) for v in values):
+        raise WorkbenchError(f"{where}.{field}: {name} takes numbers (got {values})")
+    if name in _KERNEL_KNOBS and any(float(v) != int(v) or int(v) < 1 or int(v) % 2 == 0 for v in values):
+        raise WorkbenchError(f"{where}.{field}: kernel sizes must be positive odd integers (got {values})")
+    if name in _KERNEL_KNOBS and spec.type == "float":
+        raise WorkbenchError(f"{where}.type: {name} is an integer knob")
+    if name == "ratio" and (min(values) < 1 or max(values) > 16 or spec.type == "float"):
+        raise WorkbenchError(f"{where}.{field}: ratio must be an integer in 1..16 (got {values})")
+    if name == "depth" and (min(values) < 1 or spec.type == "float"):
+        raise WorkbenchError(f"{where}.{field}: depth must be an integer >= 1 (got {values})")
+    if name in ("width", "stage_width") and (min(values) <= 0 or max(values) > 8):
+        raise WorkbenchError(f"{where}.{field}: width multipliers must be in (0, 8] (got {values})")
+
+
+def cheapest_corners(space: SearchSpace) -> list[dict[str, Any]]:
+    """Knob assignments (as trial params) of the cheapest corner(s) of the space: smallest
+    widths, depths and kernels, largest ratio, SE off; every cheap-op choice is tried."""
+    from workbench.search.sampling import param_names
+
+    corners: list[dict[str, Any]] = [{}]
+    for name, spec in space.knobs.items():
+        options = spec.values_for_corner(KNOB_TABLE[name][2])
+        params = param_names(space, name)
+        corners = [{**corner, **{p: value for p in params}} for corner in corners for value in options]
+    return corners
+
+
+def check_cost_budgets(space: SearchSpace) -> list[dict[str, Any]]:
+    """Refuse a params/MACs budget that even the cheapest corner exceeds; returns the
+    counted corners (params, macs, knobs)."""
+    budgets = space.budgets
+    if budgets.max_params is None and budgets.max_macs is None:
+        return []
+    from workbench.models import build_model
+    from workbench.profiling import count_model
+    from workbench.search.sampling import arch_from_params
+
+    counted = []
+    for params in cheapest_corners(space):
+        arch = arch_from_params(space, params)
+        counts = count_model(build_model(arch), arch)
+        counted.append({"params": counts.params, "macs": counts.macs, "knobs": params})
+    for key, field in (("params", "max_params"), ("macs", "max_macs")):
+        limit = getattr(budgets, field)
+        best = min(counted, key=lambda c: c[key])
+        if limit is not None and best[key] > limit:
+            raise WorkbenchError(
+                f"{space.source}: budgets.{field}: no point of the space can meet {limit:g}: its cheapest corner "
+                f"({_describe(best['knobs'])}) has {best[key]:,} {key}"
+            )
+    return counted
+
+
+def _describe(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "the base architecture"
