@@ -4,8 +4,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from workbench.config import ArchConfig
+from workbench.config import ArchConfig, ExportConfig, TrainRecipe, load_config
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 
-__all__ = ["ArchConfig", "WorkbenchError", "__version__", "build_model"]
+__all__ = ["ArchConfig", "ExportConfig", "TrainRecipe", "WorkbenchError", "__version__", "build_model", "load_config"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from typing import Sequence
@@ -21,6 +22,12 @@ from workbench.errors import WorkbenchError
 COMMAND_MODULES = (
     "presets_cmd",
     "profile_cmd",
+    "train_proxy_cmd",
+    "search_cmd",
+    "studies_cmd",
+    "report_cmd",
+    "export_cmd",
+    "train_cmd",
 )
 
 
@@ -57,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"workbench {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
         return 130

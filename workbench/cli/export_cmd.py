@@ -1,0 +1,44 @@
+"""`workbench export`: write one trial of a study as a config that `workbench train` rebuilds."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench.cli.common import human
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a picked trial as a config (architecture + training recipe + provenance)",
+        description="Pick a trial of a study under its budgets (the study's stored budgets, overridden by the "
+                    "--max-* flags) and write its architecture, a full-training recipe and its provenance.",
+    )
+    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
+    parser.add_argument("--pick", default="knee", metavar="SPEC",
+                        help="knee | best-accuracy | cheapest-within:POINTS | trial:N (default: knee)")
+    parser.add_argument("--max-latency-ms", type=float, help="latency budget (p50, ms) for the pick")
+    parser.add_argument("--max-macs", type=float, help="MACs budget for the pick")
+    parser.add_argument("--max-params", type=float, help="parameter budget for the pick")
+    parser.add_argument("--epochs", type=float, default=None, help="full-training epochs written into the recipe (default 30)")
+    parser.add_argument("--out", required=True, help="the config file to write (.yaml or .json)")
+    parser.add_argument("--format", choices=("yaml", "json"), help="file format (default: from --out's suffix, else yaml)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.config.export import DEFAULT_EPOCHS
+    from workbench.export import export_study
+
+    config, _ = export_study(
+        args.study, pick=args.pick, storage=args.storage, out=args.out, fmt=args.format,
+        max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
+        epochs=args.epochs if args.epochs is not None else DEFAULT_EPOCHS,
+    )
+    prov = config.provenance
+    figures = prov.measured
+    accuracy = f"{figures.accuracy:.4f}" if figures.accuracy is not None else "–"
+    print(f"exported trial {prov.trial} of '{prov.study}' ({prov.pick}): accuracy {accuracy}, "
+          f"{human(figures.params or 0)} params, {human(figures.macs or 0)} MACs -> {args.out}", file=sys.stdout)
+    return 0

@@ -1,0 +1,26 @@
+"""`workbench report`: a study as a self-contained HTML page, CSV tables and a Markdown summary."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="write a study's report: index.html (offline), trials.csv, pareto.csv, summary.md",
+        description="Write a study's report folder: a self-contained index.html with the Pareto fronts, "
+                    "hypervolume, importance and MACs-vs-latency charts; trials.csv; pareto.csv; summary.md.",
+    )
+    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
+    parser.add_argument("--out", help="output folder (default: reports/<study>/)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from workbench.report import write_report
+
+    paths = write_report(args.study, storage=args.storage, out=args.out)
+    print(f"report of '{args.study}' written to {paths.folder}/: "
+          f"{paths.html.name}, {paths.trials_csv.name}, {paths.pareto_csv.name}, {paths.summary_md.name}")
+    return 0

@@ -1,0 +1,188 @@
+"""Export a trial of a study as one config file: architecture, training recipe, provenance.
+
+`build_export(study, row)` turns a row of `results.trials_frame` into an `ExportConfig`;
+`export_study` picks the row (`knee`, `best-accuracy`, `cheapest-within:P`, `trial:N`) under
+the study's budgets and writes the file atomically. The dashboard's download and
+`workbench export` produce the same file (up to its `exported_at` time stamp).
+
+Example:
+    >>> cfg, path = export_study("digits", pick="knee", out="best.yaml")  # doctest: +SKIP
+    >>> import workbench
+    >>> model = workbench.build_model(workbench.load_config("best.yaml").arch)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+import torch
+
+from workbench import __version__, record, results
+from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigures, Provenance, TrainRecipe
+from workbench.config.io import dump_model
+from workbench.errors import WorkbenchError
+from workbench.results import Budgets
+
+FORMATS = ("yaml", "json")
+# Proxy-recipe keys that carry over unchanged into the full-training recipe.
+_SHARED_RECIPE_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "schedule", "warmup_fraction",
+                       "label_smoothing", "augment", "flip", "amp", "channels_last")
+
+
+def storage_url(study: optuna.Study) -> str | None:
+    """The storage a study was loaded from, as a URL without its password (None if unknown)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    url = getattr(backend, "url", None)
+    if url:
+        try:
+            from sqlalchemy.engine import make_url
+
+            return make_url(url).render_as_string(hide_password=True)
+        except Exception:  # an unusual URL: keep it only if it carries no credentials
+            return None if "@" in url else url
+    journal = getattr(getattr(backend, "_backend", None), "_file_path", None)
+    return f"journal:{journal}" if journal else None
+
+
+def proxy_recipe(space: dict[str, Any]) -> dict[str, Any]:
+    """The proxy-training recipe a study's trials were scored with, as plain data:
+    the space's `recipe` completed with `ProxyRecipe`'s defaults when training is installed."""
+    data = {"seed": int(space.get("seed", 0) or 0), **(space.get("recipe") or {})}
+    try:
+        from workbench.training import ProxyRecipe
+    except ImportError:
+        return data
+    try:
+        return ProxyRecipe.model_validate(data).model_dump(mode="json")
+    except Exception:  # a recipe this version no longer reads: keep what was stored
+        return data
+
+
+def train_recipe_for(study: optuna.Study, input_size: int, epochs: float = DEFAULT_EPOCHS) -> TrainRecipe:
+    """The full-training recipe for a study's architectures: its dataset, input size and proxy
+    recipe (optimiser settings, schedule, augmentation, seed) at a full length of `epochs`."""
+    space = study.user_attrs.get(record.STUDY_SPACE) or {}
+    proxy = proxy_recipe(space)
+    values: dict[str, Any] = {k: proxy[k] for k in _SHARED_RECIPE_KEYS if proxy.get(k) is not None}
+    # Flips follow the dataset (off for digits) unless the space chose explicitly.
+    values.pop("flip", None)
+    if (space.get("recipe") or {}).get("flip") is not None:
+        values["flip"] = bool(space["recipe"]["flip"])
+    if proxy.get("nesterov") is False:
+        values["optimizer"] = "sgd"
+    values.update(
+        dataset=space.get("dataset") or study.user_attrs.get(record.STUDY_DATASET) or "digits",
+        input_size=input_size, epochs=epochs, seed=int(space.get("seed", 0) or 0),
+    )
+    if space.get("val_fraction") is not None:
+        values["val_fraction"] = space["val_fraction"]
+    return TrainRecipe.model_validate(values)
+
+
+def _number(value: Any, kind: type) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return kind(round(value)) if kind is int else kind(value)
+
+
+def measured_figures(row: pd.Series) -> MeasuredFigures:
+    """The figures of a trials-frame row."""
+    return MeasuredFigures(
+        params=_number(row.get(record.PARAMS), int), macs=_number(row.get(record.MACS), int),
+        flops_fvcore=_number(row.get(record.FLOPS_FVCORE), int),
+        latency_p50_ms=_number(row.get(record.LATENCY_P50), float), latency_p90_ms=_number(row.get(record.LATENCY_P90), float),
+        latency_cv=_number(row.get(record.LATENCY_CV), float), accuracy=_number(row.get(record.ACCURACY), float),
+        accuracy_source=row.get(record.ACCURACY_SOURCE) or None,
+    )
+
+
+def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None, budgets: Budgets | None = None,
+                 epochs: float = DEFAULT_EPOCHS) -> ExportConfig:
+    """The `ExportConfig` of one trial row (from `results.trials_frame` / `results.pick`).
+
+    `pick` and `budgets` record how the row was chosen (default: `trial:N` under the study's
+    own budgets); `epochs` is the full-training length written into the recipe.
+
+    Example:
+        >>> study, frame = results.open_results("digits")  # doctest: +SKIP
+        >>> cfg = build_export(study, results.pick(frame, "knee", results.study_objectives(study)))  # doctest: +SKIP
+    """
+    number = int(row["number"])
+    if not isinstance(row.get(record.ARCH_JSON), str) or not row.get(record.ARCH_JSON):
+        raise WorkbenchError(f"trial {number} of study '{study.study_name}' has no stored architecture to export "
+                             f"(state {row.get('state')}, status {row.get('status')})")
+    try:
+        arch = results.arch_of(row)
+    except ValueError as error:  # pydantic's ValidationError and JSON errors are ValueErrors
+        raise WorkbenchError(f"trial {number} of study '{study.study_name}': stored architecture is not valid "
+                             f"({str(error).splitlines()[0]})") from error
+    info_budgets = budgets if budgets is not None else results.study_info(study, trials=[]).budgets
+    trial = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+    attrs = trial.user_attrs
+    space = study.user_attrs.get(record.STUDY_SPACE) or {}
+    source = str(row.get(record.ACCURACY_SOURCE) or "")
+    proxy = proxy_recipe(space) if space else None
+    provenance = Provenance(
+        study=study.study_name, storage=storage_url(study), trial=number, pick=pick or f"trial:{number}",
+        budgets=dataclasses.asdict(info_budgets), measured=measured_figures(row),
+        latency_protocol=attrs.get(record.LATENCY_PROTOCOL) or study.user_attrs.get(record.STUDY_LATENCY_PROTOCOL),
+        device=row.get(record.DEVICE) or study.user_attrs.get(record.STUDY_DEVICE),
+        proxy_recipe=proxy if source.startswith("proxy-train") else None,
+        proxy_seed=int(space.get("seed", 0) or 0) + number if space and source.startswith("proxy-train") else None,
+        search_workbench_version=attrs.get(record.WORKBENCH_VERSION), workbench_version=__version__,
+        torch_version=torch.__version__, exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return ExportConfig(arch=arch, train=train_recipe_for(study, arch.input_size, epochs), provenance=provenance)
+
+
+def study_budgets(study: optuna.Study, max_params: float | None = None, max_macs: float | None = None,
+                  max_latency_ms: float | None = None) -> Budgets:
+    """The study's stored budgets, each replaced by the given value when that is not None."""
+    stored = results.study_info(study, trials=[]).budgets
+    return Budgets(
+        max_params=stored.max_params if max_params is None else max_params,
+        max_macs=stored.max_macs if max_macs is None else max_macs,
+        max_latency_ms=stored.max_latency_ms if max_latency_ms is None else max_latency_ms,
+    )
+
+
+def select(study: optuna.Study, frame: pd.DataFrame, pick: str, budgets: Budgets) -> pd.Series:
+    """The row a pick spec chooses (`trial:N` ignores the budgets: it names one trial)."""
+    objectives = results.study_objectives(study)
+    return results.pick(frame, pick, objectives, None if pick.startswith("trial:") else budgets)
+
+
+def export_study(study_name: str, *, pick: str = "knee", storage: str | None = None, out: str | Path | None = None,
+                 fmt: str | None = None, max_params: float | None = None, max_macs: float | None = None,
+                 max_latency_ms: float | None = None, epochs: float = DEFAULT_EPOCHS) -> tuple[ExportConfig, str]:
+    """Pick a trial of a study and export it; with `out`, write the file atomically.
+
+    Returns the config and its text (YAML, or JSON when `fmt="json"` or `out` ends in `.json`).
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise WorkbenchError(f"unknown format '{fmt}' (allowed: {', '.join(FORMATS)})")
+    study, frame = results.open_results(study_name, storage)
+    budgets = study_budgets(study, max_params, max_macs, max_latency_ms)
+    row = select(study, frame, pick, budgets)
+    config = build_export(study, row, pick=pick, budgets=budgets, epochs=epochs)
+    text = export_to_file(config, out, fmt) if out is not None else dump_model(config, fmt=fmt)
+    return config, text
+
+
+def export_to_file(config: ExportConfig, path: str | Path, fmt: str | None = None) -> str:
+    """Write `config` to `path` atomically (a reader never sees half a file); return the text.
+
+    The format is `fmt`, else the suffix (`.json` means JSON, anything else YAML).
+    """
+    if fmt is not None and fmt not in FORMATS:
+        raise WorkbenchError(f"unknown format '{fmt}' (allowed: {', '.join(FORMATS)})")
+    try:
+        return dump_model(config, path=path, fmt=fmt)
+    except OSError as error:
+        raise WorkbenchError(f"{path}: cannot write ({error.strerror or error})") from error

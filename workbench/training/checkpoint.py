@@ -1,0 +1,82 @@
+"""Atomic checkpoints and weight files of a full training run.
+
+A checkpoint is everything needed to continue a run bit for bit: the model, optimiser,
+scheduler and AMP-scaler states, the random states (torch's global generator and the batch
+sampler's), the curves so far, and the architecture and recipe it was made for, so that a
+resume with a different architecture or schedule is refused instead of silently mixing.
+Files are written to a temporary name in the same folder and renamed (`os.replace`), so a
+reader (or a crash) never meets half a file. Everything saved is plain tensors and Python
+containers: `torch.load(path, weights_only=True)` reads them.
+
+Example:
+    >>> import tempfile, torch
+    >>> path = Path(tempfile.mkdtemp()) / "ckpt.pt"
+    >>> save_atomic({"w": torch.ones(2)}, path)
+    >>> load_checkpoint(path)["w"].tolist()
+    [1.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from workbench.errors import WorkbenchError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+WEIGHTS_NAME = "model.pt"
+
+
+def save_atomic(payload: Any, path: str | Path) -> None:
+    """`torch.save` to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint or weights file with `weights_only=True`; a missing or unreadable
+    file is a `WorkbenchError` naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise WorkbenchError(f"{path}: no checkpoint to resume from (train without --resume first)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbenchError(f"{path}: not a readable checkpoint ({detail})") from error
+    if not isinstance(payload, dict):
+        raise WorkbenchError(f"{path}: not a workbench checkpoint (expected a mapping, got {type(payload).__name__})")
+    return payload
+
+
+def save_weights(model: torch.nn.Module, config: dict[str, Any], path: str | Path) -> None:
+    """Write `{"state_dict", "config"}` (CPU tensors, the config as plain data) atomically."""
+    state = {name: tensor.detach().to("cpu").clone() for name, tensor in model.state_dict().items()}
+    save_atomic({"state_dict": state, "config": config}, path)
+
+
+def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(state_dict, config dict) of a `model.pt` written by `save_weights`.
+
+    Example:
+        >>> state, config = load_weights("runs/best/model.pt")  # doctest: +SKIP
+        >>> model = workbench.build_model(workbench.ExportConfig.model_validate(config).arch)  # doctest: +SKIP
+        >>> model.load_state_dict(state)  # doctest: +SKIP
+    """
+    payload = load_checkpoint(path)
+    if "state_dict" not in payload or "config" not in payload:
+        raise WorkbenchError(f"{path}: not a workbench weights file (needs 'state_dict' and 'config')")
+    return payload["state_dict"], payload["config"]

@@ -1,0 +1,381 @@
+"""`train_full`: rebuild an exported architecture exactly and train it for real.
+
+The run refuses to start when the rebuilt model's parameter count or MACs differ from the
+figures recorded in the config's provenance (the architecture would not be the one that was
+measured), or when the dataset's classes, channels or input size do not match the
+architecture. It then trains with the recipe's optimiser and schedule, reusing the proxy
+trainer's pieces (`training.loop`: optimiser, schedule, epoch, evaluation; `data.batching`:
+on-device batches and augmentation), checkpoints after every epoch (model, optimiser,
+scheduler, scaler and random states, atomically), resumes bit for bit from the last
+checkpoint, evaluates the test split once at the end, and writes into the run folder:
+
+* `checkpoint.pt` — the last epoch's full state (`--resume` continues from it);
+* `model.pt` — `{"state_dict", "config"}` of the final model, readable with
+  `torch.load(path, weights_only=True)`;
+* `metrics.json` — best validation accuracy (and its epoch), final test accuracy, the
+  per-epoch curves, wall and training time, parameters and MACs;
+* `model.onnx` (optional) — the BN-folded eval model, checked against PyTorch with
+  onnxruntime before it is kept.
+
+Example:
+    >>> import workbench
+    >>> cfg = workbench.load_config("best.yaml")  # doctest: +SKIP
+    >>> result = train_full(cfg, "runs/best", epochs=30)  # doctest: +SKIP
+    >>> result.test_accuracy  # doctest: +SKIP
+    0.98
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from workbench.config.export import ExportConfig, TrainRecipe
+from workbench.config.io import parse_model, to_plain, write_text_atomic
+from workbench.data import Dataset, DeviceBatches, load_dataset
+from workbench.errors import WorkbenchError
+from workbench.models import build_model, fold_batchnorm
+from workbench.profiling.counting import count_model
+from workbench.training.checkpoint import CHECKPOINT_NAME, WEIGHTS_NAME, load_checkpoint, save_atomic, save_weights
+from workbench.training.loop import (
+    TrainingDiverged,
+    autocast_for,
+    evaluate,
+    make_optimizer,
+    make_scheduler,
+    train_epoch,
+)
+from workbench.training.proxy import epoch_plan
+from workbench.training.recipe import ProxyRecipe
+
+METRICS_NAME = "metrics.json"
+ONNX_NAME = "model.onnx"
+RUNS_ROOT = Path("runs")
+# ONNX Runtime vs PyTorch on the same batch: |a - b| <= ONNX_ATOL + ONNX_RTOL * |b|.
+ONNX_ATOL, ONNX_RTOL = 1e-4, 1e-3
+ONNX_OPSET = 17
+
+
+@dataclass
+class FullTrainResult:
+    """What a full run measured. Accuracies are in [0, 1]; `test_accuracy` is None when the
+    run stopped early (the `stop_after_epochs` hook)."""
+
+    out_dir: str
+    epochs: float
+    epochs_done: int
+    best_val_accuracy: float
+    best_epoch: int
+    final_val_accuracy: float
+    test_accuracy: float | None
+    test_loss: float | None
+    val_curve: list[float]
+    val_loss_curve: list[float]
+    loss_curve: list[float]
+    train_seconds: float
+    wall_seconds: float
+    params: int
+    macs: int
+    device: str
+    resumed_from_epoch: int | None = None
+    onnx_max_abs_diff: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (what `metrics.json` holds)."""
+        return asdict(self)
+
+
+def default_out_dir(config_path: str | Path) -> Path:
+    """`runs/<config stem>/`: where `workbench train FILE` writes by default."""
+    return RUNS_ROOT / Path(config_path).stem
+
+
+def effective_recipe(config: ExportConfig, *, data_spec: str | None = None, epochs: float | None = None,
+                     seed: int | None = None) -> TrainRecipe:
+    """The config's recipe with the command line's replacements, and its input size filled in."""
+    changes: dict[str, Any] = {"input_size": config.input_size}
+    for key, value in (("dataset", data_spec), ("epochs", epochs), ("seed", seed)):
+        if value is not None:
+            changes[key] = value
+    return parse_model(TrainRecipe, {**config.train.model_dump(), **changes}, "training recipe")
+
+
+def proxy_recipe_of(recipe: TrainRecipe) -> ProxyRecipe:
+    """The `ProxyRecipe` whose optimiser and schedule `training.loop` builds for this recipe."""
+    return ProxyRecipe(
+        epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, weight_decay=recipe.weight_decay,
+        momentum=recipe.momentum, nesterov=recipe.optimizer == "sgd-nesterov", schedule=recipe.schedule,
+        warmup_fraction=recipe.warmup_fraction, label_smoothing=recipe.label_smoothing, augment=recipe.augment,
+        flip=recipe.resolved_flip(), amp=recipe.amp, channels_last=recipe.channels_last, seed=recipe.seed,
+    )
+
+
+def check_architecture(config: ExportConfig) -> tuple[int, int]:
+    """Build the architecture and count it; refuse when the counts differ from provenance.
+
+    Returns (params, macs).
+    """
+    counts = count_model(build_model(config.arch), config.arch)
+    measured = config.provenance.measured if config.provenance is not None else None
+    if measured is not None:
+        for name, recorded, rebuilt in (("parameters", measured.params, counts.params), ("MACs", measured.macs, counts.macs)):
+            if recorded is not None and int(recorded) != int(rebuilt):
+                raise WorkbenchError(
+                    f"the rebuilt architecture has {rebuilt:,} {name} but trial {config.provenance.trial} of study "
+                    f"'{config.provenance.study}' recorded {int(recorded):,}: the config's 'arch' was edited or this "
+                    f"workbench builds it differently; refusing to train a different network")
+    return counts.params, counts.macs
+
+
+def check_dataset(data: Dataset, config: ExportConfig) -> None:
+    """The dataset must have the architecture's classes, channels and input size."""
+    arch = config.arch
+    for what, have, want in (("classes", data.num_classes, arch.num_classes), ("channels", data.in_channels, arch.in_channels),
+                             ("input size", data.input_size, config.input_size)):
+        if have != want:
+            raise WorkbenchError(f"dataset '{data.name}' has {have} {what} but the architecture '{arch.name}' expects "
+                                 f"{want}; pass a matching --data or export a config made for this dataset")
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` means CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise WorkbenchError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise WorkbenchError("device 'cuda' asked for but torch sees no CUDA device (use --device cpu)")
+    return resolved
+
+
+def _check_resume(checkpoint: dict[str, Any], path: Path, arch: dict[str, Any], total_steps: int, epochs: float) -> None:
+    if checkpoint.get("arch") != arch:
+        saved = (checkpoint.get("arch") or {}).get("name", "?")
+        raise WorkbenchError(f"{path}: the checkpoint is from a different architecture ('{saved}'); "
+                             "resume with the config it was made from, or use another --out")
+    if checkpoint.get("total_steps") != total_steps:
+        raise WorkbenchError(f"{path}: the checkpoint was made for {checkpoint.get('epochs')} epochs "
+                             f"({checkpoint.get('total_steps')} steps), not {epochs:g} ({total_steps} steps); "
+                             "resume with the same --epochs, batch size and data")
+
+
+def _with_progress(batches: Iterable[tuple[Tensor, Tensor]], bar: Any) -> Iterator[tuple[Tensor, Tensor]]:
+    for batch in batches:
+        yield batch
+        bar.update(1)
+
+
+def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | None = None, data_spec: str | None = None,
+               epochs: float | None = None, seed: int | None = None, resume: bool = False, onnx: bool = False,
+               device: str = "auto", progress: bool = True, stop_after_epochs: int | None = None) -> FullTrainResult:
+    """Train `config.arch` with its recipe into `out_dir` (see the module docstring).
+
+    `data` replaces loading `data_spec` / the recipe's dataset (tests pass a small one);
+    `epochs`, `seed` and `data_spec` replace the recipe's. `stop_after_epochs` ends the run
+    after that many epochs as if interrupted (a test hook: the checkpoint is written, the test
+    split is not touched); `resume=True` continues from `out_dir/checkpoint.pt`.
+
+    Raises:
+        WorkbenchError: the architecture does not rebuild to its recorded counts, the data do
+            not match it, the checkpoint is from another architecture or schedule, the loss
+            diverges, or the ONNX file disagrees with PyTorch.
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    recipe = effective_recipe(config, data_spec=data_spec, epochs=epochs, seed=seed)
+    config = config.model_copy(update={"train": recipe})
+    params, macs = check_architecture(config)
+    if data is None:
+        data = load_dataset(recipe.dataset, input_size=config.input_size, in_channels=config.arch.in_channels,
+                            seed=recipe.seed, val_fraction=recipe.val_fraction, test_fraction=recipe.test_fraction)
+    check_dataset(data, config)
+    checkpoint_path = out / CHECKPOINT_NAME
+    if not resume and checkpoint_path.exists():
+        raise WorkbenchError(f"{out}: holds a checkpoint already; pass --resume to continue it or choose another --out")
+
+    dev = resolve_device(device)
+    proxy = proxy_recipe_of(recipe)
+    notes: list[str] = []
+    autocast, note = autocast_for(dev, proxy.amp)
+    notes += [note] if note else []
+    data = data.to(dev, channels_last=proxy.channels_last)
+    batches = DeviceBatches(data.train_x, data.train_y, proxy.batch_size, augment=proxy.augment, flip=proxy.flip,
+                            seed=proxy.seed, channels_last=proxy.channels_last)
+    plan = epoch_plan(proxy.epochs, len(batches))
+    arch_plain = to_plain(config.arch)
+    checkpoint = load_checkpoint(checkpoint_path) if resume else None
+    if checkpoint is not None:
+        _check_resume(checkpoint, checkpoint_path, arch_plain, sum(plan), recipe.epochs)
+
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(proxy.seed)  # initialisation, then dropout, from the recipe's seed
+        model = build_model(config.arch).to(dev)
+        if proxy.channels_last:
+            model.to(memory_format=torch.channels_last)
+        optimizer = make_optimizer(model, proxy)
+        scheduler = make_scheduler(optimizer, proxy, sum(plan))
+        scaler = torch.amp.GradScaler("cuda") if proxy.amp == "fp16" and dev.type == "cuda" else None
+        state: dict[str, Any] = {"epoch": 0, "val_curve": [], "val_loss_curve": [], "loss_curve": [],
+                                 "train_seconds": 0.0, "wall_seconds": 0.0}
+        if checkpoint is not None:
+            _restore(checkpoint, model, optimizer, scheduler, scaler, batches, dev)
+            state = {k: checkpoint["progress"][k] for k in state}
+        resumed_from = state["epoch"] if checkpoint is not None else None
+        loss_fn = nn.CrossEntropyLoss(label_smoothing=proxy.label_smoothing)
+        check_every = 1 if dev.type == "cpu" else 25
+        prior_wall = state["wall_seconds"]
+        for epoch in range(state["epoch"], len(plan)):
+            bar = tqdm(total=plan[epoch], desc=f"epoch {epoch + 1}/{len(plan)}", unit="batch", disable=not progress,
+                       leave=False, dynamic_ncols=True)
+            tick = time.perf_counter()
+            try:
+                loss, _ = train_epoch(model, _with_progress(batches.epoch(plan[epoch]), bar), optimizer, scheduler,
+                                      loss_fn, epoch=epoch, max_loss=proxy.max_loss, autocast=autocast, scaler=scaler,
+                                      check_every=check_every)
+            except TrainingDiverged as error:
+                raise WorkbenchError(f"training diverged: {error.reason}") from None
+            finally:
+                bar.close()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            state["train_seconds"] += time.perf_counter() - tick
+            val_accuracy, val_loss = evaluate(model, data.val_x, data.val_y, proxy.eval_batch_size, autocast)
+            state["loss_curve"].append(float(loss))
+            state["val_curve"].append(float(val_accuracy))
+            state["val_loss_curve"].append(float(val_loss))
+            state["epoch"] = epoch + 1
+            state["wall_seconds"] = prior_wall + time.perf_counter() - started
+            if progress:
+                tqdm.write(f"epoch {epoch + 1}/{len(plan)}: loss {loss:.4f}, validation accuracy {val_accuracy:.4f}")
+            save_atomic(_checkpoint(model, optimizer, scheduler, scaler, batches, dev, arch_plain, recipe, plan, state),
+                        checkpoint_path)
+            if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs and state["epoch"] < len(plan):
+                return _result(out, recipe, state, params, macs, dev, resumed_from, None, None, notes)
+        test_accuracy, test_loss = evaluate(model, data.test_x, data.test_y, proxy.eval_batch_size, autocast)
+
+    plain_config = to_plain(config)
+    save_weights(model, plain_config, out / WEIGHTS_NAME)
+    result = _result(out, recipe, state, params, macs, dev, resumed_from, test_accuracy, test_loss, notes)
+    if onnx:
+        result.onnx_max_abs_diff = export_onnx(model, data.test_x[:16].float().cpu(), out / ONNX_NAME)
+    result.wall_seconds = prior_wall + time.perf_counter() - started
+    write_text_atomic(out / METRICS_NAME, json.dumps({**result.to_dict(), "config": plain_config}, indent=2) + "\n")
+    return result
+
+
+def _result(out: Path, recipe: TrainRecipe, state: dict[str, Any], params: int, macs: int, dev: torch.device,
+            resumed_from: int | None, test_accuracy: float | None, test_loss: float | None,
+            notes: list[str]) -> FullTrainResult:
+    curve = state["val_curve"]
+    best_index = int(np.argmax(curve)) if curve else 0
+    return FullTrainResult(
+        out_dir=str(out), epochs=recipe.epochs, epochs_done=state["epoch"],
+        best_val_accuracy=float(curve[best_index]) if curve else math.nan, best_epoch=best_index + 1,
+        final_val_accuracy=float(curve[-1]) if curve else math.nan,
+        test_accuracy=None if test_accuracy is None else float(test_accuracy),
+        test_loss=None if test_loss is None else float(test_loss),
+        val_curve=list(curve), val_loss_curve=list(state["val_loss_curve"]), loss_curve=list(state["loss_curve"]),
+        train_seconds=float(state["train_seconds"]), wall_seconds=float(state["wall_seconds"]), params=int(params),
+        macs=int(macs), device=str(dev), resumed_from_epoch=resumed_from, notes=list(notes),
+    )
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+def _checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, batches: DeviceBatches,
+                dev: torch.device, arch: dict[str, Any], recipe: TrainRecipe, plan: list[int],
+                state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "arch": arch,
+        "recipe": to_plain(recipe),
+        "epochs": recipe.epochs,
+        "total_steps": sum(plan),
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+            "batches": batches.generator.get_state(),
+        },
+        "progress": {k: (list(v) if isinstance(v, list) else v) for k, v in state.items()},
+    }
+
+
+def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
+             batches: DeviceBatches, dev: torch.device) -> None:
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
+        rng = checkpoint["rng"]
+        torch.set_rng_state(rng["torch"])
+        if dev.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], dev)
+        batches.generator.set_state(rng["batches"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbenchError(f"checkpoint does not fit this run ({detail})") from None
+
+
+# --- ONNX -----------------------------------------------------------------------------------
+
+def export_onnx(model: nn.Module, sample: Tensor, path: str | Path) -> float:
+    """Export the BN-folded eval model to ONNX (legacy TorchScript exporter, dynamic batch),
+    run `sample` through onnxruntime and PyTorch, and keep the file only if they agree.
+
+    Returns the largest absolute difference of the logits.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise WorkbenchError("--onnx needs onnx and onnxruntime (pip install 'workbench[onnx]')") from None
+    path = Path(path)
+    deployed = fold_batchnorm(model).to("cpu").float().to(memory_format=torch.contiguous_format)
+    reference_model = _cpu_eval_copy(model)
+    sample = sample.contiguous()
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # torch >= 2.9 defaults to the torch.export-based exporter, which needs onnxscript;
+            # the TorchScript exporter handles these static CNNs and needs nothing more.
+            torch.onnx.export(deployed, (sample,), str(tmp), dynamo=False, input_names=["images"], output_names=["logits"],
+                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"images": sample.numpy()})[0]
+        with torch.no_grad():
+            want = reference_model(sample).numpy()
+        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else math.inf
+        if not (got.shape == want.shape and np.allclose(got, want, atol=ONNX_ATOL, rtol=ONNX_RTOL)):
+            raise WorkbenchError(f"{path}: ONNX Runtime's outputs differ from PyTorch's (max |diff| {diff:.3g} > "
+                                 f"atol {ONNX_ATOL:g} + rtol {ONNX_RTOL:g}); the ONNX file was not written")
+        tmp.replace(path)
+        return diff
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _cpu_eval_copy(model: nn.Module) -> nn.Module:
+    import copy
+
+    clone = copy.deepcopy(model).to("cpu").float().to(memory_format=torch.contiguous_format)
+    return clone.eval()
