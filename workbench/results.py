@@ -297,7 +297,7 @@ def pick_trial(frame: pd.DataFrame, number: int) -> pd.Series:
     if match.empty:
         raise WorkbenchError(f"no trial {number} in this study (trials 0..{len(frame) - 1})")
     row = match.iloc[0]
-    if not row.get(record.ARCH_JSON):
+    if not isinstance(row.get(record.ARCH_JSON), str):
         raise WorkbenchError(f"trial {number} has no stored architecture (state {row['state']}, status {row['status']})")
     return row
 

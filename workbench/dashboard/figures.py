@@ -310,7 +310,7 @@ def importance_figure(importances: Mapping[str, Mapping[str, float]]) -> go.Figu
                                  hovertemplate=f"{objective}: %{{y}} %{{x:.3f}}<extra></extra>"))
     if not fig.data:
         _note(fig, "too few completed trials to rank the knobs")
-    fig.update_layout(template=_TEMPLATE, barmode="group", title="Parameter importance per objective (fANOVA)",
+    fig.update_layout(template=_TEMPLATE, barmode="group", title="Knob importance per objective (Optuna PED-ANOVA)",
                       xaxis_title="importance (sums to 1 per objective)", yaxis_title="knob",
                       margin={"l": 80, "r": 20, "t": 60, "b": 50}, height=max(320, 60 + 40 * len(knobs) * max(1, len(importances))))
     return fig
