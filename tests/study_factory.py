@@ -43,14 +43,14 @@ def _counts(ratio: int, dw_size: int, width: float):
 
 
 def make_study(
-    storage: str,
+    storage: str | None,
     name: str = "test-study",
     objectives: tuple[str, ...] = ("accuracy", "macs"),
     trials: tuple[tuple[int, int, float, float, float], ...] = DEFAULT_TRIALS,
     max_macs: float | None = 2.5e7,
     failed: int = 1,
 ) -> optuna.Study:
-    """Write a study with `trials` complete trials (infeasible over `max_macs`) and
+    """Write (to an in-memory storage when `storage` is None) a study with `trials` complete trials (infeasible over `max_macs`) and
     `failed` failed trials to `storage`; return it."""
     directions = [record.OBJECTIVES[o].direction for o in objectives]
     # Built in memory and copied in one go: SQLite commits each attribute separately otherwise.
@@ -98,5 +98,7 @@ def make_study(
         trial.set_user_attr(record.STATUS, "failed")
         trial.set_user_attr(record.REASON, "config cannot be built: test failure")
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    if storage is None:
+        return study
     optuna.copy_study(from_study_name=name, from_storage=study._storage, to_storage=storage)
     return optuna.load_study(study_name=name, storage=storage)

@@ -46,7 +46,7 @@ def normalise_url(url: str | None) -> str:
         return DEFAULT_STORAGE
     if "://" not in url and url.endswith((".db", ".sqlite", ".sqlite3")):
         return f"sqlite:///{url}"
-    return postgres_driver_url(url)
+    return url
 
 
 def postgres_driver_url(url: str) -> str:
@@ -81,7 +81,7 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
     if heartbeat_interval and not url.startswith("sqlite"):
         kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": heartbeat_interval * 3}
     try:
-        return RDBStorage(url, skip_compatibility_check=False, **kwargs)
+        return RDBStorage(postgres_driver_url(url), skip_compatibility_check=False, **kwargs)
     except ImportError as error:
         raise WorkbenchError(f"storage '{url}': the database driver is not installed ({error})") from error
     except Exception as error:  # SQLAlchemy raises many types for a bad or unreachable URL
