@@ -58,6 +58,8 @@ def wait_for_running(load, process: subprocess.Popen, timeout: float = 90.0) -> 
 
 
 SLOW = {"recipe": {"epochs": 1, "batch_size": 32}}  # long enough to be killed mid-trial
+# Only interrupted, never finished: long enough that a fast machine is still mid-trial at the signal.
+VERY_SLOW = {"recipe": {"epochs": 10, "batch_size": 32}}
 
 
 def test_sqlite_refuses_several_workers(tmp_path) -> None:
@@ -99,7 +101,7 @@ def test_sigkilled_worker_leaves_the_journal_study_usable(tmp_path) -> None:
 
 
 def test_sigint_ends_the_running_trial_cleanly(tmp_path) -> None:
-    space_file = write_space(tmp_path, {**TINY, **SLOW})
+    space_file = write_space(tmp_path, {**TINY, **VERY_SLOW})
     journal = tmp_path / "study.log"
 
     def load():
