@@ -32,6 +32,7 @@ METRIC_COLUMNS: tuple[str, ...] = (
     record.PROFILE_SECONDS, record.IMAGES_PER_SECOND,
 )
 KNOB_PREFIX = "knob_"
+OBJECTIVE_PREFIX = "objective_"
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,15 @@ def study_objectives(study: optuna.Study) -> list[Objective]:
     names = study.metric_names or study.user_attrs.get(record.STUDY_OBJECTIVES)
     if not names:
         raise WorkbenchError(f"study '{study.study_name}' has no registered objective names; was it made by workbench?")
-    unknown = [n for n in names if n not in OBJECTIVES]
-    if unknown:
-        raise WorkbenchError(f"study '{study.study_name}': unknown objectives {unknown} (allowed: {', '.join(OBJECTIVES)})")
-    return [OBJECTIVES[n] for n in names]
+    if len(names) != len(study.directions):
+        raise WorkbenchError(f"study '{study.study_name}': {len(names)} objective names for {len(study.directions)} objectives")
+    # A name outside OBJECTIVES is a single-objective study's scalarisation: its values live
+    # in the trial values, exposed by `trials_frame` as an `objective_<name>` column.
+    return [
+        OBJECTIVES[name] if name in OBJECTIVES
+        else Objective(name, f"{OBJECTIVE_PREFIX}{name}", "maximize" if direction.name == "MAXIMIZE" else "minimize")
+        for name, direction in zip(names, study.directions)
+    ]
 
 
 def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> StudyInfo:
@@ -128,7 +134,7 @@ def _is_feasible(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and all(v <= 0.0 for v in trial.constraints.values())
 
 
-def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
+def _trial_row(trial: FrozenTrial, scalarised: Sequence[tuple[int, str]] = ()) -> dict[str, Any]:
     attrs = trial.user_attrs
     row: dict[str, Any] = {
         "number": trial.number,
@@ -148,6 +154,8 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         row[f"{KNOB_PREFIX}{name}"] = value
     for name, value in trial.constraints.items():
         row[f"violation_{name}"] = value
+    for index, name in scalarised:
+        row[f"{OBJECTIVE_PREFIX}{name}"] = trial.values[index] if trial.values else np.nan
     row["datetime_start"] = trial.datetime_start
     row["datetime_complete"] = trial.datetime_complete
     row["duration_s"] = trial.duration.total_seconds() if trial.duration else np.nan
@@ -165,7 +173,9 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
         >>> frame[["number", "accuracy", "macs"]].head()  # doctest: +SKIP
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
-    rows = [_trial_row(t) for t in trials]
+    names = study.metric_names or []
+    scalarised = [(i, name) for i, name in enumerate(names) if name not in OBJECTIVES]
+    rows = [_trial_row(t, scalarised) for t in trials]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=["number", "state", "status", "feasible", "reason", *METRIC_COLUMNS])
