@@ -137,8 +137,16 @@ def test_pareto_chart_shows_every_measured_trial(server, browser, study_storage)
     first_chart_s = time.monotonic() - started
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) >= 1
                and "Best under budgets" in d.find_element(By.TAG_NAME, "body").text)
-    chart = browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[0]
-    points = chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .point")
+
+    def first_chart_points(driver) -> list:
+        return driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[0].find_elements(By.CSS_SELECTOR, ".scatterlayer .point")
+
+    # Plotly draws the traces one after another; wait (bounded) until the chart is complete.
+    try:
+        wait.until(lambda d: len(first_chart_points(d)) >= plotted)
+    except Exception:  # selenium's TimeoutException or a stale element; the assertion below reports
+        pass
+    points = first_chart_points(browser)
     assert len(points) >= plotted, f"{len(points)} points drawn for {plotted} measured trials"
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "Pareto trials" in body and "Study browser-study" in body
