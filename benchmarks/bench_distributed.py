@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -44,6 +43,9 @@ SPACE = {
     "recipe": {"epochs": 0.3, "batch_size": 128},
     "latency": {"warmup": 1, "repeats": 5, "max_seconds": 0.1},
 }
+
+
+from _report import save_report  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -138,12 +140,7 @@ def main() -> None:
             else:
                 cases.append(run_case("postgresql", url, space_file, args.workers, trials))
     report = {"quick": args.quick, "workers": args.workers, "trials": trials, "cores": os.cpu_count(), "cases": cases}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "distributed.json").write_text(json.dumps(report, indent=2) + "\n")
-    text = markdown(report)
-    (out / "distributed.md").write_text(text)
-    print(text)
+    save_report(args.out, "distributed", report, markdown(report))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ BN-folded model takes <= 0.9x the eager time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -34,6 +33,8 @@ SPREAD = [
 ]
 TARGETS = {"count_seconds": 1.0, "kendall_tau": 0.9, "median_rel_diff": 0.05, "deploy_ratio": 0.9}
 
+
+from _report import save_report  # noqa: E402
 
 def bench_counting(runs: int) -> dict[str, Any]:
     """Cold and warm wall time of `count_model` on GhostNet 1.0x at 224."""
@@ -148,12 +149,7 @@ def main() -> None:
         "targets": TARGETS,
     }
     report["load_after"] = os.getloadavg()[0]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "profiling.json").write_text(json.dumps(report, indent=2) + "\n")
-    markdown = to_markdown(report)
-    (out / "profiling.md").write_text(markdown)
-    print(markdown)
+    save_report(args.out, "profiling", report, to_markdown(report))
 
 
 if __name__ == "__main__":

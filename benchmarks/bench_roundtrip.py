@@ -20,7 +20,6 @@ Writes reports/benchmarks/roundtrip.json and roundtrip.md and prints the table.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import tempfile
@@ -35,13 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from workbench import __version__, record  # noqa: E402
 from workbench.config import ExportConfig, TrainRecipe  # noqa: E402
-from workbench.config.io import write_text_atomic  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 
 OUT_DIR = ROOT / "reports" / "benchmarks"
 TOLERANCE_POINTS = 0.5
 TARGET_TEST = 0.98
 
+
+from _report import save_report  # noqa: E402
 
 def _log(message: str) -> None:
     print(f"[roundtrip] {message}", flush=True)
@@ -196,11 +196,7 @@ def main() -> int:
         "host": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                  "threads": torch.get_num_threads(), "python": platform.python_version()},
     }
-    out = Path(args.out)
-    write_text_atomic(out / "roundtrip.json", json.dumps(payload, indent=2, default=str) + "\n")
-    text = markdown(payload)
-    write_text_atomic(out / "roundtrip.md", text)
-    print(text)
+    save_report(args.out, "roundtrip", payload, markdown(payload))
     ok = full["meets_target"] or args.quick
     ok &= rt.get("within_tolerance", True) and rt.get("counts_identical", True)
     return 0 if ok else 1

@@ -17,7 +17,6 @@ Writes search.json and search.md and prints the figures. Targets:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -40,6 +39,8 @@ from workbench.storage import open_storage  # noqa: E402
 
 TARGETS = {"demo_seconds": 300.0, "demo_best_accuracy": 0.97, "overhead_share": 0.15, "hv_ratio": 1.0}
 
+
+from _report import save_report  # noqa: E402
 
 def bench_demo(trials: int) -> dict[str, Any]:
     """Run the demo command exactly as `make demo` does, in a fresh folder, and read the study."""
@@ -157,12 +158,7 @@ def main() -> None:
         "demo": bench_demo(4 if args.quick else 20),
         "efficiency": bench_efficiency([0, 1] if args.quick else [0, 1, 2, 3, 4], 10 if args.quick else 50, 20 if args.quick else 100),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "search.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    text = markdown(report)
-    (out / "search.md").write_text(text)
-    print(text)
+    save_report(args.out, "search", report, markdown(report))
 
 
 if __name__ == "__main__":
