@@ -26,6 +26,12 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=int, help="input resolution (overrides the architecture's)")
 
 
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--study NAME` (required) and `--storage URL` for commands that read a finished study."""
+    parser.add_argument("--study", required=True, help="study name")
+    parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
+
+
 def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
     """Turn `["ratio=3", "width=0.75"]` into typed values (YAML scalars)."""
     values: dict[str, Any] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.cli.common import human
+from workbench.cli.common import add_study_arguments, human
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,8 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Pick a trial of a study under its budgets (the study's stored budgets, overridden by the "
                     "--max-* flags) and write its architecture, a full-training recipe and its provenance.",
     )
-    parser.add_argument("--study", required=True, help="study name")
-    parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
+    add_study_arguments(parser)
     parser.add_argument("--pick", default="knee", metavar="SPEC",
                         help="knee | best-accuracy | cheapest-within:POINTS | trial:N (default: knee)")
     parser.add_argument("--max-latency-ms", type=float, help="latency budget (p50, ms) for the pick")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.cli.common import add_study_arguments
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -11,8 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write a study's report folder: a self-contained index.html with the Pareto fronts, "
                     "hypervolume, importance and MACs-vs-latency charts; trials.csv; pareto.csv; summary.md.",
     )
-    parser.add_argument("--study", required=True, help="study name")
-    parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
+    add_study_arguments(parser)
     parser.add_argument("--out", help="output folder (default: reports/<study>/)")
     parser.set_defaults(handler=run)
 
