@@ -37,13 +37,27 @@ REASON = "reason"                  # why a trial was rejected, failed or pruned;
 REUSED_FROM = "reused_from"        # trial number whose figures were reused, or None
 WORKBENCH_VERSION = "workbench_version"
 KNOBS = "knobs"                    # dict of the sampled knob values, by knob name
+# Uncertainty of the accuracy (issue: honest accuracy). None on a trial that was never scored.
+ACCURACY_CI_LOW = "accuracy_ci_low"    # binomial (Wilson, 95%) interval from the validation size
+ACCURACY_CI_HIGH = "accuracy_ci_high"
+ACCURACY_SD = "accuracy_sd"            # seed sd when the space asks for `repeats` > 1, else None
+ACCURACY_SAMPLES = "accuracy_samples"  # every seed's accuracy (one item without repeats)
+VAL_SIZE = "val_size"                  # validation images behind the accuracy
+# Written by `workbench confirm` onto the same trials (absent until confirmed).
+CONFIRMED_ACCURACY = "confirmed_accuracy"  # mean over the confirmation seeds
+CONFIRMED_SD = "confirmed_sd"
+CONFIRMED_EPOCHS = "confirmed_epochs"
+CONFIRMED_SAMPLES = "confirmed_samples"    # every seed's accuracy
 
 TRIAL_KEYS: tuple[str, ...] = (
     ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,
     LATENCY_P50, LATENCY_P90, LATENCY_CV, LATENCY_NOISY, LATENCY_PROTOCOL, DEVICE, PEAK_MEMORY,
     ACCURACY, ACCURACY_SOURCE, VAL_CURVE, LOSS_CURVE, TRAIN_SECONDS, PROFILE_SECONDS,
     IMAGES_PER_SECOND, STATUS, REASON, REUSED_FROM, WORKBENCH_VERSION, KNOBS,
+    ACCURACY_CI_LOW, ACCURACY_CI_HIGH, ACCURACY_SD, ACCURACY_SAMPLES, VAL_SIZE,
 )
+# Statuses whose trials carry a measured accuracy; every other trial was never scored.
+SCORED_STATUSES: tuple[str, ...] = ("complete", "reused")
 
 TrialStatus = Literal["complete", "reused", "rejected", "failed", "pruned", "running"]
 TRIAL_STATUSES: tuple[str, ...] = ("complete", "reused", "rejected", "failed", "pruned", "running")
@@ -58,6 +72,9 @@ STUDY_OBJECTIVES = "objectives"    # list of objective names, in the order of tr
 STUDY_BUDGETS = "budgets"          # dict: max_params, max_macs, max_latency_ms (None = unbounded)
 STUDY_LATENCY_PROTOCOL = "latency_protocol"
 STUDY_WORKBENCH_VERSION = "workbench_version"
+STUDY_NOISE_SD = "accuracy_noise_sd"          # pooled seed sd of the proxy accuracy (float)
+STUDY_NOISE = "accuracy_noise"                # how it was measured: {"sd", "trials", "seeds", "samples"}
+STUDY_FIDELITY_TAU = "fidelity_kendall_tau"   # {"tau", "low", "high", "n", "epochs", "seeds"} from confirm
 
 # Constraint names passed to `trial.set_constraint` (value <= 0 means the budget holds).
 CONSTRAINT_PARAMS = "max_params"

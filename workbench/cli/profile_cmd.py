@@ -11,7 +11,7 @@ from workbench.cli.common import add_arch_arguments, human, print_json, print_ta
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.profiling import LatencyProtocol, count_model, measure_latency, profile_arch
-from workbench.profiling.protocol import DEVICES, DTYPES, MODES, check_device, recorded_protocol
+from workbench.profiling.protocol import DEVICE_CHOICES, DTYPES, MODES, check_device, recorded_protocol, resolve_device
 
 DEFAULT_BATCH_SIZES = (1, 32)
 LATENCY_COLUMNS = ["batch", "mode", "dtype", "p50_ms", "p90_ms", "cv", "samples", "noisy"]
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_arch_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True, help="time the model (default: on)")
-    parser.add_argument("--device", choices=DEVICES, default="cpu")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto (default: CUDA when present), cpu or cuda")
     parser.add_argument("--batch-size", action="append", metavar="N[,N...]",
                         help=f"batch sizes to time; repeatable or comma list (default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
     parser.add_argument("--mode", choices=MODES, default="deploy", help="eager, deploy (BatchNorm folded; default) or compiled")
@@ -57,6 +57,7 @@ def parse_batch_sizes(values: list[str] | None) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.device = resolve_device(args.device)
     check_device(args.device)
     arch = resolve_arch(args)
     sizes = parse_batch_sizes(args.batch_size)

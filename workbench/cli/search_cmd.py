@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from workbench.cli.common import human, print_table
+from workbench.profiling.protocol import DEVICE_CHOICES
 from workbench.search.runner import DEFAULT_HEARTBEAT_S, SAMPLERS, SearchSummary, run_search
 from workbench.search.space import load_space
 from workbench.storage import DEFAULT_STORAGE
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="tpe (default), nsga2, nsga3, gp or random")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (needs a journal file or PostgreSQL)")
     parser.add_argument("--seed", type=int, help="sampler and trial seed (default: the space's seed)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), help="where to train and time (default: the space's latency device)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES,
+                        help="where to train and time (default: the space's latency device; auto = CUDA when present)")
     parser.add_argument("--data", help="dataset spec replacing the space's (e.g. cifar10:/path/to/cifar-10-batches-py)")
     parser.add_argument("--allow-space-change", action="store_true", help="continue a study whose space file changed")
     parser.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT_S,

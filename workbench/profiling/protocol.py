@@ -12,6 +12,8 @@ import torch
 from workbench.errors import WorkbenchError
 
 DEVICES = ("cpu", "cuda")
+# What a user may write: `auto` is resolved to a concrete device before a protocol is built.
+DEVICE_CHOICES = ("auto", *DEVICES)
 MODES = ("eager", "deploy", "compiled")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Keys a recorded protocol carries besides the settings; `from_dict` accepts and drops them.
@@ -77,6 +79,23 @@ class LatencyProtocol:
         if unknown:
             raise WorkbenchError(f"unknown latency protocol keys: {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(names))})")
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def resolve_device(device: str | None) -> str:
+    """The concrete device for a user's choice: `auto` (or None) is CUDA when a GPU is
+    present, else the CPU; `cpu` and `cuda` stay as they are (`cuda` is checked later).
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+        >>> resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+        True
+    """
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in DEVICES:
+        raise WorkbenchError(f"device '{device}' is not one of: {', '.join(DEVICE_CHOICES)}")
+    return device
 
 
 def check_device(device: str) -> None:

@@ -359,7 +359,7 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
         >>> summary = run_search(load_space("digits"), trials=20)  # doctest: +SKIP
         >>> summary.pareto[0]["number"]  # doctest: +SKIP
     """
-    from workbench.profiling.protocol import check_device, device_name
+    from workbench.profiling.protocol import check_device, device_name, resolve_device
 
     started = time.time()
     if sampler not in SAMPLERS:
@@ -374,7 +374,7 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
             f"{workers} workers cannot share the SQLite storage '{url}' safely; use a journal file "
             "(--storage study.log) for local workers or a PostgreSQL URL for several machines"
         )
-    device = device or (space.latency or {}).get("device", "cpu")
+    device = resolve_device(device or (space.latency or {}).get("device", "auto"))
     check_device(device)
     seed = space.seed if seed is None else seed
     study_name = study_name or space.name or "search"

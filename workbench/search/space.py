@@ -253,15 +253,15 @@ class SearchSpace(_Strict):
 
     def latency_protocol(self, device: str | None = None) -> Any:
         """The `LatencyProtocol` of this space (None when latency is not measured);
-        `device` replaces the file's device."""
+        `device` replaces the file's device; `auto` (the default) is CUDA when present."""
         if self.latency is None:
             return None
         from workbench.profiling import LatencyProtocol
+        from workbench.profiling.protocol import resolve_device
 
         data = dict(self.latency)
-        if device is not None:
-            data["device"] = device
         try:
+            data["device"] = resolve_device(device or data.get("device", "auto"))
             return LatencyProtocol.from_dict(data)
         except WorkbenchError as error:
             raise WorkbenchError(f"{self.source}: latency: {error}") from None
