@@ -140,17 +140,23 @@ def _step(model: nn.Module, inputs: torch.Tensor, protocol: LatencyProtocol) -> 
 
 
 def _cuda_graph(run: Callable[[], Any]) -> Callable[[], Any]:
-    """Capture one forward pass in a CUDA graph and return its replay."""
+    """Capture one forward pass in a CUDA graph; the returned step replays it and returns
+    the graph's (static) output tensor."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        for _ in range(3):  # graph capture needs the allocator warmed on a side stream
+        for _ in range(3):  # graph capture needs the allocator warmed (and cuDNN tuned) on a side stream
             run()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        run()
-    return graph.replay
+        output = run()
+
+    def replay() -> Any:
+        graph.replay()
+        return output
+
+    return replay
 
 
 def _measure(step: Callable[[], Any], timer: Timer, protocol: LatencyProtocol) -> tuple[TimingStats, dict[str, int]]:

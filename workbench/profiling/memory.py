@@ -27,15 +27,20 @@ def estimate_peak_memory(params: int, activations: int, protocol: LatencyProtoco
 
 def cuda_peak_memory(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol) -> int:
     """`torch.cuda.max_memory_allocated` over one inference of the prepared model (weights,
-    input and activations), from a reset peak."""
+    input and activations), less what was already allocated before the model was placed on
+    the GPU: a search keeps its dataset there, which is no part of the model's footprint."""
     check_device(protocol.device)
+    torch.cuda.synchronize()
+    baseline = torch.cuda.memory_allocated()
     prepared, inputs = prepare(model, arch, protocol)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     with torch.inference_mode():
         prepared(inputs)
     torch.cuda.synchronize()
-    return int(torch.cuda.max_memory_allocated())
+    peak = int(torch.cuda.max_memory_allocated()) - baseline
+    del prepared, inputs
+    return peak
 
 
 def peak_memory(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol, params: int, activations: int) -> tuple[int, str]:
