@@ -17,7 +17,7 @@ import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from study_factory import DEFAULT_TRIALS, make_study
+from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
 from workbench import record, results
 from workbench.dashboard import figures
 from workbench.results import Budgets
@@ -25,6 +25,7 @@ from workbench.results import Budgets
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 120
 MAIN, THREE, EMPTY, FAILED = "test-study", "three-objectives", "empty-study", "only-failed"
+HONEST = "honest-study"   # rejected, failed and reused trials, intervals, seed noise, confirmations
 
 
 def write_studies(url: str) -> None:
@@ -39,6 +40,7 @@ def write_studies(url: str) -> None:
     for spec in specs:
         study = make_study(None, **spec)
         optuna.copy_study(from_study_name=spec["name"], from_storage=study._storage, to_storage=url)
+    make_honest_study(url, name=HONEST, noise_sd=0.004, fidelity=HONEST_FIDELITY)
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +338,61 @@ def test_the_app_only_reads(monkeypatch, storage):
     at = run_app(monkeypatch, url)
     writer = optuna.load_study(study_name=MAIN, storage=optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 1}}))
     writer.enqueue_trial({"ratio": 2})  # fails with "database is locked" if the app held a lock
+
+
+def scored_points(spec: dict) -> dict[int, float]:
+    """{trial number: accuracy} of the chart's points on the accuracy axis (not the strip)."""
+    return {int(n): y for t in spec["data"] if t.get("customdata") is not None and t.get("yaxis", "y") == "y"
+            for n, y in zip(_values(t["customdata"]), _values(t["y"]))}
+
+
+def _values(data) -> list:
+    """Plotly's JSON arrays, plain or base64-typed ({'bdata', 'dtype'})."""
+    if isinstance(data, dict):
+        import base64
+
+        import numpy as np
+
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+def test_honest_study_shows_only_measured_accuracies_with_noise_and_ties(monkeypatch, storage):
+    at = run_app(monkeypatch, storage, HONEST)
+    assert_clean(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "seed noise of the proxy accuracy: sd 0.0040 (0.40 points) over 4 trials × 3 seeds" in captions.lower()
+    assert "Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85)" in captions
+    assert "1 rejected (never scored)" in captions and "1 failed (never scored)" in captions
+    # 0.945 (6.7M MACs) and 0.950 (12.2M) are within 1.96 * sqrt(2) * 0.004 = 0.011 of each other: the cheaper is the best.
+    assert at.success[0].value.startswith("Best under budgets: trial 1 — accuracy 0.9450 [0.9294, 0.9578]")
+    assert "tied within noise with 1 other" in at.success[0].value
+    assert pareto_numbers(at) == [1, 0]
+    spec = chart_spec(at.get("plotly_chart")[0])
+    assert scored_points(spec) == {0: 0.95, 1: 0.945, 4: 0.9}        # trial 3 (a copy of 0) once, nothing at 0
+    assert 0.85 < spec["layout"]["yaxis"]["range"][0] < 0.8797       # fits 0.8797 .. 0.9611, not 0 .. 1
+    strip = [t["name"] for t in spec["data"] if t.get("yaxis") == "y2"]
+    assert sorted(strip) == ["failed, never scored (1)", "rejected, never scored (1)"]
+    assert any(s.get("name", "").startswith("indistinguishable from the best") for s in spec["layout"]["shapes"])
+    # The confirmed accuracy, on request: trial 4's 0.97 leads, its interval from sd / sqrt(3 seeds).
+    at.toggle(key="pareto_confirmed").set_value(True).run()
+    assert_clean(at)
+    assert scored_points(chart_spec(at.get("plotly_chart")[0])) == {0: 0.93, 4: 0.97}
+    assert at.success[0].value.startswith("Best under budgets: trial 4 — accuracy confirmed 0.9700 ± 0.0040 (sd)")
+
+
+def test_honest_study_trials_table_and_confirmed_export(monkeypatch, storage):
+    from workbench.export import export_study
+
+    downloads = capture_downloads(monkeypatch)
+    at = run_app(monkeypatch, storage, HONEST)
+    table = tab(at, "Trials").dataframe[0].value.set_index("number")
+    assert (table.loc[0, record.ACCURACY_CI_LOW], table.loc[0, record.ACCURACY_CI_HIGH]) == (0.9358, 0.9611)
+    assert pd.isna(table.loc[2, record.ACCURACY]) and table.loc[0, record.CONFIRMED_ACCURACY] == 0.93
+    at.radio(key="export_pick").set_value("Best under the budgets")
+    at.radio(key="export_by").set_value("confirmed").run()
+    assert_clean(at)
+    _, cli_text = export_study(HONEST, pick="best-accuracy", storage=storage, by="confirmed")
+    assert without_timestamp(downloads["export_download"]) == without_timestamp(cli_text)
+    assert "trial4" in tab(at, "Export").get("download_button")[0].proto.label
+    assert any("--pick best-accuracy --by confirmed" in c.value for c in tab(at, "Export").caption)

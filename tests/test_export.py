@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 import yaml
-from study_factory import make_study
+from study_factory import make_honest_study, make_study
 
 import workbench
 from workbench import record, results
@@ -30,6 +30,7 @@ def storage(tmp_path_factory) -> str:
     study = make_study(url, name="s")
     study.set_user_attr(record.STUDY_SPACE, SPACE)
     make_study(url, name="bare", trials=((2, 3, 0.5, 0.95, 4.0), (3, 3, 0.5, 0.93, 3.1)), failed=1)
+    make_honest_study(url, name="honest")
     return url
 
 
@@ -143,6 +144,9 @@ def test_dashboard_contract_same_text_as_cli(storage, frame, tmp_path) -> None:
         (["--study", "s", "--pick", "knee", "--max-params", "10"], "no feasible completed trial"),
         (["--study", "s", "--pick", "fastest"], "unknown pick 'fastest'"),
         (["--study", "s", "--pick", "cheapest-within:lots"], "unknown pick"),
+        (["--study", "s", "--pick", "knee", "--by", "confirmed"], "no confirmed trials to pick by; run `workbench confirm --study s`"),
+        (["--study", "honest", "--pick", "best-accuracy", "--by", "confirmed", "--max-macs", "1e7"],
+         "no feasible completed confirmed trial within the budgets"),
     ],
 )
 def test_bad_export_exits_2_one_line_no_file(storage, tmp_path, capsys, extra, fragment) -> None:
@@ -181,3 +185,20 @@ def test_edited_config_is_one_clear_error(storage, tmp_path, edit, fragment) -> 
         load_config(out)
     message = str(info.value)
     assert fragment in message and str(out) in message and "\n" not in message
+
+
+def test_ties_export_the_cheaper_trial_and_confirmed_picks(storage, tmp_path) -> None:
+    # The honest study: 0.950 (trial 0, 12.2M MACs) and 0.945 (trial 1, 6.7M) on 1000 images are a tie.
+    assert _export(storage, tmp_path, "--pick", "best-accuracy", study="honest", name="p.yaml")["provenance"]["trial"] == 1
+    assert _export(storage, tmp_path, "--pick", "knee", study="honest", name="k.yaml")["provenance"]["trial"] == 1
+    # Confirmed: trial 4 at 0.97 (sd 0.004, 3 seeds) beats trial 0's 0.93 (sd 0.01) beyond the noise.
+    confirmed = _export(storage, tmp_path, "--pick", "best-accuracy", "--by", "confirmed", study="honest", name="c.yaml")
+    assert confirmed["provenance"]["trial"] == 4
+    assert confirmed["provenance"]["pick"] == "best-accuracy (by confirmed accuracy)"
+    # A trial by number is that trial, whatever --by says.
+    assert _export(storage, tmp_path, "--pick", "trial:0", "--by", "confirmed", study="honest", name="t.yaml")["provenance"]["pick"] == "trial:0"
+
+
+def test_a_never_scored_trial_exports_without_an_accuracy(storage, tmp_path) -> None:
+    data = _export(storage, tmp_path, "--pick", "trial:2", study="honest")
+    assert data["provenance"]["measured"]["accuracy"] is None   # the stored 0.0 was a placeholder

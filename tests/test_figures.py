@@ -1,14 +1,16 @@
-"""The plotly figure builders and architecture tables, on a small real study (in memory)."""
+"""The plotly figure builders and architecture tables, on small real studies (in memory): the
+Pareto chart shows only measured accuracies, with their intervals, ties and never-scored strip."""
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import optuna
 import pandas as pd
 import pytest
 
-from study_factory import DEFAULT_TRIALS, make_study
+from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
 from workbench import record, results
 from workbench.dashboard import figures, tables
 from workbench.models import build_model
@@ -46,13 +48,17 @@ def test_pareto_figure_marks_front_dominated_infeasible_and_over_budget(frame, o
     assert sorted(points.customdata.tolist()) == sorted(front["number"].tolist())
     (line,) = [t for t in fig.data if t.name == "Pareto front" and t.mode == "lines"]
     assert line.line.shape == "hv" and list(line.x) == sorted(line.x)
-    (infeasible,) = traces(fig, "infeasible")
-    assert infeasible.marker.symbol == "x"
-    assert set(infeasible.customdata) == set(frame.loc[~frame["feasible"] & frame["state"].eq("COMPLETE"), "number"])
+    # The study's rejected trial (over its MAC budget) was never scored: it sits in the strip
+    # below the chart, on the cost axis only, not at an accuracy.
+    (rejected,) = traces(fig, "rejected, never scored")
+    assert rejected.marker.symbol == "x" and rejected.yaxis == "y2" and set(rejected.y) == {"never scored"}
+    assert set(rejected.customdata) == set(frame.loc[frame["status"].eq("rejected"), "number"])
+    assert not traces(fig, "infeasible")
     (over,) = traces(fig, "over budget")
     assert over.marker.symbol == "diamond-open" and all(frame.set_index("number").loc[over.customdata, record.MACS] > 1.1e7)
     plotted = sum(len(t.customdata) for t in fig.data if t.customdata is not None)
     assert plotted == int((frame["state"] == "COMPLETE").sum())
+    assert all(t.yaxis in (None, "y") for t in fig.data if t.customdata is not None and t.name != rejected.name)
     dominated = traces(fig, "dominated")
     assert all(t.marker.opacity < 0.5 for t in dominated)
     assert any(shape.x0 == 1.1e7 for shape in fig.layout.shapes)  # the budget line
@@ -64,8 +70,8 @@ def test_pareto_hover_has_number_knobs_figures_and_protocol(frame, objectives):
     for part in ("trial ", "accuracy", "MACs", "params", "latency p50", "p90", "knobs: ratio=", "dw_size=", "width=",
                  "protocol: cpu (test-cpu), deploy, fp32, batch 1"):
         assert part in text
-    rejected = traces(fig, "infeasible")[0].text[0]
-    assert "reason: macs" in rejected and "over budget" in rejected
+    rejected = traces(fig, "rejected, never scored")[0].text[0]
+    assert "reason: macs" in rejected and "over budget" in rejected and "accuracy never scored (rejected)" in rejected
 
 
 def test_pareto_highlight_and_colour(frame, objectives):
@@ -174,3 +180,95 @@ def test_plain_family_is_one_row():
 
     table = tables.architecture_table(get_preset("ghost_resnet56_cifar"))
     assert len(table) == 1 and table.loc[0, "ratio"] == 2
+
+
+# --- the chart shows only what was measured, with its uncertainty ----------------------------
+Z = NormalDist().inv_cdf(0.975)   # 1.96: the 95% two-sided normal quantile
+
+@pytest.fixture(scope="module")
+def honest():
+    study = make_honest_study(None)
+    return results.trials_frame(study), results.study_objectives(study)
+
+
+def scored_traces(fig):
+    return [t for t in fig.data if t.customdata is not None and t.yaxis in (None, "y")]
+
+
+def test_never_scored_trials_sit_in_their_own_strip_not_at_an_accuracy(honest):
+    frame, objectives = honest
+    fig = figures.pareto_figure(frame, objectives, record.MACS)
+    plotted_y = [y for t in scored_traces(fig) for y in t.y]
+    assert plotted_y and min(plotted_y) == 0.90     # the scored 0.950, 0.945, 0.900; never the stored 0.0
+    strip = {t.name: t for t in fig.data if t.yaxis == "y2"}
+    assert set(strip) == {"rejected, never scored (1)", "failed, never scored (1)"}
+    assert list(strip["rejected, never scored (1)"].customdata) == [2] and set(strip["rejected, never scored (1)"].y) == {"never scored"}
+    assert list(strip["failed, never scored (1)"].customdata) == [5]
+    assert fig.layout.yaxis2.categoryarray == ("never scored",) and fig.layout.xaxis.matches == "x2"  # one cost axis
+    # The accuracy axis fits the measured accuracies and their intervals (0.8797 .. 0.9611), nowhere near 0.
+    low, high = fig.layout.yaxis.range
+    assert 0.85 < low < 0.8797 and 0.9611 < high < 1.0
+
+
+def test_a_reused_architecture_is_drawn_once(honest):
+    frame, objectives = honest
+    fig = figures.pareto_figure(frame, objectives, record.MACS)
+    drawn = [int(n) for t in fig.data if t.customdata is not None for n in t.customdata]
+    assert sorted(drawn) == [0, 1, 2, 4, 5]   # trial 3 is trial 0's architecture again
+
+
+def test_error_bars_are_the_stored_intervals(honest):
+    frame, objectives = honest
+    fig = figures.pareto_figure(frame, objectives, record.MACS)
+    stored = {0: (0.9358, 0.9611), 1: (0.9294, 0.9578), 4: (0.8797, 0.9171)}
+    seen = {}
+    for trace in scored_traces(fig):
+        for number, y, up, down in zip(trace.customdata, trace.y, trace.error_y.array, trace.error_y.arrayminus):
+            seen[int(number)] = (y - down, y + up)
+    assert seen.keys() == stored.keys()
+    for number, (low, high) in stored.items():
+        assert seen[number] == pytest.approx((low, high))
+
+
+def test_the_band_indistinguishable_from_the_best_is_shaded_and_named(honest):
+    frame, objectives = honest
+    fig = figures.pareto_figure(frame, objectives, record.MACS)
+    (band,) = [s for s in fig.layout.shapes if (s.name or "").startswith("indistinguishable from the best")]
+    assert band.showlegend and band.name == "indistinguishable from the best (2 trials)"   # trials 0 and 1
+    se = math.sqrt(0.95 * 0.05 / 1000)
+    assert (band.y0, band.y1) == pytest.approx((0.95 - Z * math.sqrt(2) * se, 0.95))
+
+
+def test_ties_star_the_cheaper_trial(honest):
+    frame, objectives = honest
+    best = results.pick_best_accuracy(frame)
+    assert int(best["number"]) == 1   # 0.945 at 6.7M MACs ties 0.950 at 12.2M
+    fig = figures.pareto_figure(frame, objectives, record.MACS, highlight=int(best["number"]))
+    (star,) = traces(fig, "best: trial")
+    assert star.name == "best: trial 1" and star.y[0] == 0.945
+
+
+def test_confirmed_view_plots_the_confirmed_accuracy(honest):
+    frame, objectives = honest
+    fig = figures.pareto_figure(frame, objectives, record.MACS, by="confirmed")
+    points = {int(n): (y, up) for t in scored_traces(fig) for n, y, up in zip(t.customdata, t.y, t.error_y.array)}
+    assert points.keys() == {0, 4}
+    assert points[0] == pytest.approx((0.93, Z * 0.01 / math.sqrt(3)))   # mean ± 1.96 sd / sqrt(seeds)
+    assert points[4] == pytest.approx((0.97, Z * 0.004 / math.sqrt(3)))
+    assert fig.layout.yaxis.title.text.startswith("confirmed accuracy")
+
+
+def test_hypervolume_steps_only_at_scored_trials(honest):
+    frame, objectives = honest
+    history = results.hypervolume_history(frame, objectives)
+    fig = figures.hypervolume_figure(history)
+    steps = dict(zip(fig.data[0].x, fig.data[0].y))
+    assert steps[1] == steps[2] == steps[3]   # the rejected trial and the copy add nothing
+
+
+def test_study_facts_text():
+    info = results.study_info(make_honest_study(None, name="facts", noise_sd=0.004, fidelity=HONEST_FIDELITY))
+    assert figures.noise_text(info) == "sd 0.0040 (0.40 points) over 4 trials × 3 seeds"
+    assert figures.fidelity_text(info).startswith("Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12")
+    bare = results.study_info(make_honest_study(None, name="bare"))
+    assert figures.noise_text(bare).startswith("not measured") and "workbench confirm --study bare" in figures.fidelity_text(bare)

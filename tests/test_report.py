@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 import pytest
-from study_factory import make_study
+from study_factory import HONEST_FIDELITY, make_honest_study, make_study
 
 from workbench import record, results
 from workbench.cli.main import main
@@ -19,6 +19,7 @@ def storage(tmp_path_factory) -> str:
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'studies.db'}"
     make_study(url, name="two")
     make_study(url, name="three", objectives=("accuracy", "macs", "latency_ms"), max_macs=None, failed=0)
+    make_honest_study(url, name="honest", noise_sd=0.004, fidelity=HONEST_FIDELITY)
     return url
 
 
@@ -94,3 +95,42 @@ def test_missing_study_exit_2_no_folder(storage, tmp_path, capsys, argv, fragmen
     err = capsys.readouterr().err.strip()
     assert fragment in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+# --- the honest study: noise, fidelity, never-scored trials, ties, each architecture once -------
+
+@pytest.fixture(scope="module")
+def honest_dir(storage, tmp_path_factory):
+    out = tmp_path_factory.mktemp("honest") / "honest"
+    write_report("honest", storage, out)
+    return out
+
+
+def test_summary_states_noise_fidelity_never_scored_and_ties(honest_dir) -> None:
+    text = (honest_dir / "summary.md").read_text()
+    assert "- seed noise of the proxy accuracy: sd 0.0040 (0.40 points) over 4 trials × 3 seeds" in text
+    assert "- proxy-to-confirmed ranking (fidelity): Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12" in text
+    assert "| rejected (never scored) | 1 |" in text and "| failed (never scored) | 1 |" in text
+    assert "| complete | 3 |" in text and "| reused | 1 |" in text
+    # 0.945 at 6.7M MACs and 0.950 at 12.2M are within 1.96 * sqrt(2) * 0.004 = 0.011: the cheaper heads the tie.
+    assert "| no budgets | trial 1: accuracy 0.9450 [0.9294, 0.9578], " in text
+    assert "tied with 1 other within noise (trial 0)" in text
+    # Trial 4's confirmed 0.97 (sd 0.004 over 3 seeds) leads the confirmed ranking.
+    assert "## Best on confirmed accuracy" in text and "trial 4: accuracy 0.9000 [0.8797, 0.9171] (confirmed 0.9700 ± 0.0040 (sd), 15 epochs × 3 seeds)" in text
+
+
+def test_pareto_csv_counts_each_architecture_once_with_intervals(honest_dir) -> None:
+    pareto = pd.read_csv(honest_dir / "pareto.csv").set_index("number")
+    assert list(pareto.index) == [1, 0]   # not the rejected trial 2 (0.0 stored), not trial 3 (trial 0 again)
+    assert (pareto.loc[0, record.ACCURACY_CI_LOW], pareto.loc[0, record.ACCURACY_CI_HIGH]) == (0.9358, 0.9611)
+    assert pareto.loc[0, record.CONFIRMED_ACCURACY] == 0.93 and pareto.loc[0, record.CONFIRMED_SD] == 0.01
+    assert pd.isna(pareto.loc[1, record.CONFIRMED_ACCURACY])
+    trials = pd.read_csv(honest_dir / "trials.csv").set_index("number")
+    assert pd.isna(trials.loc[2, record.ACCURACY]) and not trials.loc[2, "scored"]
+
+
+def test_html_states_noise_fidelity_and_shades_the_tie(honest_dir) -> None:
+    page = (honest_dir / "index.html").read_text()
+    for fragment in ("seed noise", "sd 0.0040 (0.40 points)", "Kendall tau 0.62", "rejected (never scored): 1",
+                     "indistinguishable from the best", "never scored", "accuracy_ci_low", "confirmed_accuracy"):
+        assert fragment in page, fragment

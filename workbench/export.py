@@ -2,7 +2,8 @@
 
 `build_export(study, row)` turns a row of `results.trials_frame` into an `ExportConfig`;
 `export_study` picks the row (`knee`, `best-accuracy`, `cheapest-within:P`, `trial:N`) under
-the study's budgets and writes the file atomically. The dashboard's download and
+the study's budgets, ranking on the proxy accuracy or (`by="confirmed"`) on the accuracy
+`workbench confirm` measured, and writes the file atomically. The dashboard's download and
 `workbench export` produce the same file (up to its `exported_at` time stamp).
 
 Example:
@@ -102,12 +103,23 @@ def measured_figures(row: pd.Series) -> MeasuredFigures:
     )
 
 
+def pick_label(pick: str, by: str = "proxy") -> str:
+    """How the provenance names a pick: the spec, plus the accuracy it ranked on when that
+    was the confirmed one (`trial:N` names one trial, whatever `by` says).
+
+    Example:
+        >>> pick_label("knee", "confirmed"), pick_label("trial:3", "confirmed")
+        ('knee (by confirmed accuracy)', 'trial:3')
+    """
+    return f"{pick} (by confirmed accuracy)" if by == "confirmed" and not pick.startswith("trial:") else pick
+
+
 def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None, budgets: Budgets | None = None,
-                 epochs: float = DEFAULT_EPOCHS) -> ExportConfig:
+                 epochs: float = DEFAULT_EPOCHS, by: str = "proxy") -> ExportConfig:
     """The `ExportConfig` of one trial row (from `results.trials_frame` / `results.pick`).
 
-    `pick` and `budgets` record how the row was chosen (default: `trial:N` under the study's
-    own budgets); `epochs` is the full-training length written into the recipe.
+    `pick`, `by` and `budgets` record how the row was chosen (default: `trial:N` under the
+    study's own budgets); `epochs` is the full-training length written into the recipe.
 
     Example:
         >>> study, frame = results.open_results("digits")  # doctest: +SKIP
@@ -129,7 +141,7 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
     source = str(row.get(record.ACCURACY_SOURCE) or "")
     proxy = proxy_recipe(space) if space else None
     provenance = Provenance(
-        study=study.study_name, storage=storage_url(study), trial=number, pick=pick or f"trial:{number}",
+        study=study.study_name, storage=storage_url(study), trial=number, pick=pick_label(pick or f"trial:{number}", by),
         budgets=dataclasses.asdict(info_budgets), measured=measured_figures(row),
         latency_protocol=attrs.get(record.LATENCY_PROTOCOL) or study.user_attrs.get(record.STUDY_LATENCY_PROTOCOL),
         device=row.get(record.DEVICE) or study.user_attrs.get(record.STUDY_DEVICE),
@@ -152,25 +164,36 @@ def study_budgets(study: optuna.Study, max_params: float | None = None, max_macs
     )
 
 
-def select(study: optuna.Study, frame: pd.DataFrame, pick: str, budgets: Budgets) -> pd.Series:
-    """The row a pick spec chooses (`trial:N` ignores the budgets: it names one trial)."""
+def select(study: optuna.Study, frame: pd.DataFrame, pick: str, budgets: Budgets, by: str = "proxy") -> pd.Series:
+    """The row a pick spec chooses (`trial:N` ignores the budgets: it names one trial), ranking
+    on the proxy or the confirmed accuracy (`by`)."""
     objectives = results.study_objectives(study)
-    return results.pick(frame, pick, objectives, None if pick.startswith("trial:") else budgets)
+    return results.pick(frame, pick, objectives, None if pick.startswith("trial:") else budgets, by=by)
 
 
 def export_study(study_name: str, *, pick: str = "knee", storage: str | None = None, out: str | Path | None = None,
                  fmt: str | None = None, max_params: float | None = None, max_macs: float | None = None,
-                 max_latency_ms: float | None = None, epochs: float = DEFAULT_EPOCHS) -> tuple[ExportConfig, str]:
+                 max_latency_ms: float | None = None, epochs: float = DEFAULT_EPOCHS,
+                 by: str = "proxy") -> tuple[ExportConfig, str]:
     """Pick a trial of a study and export it; with `out`, write the file atomically.
 
-    Returns the config and its text (YAML, or JSON when `fmt="json"` or `out` ends in `.json`).
+    `by="confirmed"` picks on the accuracy `workbench confirm` measured (trials without a
+    confirmation are left out). Returns the config and its text (YAML, or JSON when
+    `fmt="json"` or `out` ends in `.json`).
+
+    Raises:
+        WorkbenchError: an unknown format, study or pick; nothing feasible; `by="confirmed"`
+            on a study with no confirmed trial (the message says to run `workbench confirm`).
+
+    Example:
+        >>> cfg, text = export_study("digits", pick="knee", by="confirmed", out="best.yaml")  # doctest: +SKIP
     """
     if fmt is not None and fmt not in FORMATS:
         raise WorkbenchError(f"unknown format '{fmt}' (allowed: {', '.join(FORMATS)})")
     study, frame = results.open_results(study_name, storage)
     budgets = study_budgets(study, max_params, max_macs, max_latency_ms)
-    row = select(study, frame, pick, budgets)
-    config = build_export(study, row, pick=pick, budgets=budgets, epochs=epochs)
+    row = select(study, frame, pick, budgets, by)
+    config = build_export(study, row, pick=pick, budgets=budgets, epochs=epochs, by=by)
     text = export_to_file(config, out, fmt) if out is not None else dump_model(config, fmt=fmt)
     return config, text
 

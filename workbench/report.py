@@ -7,8 +7,11 @@ Writes into one folder (default `reports/<study>/`):
   latency), a table of the Pareto trials, and the study's space, dataset, device and latency
   protocol. plotly.js is embedded once, inline, so the page needs no network;
 * `trials.csv` — every trial (`results.trials_frame`, with Optuna's trial `number`);
-* `pareto.csv` — the Pareto trials of the study's objectives, same columns;
-* `summary.md` — trials by state, the best trial under each budget, and the knee.
+* `pareto.csv` — the Pareto trials of the study's objectives (scored trials only, each
+  architecture once), same columns, with the accuracy's interval and any confirmation;
+* `summary.md` — the study's seed noise and proxy fidelity (Kendall tau) where measured,
+  trials by state and by status (never-scored ones counted apart), the best trial under each
+  budget (with the trials it is tied with within noise), and the knee.
 
 Everything is read through `workbench.results`; every file is written atomically.
 
@@ -22,10 +25,10 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -33,13 +36,16 @@ import pandas as pd
 from workbench import __version__, record, results
 from workbench.config.io import write_text_atomic
 from workbench.errors import WorkbenchError
-from workbench.record import Objective
 from workbench.results import Budgets, StudyInfo
 
 DEFAULT_ROOT = Path("reports")
 # Columns of the Pareto table in the HTML page and summary (knobs are appended).
-_TABLE_COLUMNS = ("number", record.ACCURACY, record.PARAMS, record.MACS, record.FLOPS_FVCORE,
+_TABLE_COLUMNS = ("number", record.ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD,
+                  record.CONFIRMED_ACCURACY, record.CONFIRMED_SD, record.PARAMS, record.MACS, record.FLOPS_FVCORE,
                   record.LATENCY_P50, record.LATENCY_P90, record.ACCURACY_SOURCE)
+# Columns the table leaves out when no trial has them (an old study, nothing confirmed yet).
+_OPTIONAL_COLUMNS = (record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD, record.CONFIRMED_ACCURACY,
+                     record.CONFIRMED_SD)
 
 
 @dataclass(frozen=True)
@@ -55,12 +61,17 @@ class ReportPaths:
 
 @dataclass(frozen=True)
 class Headline:
-    """The report's key facts: the best trial under each budget and the knee."""
+    """The report's key facts: the best trial under each budget and the knee.
+
+    A found best's note names the trials tied with it within noise ('' when none is); a
+    missing one's says why nothing was found."""
 
     states: dict[str, int]
     best: list[tuple[str, pd.Series | None, str]]   # (budget description, row or None, note)
     knee: pd.Series | None
     knee_note: str
+    statuses: dict[str, int] = field(default_factory=dict)   # by workbench status, never-scored ones marked
+    confirmed: tuple[pd.Series | None, str] | None = None     # best on confirmed accuracy (None: nothing confirmed)
 
 
 def write_report(study_name: str, storage: str | None = None, out: str | Path | None = None) -> ReportPaths:
@@ -99,21 +110,44 @@ def budget_variants(budgets: Budgets) -> list[Budgets]:
 
 
 def headline_of(frame: pd.DataFrame, info: StudyInfo) -> Headline:
-    """The best-accuracy trial under each budget variant, and the knee under the study's budgets."""
+    """The best-accuracy trial under each budget variant (ties within noise going to the
+    cheaper trial, and named), and the knee under the study's budgets."""
     best: list[tuple[str, pd.Series | None, str]] = []
     has_accuracy = any(o.column == record.ACCURACY for o in info.objectives)
     for budgets in budget_variants(info.budgets):
         if not has_accuracy:
             break
         try:
-            best.append((budgets.describe(), results.pick_best_accuracy(frame, budgets), ""))
+            row = results.pick_best_accuracy(frame, budgets)
+            best.append((budgets.describe(), row, tie_note(frame, budgets, int(row["number"]))))
         except WorkbenchError as error:
             best.append((budgets.describe(), None, str(error)))
     try:
         knee, knee_note = results.pick_knee(frame, info.objectives, info.budgets), ""
     except WorkbenchError as error:
         knee, knee_note = None, str(error)
-    return Headline(dict(sorted(info.states.items())), best, knee, knee_note)
+    return Headline(dict(sorted(info.states.items())), best, knee, knee_note, results.status_counts(frame),
+                    _confirmed_best(frame, info) if has_accuracy else None)
+
+
+def _confirmed_best(frame: pd.DataFrame, info: StudyInfo) -> tuple[pd.Series | None, str] | None:
+    """The best trial on confirmed accuracy under the study's budgets, once anything is confirmed."""
+    if not results.has_confirmed(frame):
+        return None
+    try:
+        return results.pick_best_accuracy(frame, info.budgets, by="confirmed"), ""
+    except WorkbenchError as error:
+        return None, str(error)
+
+
+def tie_note(frame: pd.DataFrame, budgets: Budgets, number: int) -> str:
+    """'tied with 2 others within noise (trials 3, 7)' when the best under `budgets` is tied, else ''."""
+    tied = results.indistinguishable_from_best(frame, budgets)
+    others = [int(n) for n in tied["number"] if int(n) != number]
+    if not others:
+        return ""
+    return (f"tied with {len(others)} other{'s' if len(others) > 1 else ''} within noise "
+            f"(trial{'s' if len(others) > 1 else ''} {', '.join(map(str, sorted(others)))}); the cheapest of the tie is named")
 
 
 def _fmt(value: Any, column: str = "") -> str:
@@ -123,14 +157,24 @@ def _fmt(value: Any, column: str = "") -> str:
 
 
 def _row_text(row: pd.Series) -> str:
-    return (f"trial {int(row['number'])}: accuracy {_fmt(row.get(record.ACCURACY), record.ACCURACY)}, "
-            f"{_fmt(row.get(record.MACS))} MACs, {_fmt(row.get(record.PARAMS))} params, "
+    from workbench.dashboard.figures import accuracy_text, confirmed_text
+
+    confirmed = confirmed_text(row)
+    return (f"trial {int(row['number'])}: accuracy {accuracy_text(row)}"
+            + (f" (confirmed {confirmed})" if confirmed else "")
+            + f", {_fmt(row.get(record.MACS))} MACs, {_fmt(row.get(record.PARAMS))} params, "
             f"latency p50 {_fmt(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
+
+
+def _best_text(row: pd.Series | None, note: str) -> str:
+    if row is None:
+        return note
+    return _row_text(row) + (f"; {note}" if note else "")
 
 
 def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -> str:
     """The headline as Markdown."""
-    from workbench.dashboard.figures import protocol_text
+    from workbench.dashboard.figures import fidelity_text, noise_text, protocol_text
 
     objectives = ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)
     lines = [
@@ -139,22 +183,33 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
         f"- dataset: {info.dataset or '–'}; device: {info.device or '–'}; space: {info.space_file or '–'}",
         f"- latency protocol: {protocol_text(info.latency_protocol)}",
         f"- budgets: {info.budgets.describe()}",
-        f"- macs = conv/linear multiply-accumulates (the GhostNet paper's \"FLOPs\"); flops_fvcore = fvcore's total", "",
+        f"- seed noise of the proxy accuracy: {noise_text(info)}",
+        f"- proxy-to-confirmed ranking (fidelity): {fidelity_text(info)}",
+        f"- macs = conv/linear multiply-accumulates (the GhostNet paper's \"FLOPs\"); flops_fvcore = fvcore's total",
+        f"- accuracies are validation figures with their 95% interval; two within noise of each other are a tie, "
+        f"and a tie goes to the cheaper trial", "",
         "## Trials by state", "", "| state | trials |", "| --- | ---: |",
         *(f"| {state} | {count} |" for state, count in headline.states.items()),
         f"| **total** | **{info.n_trials}** |", "",
+        "## Trials by status", "", "| status | trials |", "| --- | ---: |",
+        *(f"| {status} | {count} |" for status, count in headline.statuses.items()), "",
         "## Best trial under each budget", "",
     ]
     if headline.best:
         lines += ["| budgets | best trial |", "| --- | --- |"]
-        lines += [f"| {name} | {_row_text(row) if row is not None else note} |" for name, row, note in headline.best]
+        lines += [f"| {name} | {_best_text(row, note)} |" for name, row, note in headline.best]
     else:
         lines.append("The study has no accuracy objective.")
+    if headline.confirmed is not None:
+        row, note = headline.confirmed
+        lines += ["", "## Best on confirmed accuracy", "",
+                  f"Within {info.budgets.describe()}, ranked on `workbench confirm`'s longer runs: "
+                  + (_row_text(row) if row is not None else note)]
     lines += ["", "## Knee of the Pareto front", "",
               f"Within {info.budgets.describe()}: "
               + (_row_text(headline.knee) if headline.knee is not None else headline.knee_note),
-              "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (see `pareto.csv`); "
-                  f"every trial in `trials.csv`.", ""]
+              "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (scored trials, each architecture "
+                  f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
     return "\n".join(lines)
 
 
@@ -194,7 +249,7 @@ def _table_html(front: pd.DataFrame) -> str:
     if front.empty:
         return "<p>No feasible completed trial yet.</p>"
     knobs = [c for c in front.columns if c.startswith(results.KNOB_PREFIX)]
-    columns = [c for c in _TABLE_COLUMNS if c in front] + knobs
+    columns = [c for c in _TABLE_COLUMNS if c in front and (c not in _OPTIONAL_COLUMNS or front[c].notna().any())] + knobs
     head = "".join(f"<th>{html.escape(c[len(results.KNOB_PREFIX):] if c in knobs else c)}</th>" for c in columns)
     rows = []
     for _, row in front.iterrows():
@@ -208,16 +263,21 @@ def _table_html(front: pd.DataFrame) -> str:
 
 
 def _facts_html(info: StudyInfo, headline: Headline) -> str:
-    from workbench.dashboard.figures import protocol_text
+    from workbench.dashboard.figures import fidelity_text, noise_text, protocol_text
 
     facts = [
         ("objectives", ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)),
         ("dataset", info.dataset or "–"), ("device", info.device or "–"), ("space file", info.space_file or "–"),
         ("latency protocol", protocol_text(info.latency_protocol)), ("budgets", info.budgets.describe()),
+        ("seed noise", noise_text(info)), ("proxy fidelity", fidelity_text(info)),
         ("trials", ", ".join(f"{k.lower()}: {v}" for k, v in headline.states.items()) + f" (total {info.n_trials})"),
+        ("by status", ", ".join(f"{k}: {v}" for k, v in headline.statuses.items()) or "–"),
         ("knee", _row_text(headline.knee) if headline.knee is not None else headline.knee_note),
     ]
-    facts += [(f"best within {name}", _row_text(row) if row is not None else note) for name, row, note in headline.best]
+    facts += [(f"best within {name}", _best_text(row, note)) for name, row, note in headline.best]
+    if headline.confirmed is not None:
+        row, note = headline.confirmed
+        facts.append(("best on confirmed accuracy", _row_text(row) if row is not None else note))
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     return f"<table class='facts'>{rows}</table>"
 

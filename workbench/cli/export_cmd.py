@@ -12,11 +12,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="export a picked trial as a config (architecture + training recipe + provenance)",
         description="Pick a trial of a study under its budgets (the study's stored budgets, overridden by the "
-                    "--max-* flags) and write its architecture, a full-training recipe and its provenance.",
+                    "--max-* flags) and write its architecture, a full-training recipe and its provenance. Accuracies "
+                    "within each other's noise are ties, and a tie goes to the cheaper trial.",
     )
     add_study_arguments(parser)
     parser.add_argument("--pick", default="knee", metavar="SPEC",
                         help="knee | best-accuracy | cheapest-within:POINTS | trial:N (default: knee)")
+    parser.add_argument("--by", choices=("proxy", "confirmed"), default="proxy",
+                        help="rank on the search's proxy accuracy or on the accuracy `workbench confirm` measured "
+                             "(trials without a confirmation are left out; default: proxy)")
     parser.add_argument("--max-latency-ms", type=float, help="latency budget (p50, ms) for the pick")
     parser.add_argument("--max-macs", type=float, help="MACs budget for the pick")
     parser.add_argument("--max-params", type=float, help="parameter budget for the pick")
@@ -33,11 +37,23 @@ def run(args: argparse.Namespace) -> int:
     config, _ = export_study(
         args.study, pick=args.pick, storage=args.storage, out=args.out, fmt=args.format,
         max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
-        epochs=args.epochs if args.epochs is not None else DEFAULT_EPOCHS,
+        epochs=args.epochs if args.epochs is not None else DEFAULT_EPOCHS, by=args.by,
     )
     prov = config.provenance
     figures = prov.measured
-    accuracy = f"{figures.accuracy:.4f}" if figures.accuracy is not None else "–"
-    print(f"exported trial {prov.trial} of '{prov.study}' ({prov.pick}): accuracy {accuracy}, "
+    accuracy = f"proxy accuracy {figures.accuracy:.4f}" if figures.accuracy is not None else "never scored"
+    if args.by == "confirmed":
+        accuracy = f"confirmed accuracy {_confirmed(args, prov.trial)}, {accuracy}"
+    print(f"exported trial {prov.trial} of '{prov.study}' ({prov.pick}): {accuracy}, "
           f"{human(figures.params or 0)} params, {human(figures.macs or 0)} MACs -> {args.out}", file=sys.stdout)
     return 0
+
+
+def _confirmed(args: argparse.Namespace, number: int) -> str:
+    """The picked trial's confirmed accuracy as '0.9700 ± 0.0040 (sd)' (it was picked on it)."""
+    from workbench.results import confirmations
+    from workbench.storage import load_study
+
+    found = confirmations(load_study(args.study, args.storage).user_attrs).get(number) or {}
+    sd = found.get("sd")
+    return f"{float(found.get('accuracy', float('nan'))):.4f}" + (f" ± {float(sd):.4f} (sd)" if sd is not None else "")

@@ -1,6 +1,10 @@
 """The Streamlit dashboard over `workbench.results` (`streamlit run app.py`).
 
-* `figures` — plotly figure builders (also used by the HTML report);
+* `pareto` — the accuracy-versus-cost charts: scored trials with their intervals, the band of
+  accuracies tied with the best, never-scored trials in a strip on the cost axis;
+* `figures` — the other plotly figure builders (also used by the HTML report), re-exporting
+  `pareto`'s and `common`'s;
+* `common` — display names, readable numbers, the study's noise facts and hover texts;
 * `tables` — the architecture stage by stage and the per-layer MACs/params breakdown;
 * `data` — loading a study once (read-only, then released) and the plain messages for
   empty and broken storages;

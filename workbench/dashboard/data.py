@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import optuna
 import pandas as pd
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from workbench import record, results
 from workbench.errors import WorkbenchError
@@ -115,7 +115,7 @@ def study_catalog(storage_url: str | None) -> pd.DataFrame:
 @dataclass
 class StudyData:
     """One read of a study: its summary, its trials frame, and what the frame leaves out
-    (per-trial curves and latency protocol; light copies of the trials for importances)."""
+    (per-trial curves and latency protocol; light copies of the scored trials for importances)."""
 
     info: results.StudyInfo
     frame: pd.DataFrame
@@ -151,13 +151,15 @@ def load_study_data(storage_url: str | None, study_name: str) -> StudyData:
         release(study._storage)
     frame.attrs["latency_protocol"] = info.latency_protocol
     extras = {t.number: {k: t.user_attrs.get(k) for k in _EXTRA_KEYS} for t in trials}
-    light = [_light(t) for t in trials if t.state == TrialState.COMPLETE and t.values is not None and len(t.params)]
+    # Importances rank knobs over scored trials only: a rejected trial's placeholder accuracy is no figure.
+    scored = results.scored_numbers(trials)
+    light = [_light(t) for t in trials if t.number in scored and t.values is not None and len(t.params)]
     return StudyData(info=info, frame=frame, extras=extras, light_trials=light, directions=directions)
 
 
 def importances(data: StudyData) -> dict[str, dict[str, float]]:
     """Knob importance per objective (`results.param_importances`) over an in-memory copy of
-    the completed trials, so storage is not read a second time."""
+    the scored trials, so storage is not read a second time."""
     if len(data.light_trials) < 2:
         return {o.name: {} for o in data.objectives}
     verbosity = optuna.logging.get_verbosity()

@@ -29,9 +29,14 @@ TAB_NAMES = ("pareto", "trials", "detail", "insights", "compare", "export")
 PICKS = {"Best under the budgets": "best-accuracy", "Knee of the front": "knee", "A trial by number": "trial"}
 TABLE_COLUMNS = [
     "number", "state", "status", "feasible", record.ACCURACY, record.MACS, record.PARAMS, record.FLOPS_FVCORE,
-    record.LATENCY_P50, record.LATENCY_P90, record.LATENCY_CV, record.PEAK_MEMORY, record.ACCURACY_SOURCE,
-    record.TRAIN_SECONDS, "duration_s", record.REUSED_FROM, "reason", "datetime_start",
+    record.LATENCY_P50, record.LATENCY_P90, record.LATENCY_CV, record.PEAK_MEMORY, record.ACCURACY_CI_LOW,
+    record.ACCURACY_CI_HIGH, record.ACCURACY_SD, results.ACCURACY_SE, record.VAL_SIZE, record.CONFIRMED_ACCURACY,
+    record.CONFIRMED_SD, record.CONFIRMED_EPOCHS, record.ACCURACY_SOURCE, record.TRAIN_SECONDS, "duration_s",
+    record.REUSED_FROM, "reason", "datetime_start",
 ]
+# The accuracy with its uncertainty, as the Pareto table shows it.
+ACCURACY_TABLE_COLUMNS = [record.ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD,
+                          record.CONFIRMED_ACCURACY, record.CONFIRMED_SD]
 
 
 # --- cached reads ----------------------------------------------------------------------
@@ -63,7 +68,7 @@ def cached_layer_table(arch_json: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=STUDY_TTL_S, max_entries=32, show_spinner="Building the export…")
 def cached_export(storage: str, name: str, number: int, spec: str, budgets: tuple[float | None, float | None, float | None],
-                  fmt: str, counts: tuple[int, ...], _row: pd.Series) -> str:
+                  fmt: str, counts: tuple[int, ...], _row: pd.Series, by: str = "proxy") -> str:
     """The text `workbench export --pick SPEC --max-*` writes for this trial (same code path;
     `_row` is the trial's row of the cached frame, so only the study's attributes and that
     one trial are read again)."""
@@ -73,7 +78,7 @@ def cached_export(storage: str, name: str, number: int, spec: str, budgets: tupl
 
     study = load_study(name, storage)
     try:
-        config = build_export(study, _row, pick=spec, budgets=Budgets(*budgets))
+        config = build_export(study, _row, pick=spec, budgets=Budgets(*budgets), by=by)
     finally:
         data.release(study._storage)
     return dump_model(config, fmt=fmt)
@@ -240,30 +245,61 @@ def _float(value: Any) -> float | None:
 def _header(study: data.StudyData, selection: Selection) -> None:
     info = study.info
     st.title(f"Study {info.name}")
-    states = ", ".join(f"{n} {s.lower()}" for s, n in sorted(info.states.items())) or "no trials"
     st.caption(
-        f"{info.n_trials} trials ({states}) · objectives: {', '.join(o.name for o in info.objectives)} · "
+        f"{info.n_trials} trials ({_statuses(study.frame)}) · objectives: {', '.join(o.name for o in info.objectives)} · "
         f"dataset: {info.dataset or '–'} · device: {info.device or '–'} · space: {info.space_file or '–'} · "
         f"latency protocol: {figures.protocol_text(info.latency_protocol)} · budgets: {selection.budgets.describe()} · "
         f"storage: {_mask(normalise_url(selection.storage))}"
     )
+    st.caption(f"Seed noise of the proxy accuracy: {figures.noise_text(info)} · "
+               f"proxy-to-confirmed ranking: {figures.fidelity_text(info)}", help=_NOISE_HELP)
 
 
-def _best(frame: pd.DataFrame, budgets: Budgets) -> tuple[pd.Series | None, str | None]:
+_NOISE_HELP = ("Two accuracies within 1.96 × the standard error of their difference are a tie, and every pick prefers "
+               "the cheaper trial of a tie. The standard error is the seed noise sd over √seeds where the study measured "
+               "it, else the binomial error of the validation size.")
+
+
+def _statuses(frame: pd.DataFrame) -> str:
+    """'6 complete, 1 reused, 2 rejected (never scored)' or 'no trials'."""
+    return ", ".join(f"{n} {name}" for name, n in results.status_counts(frame).items()) or "no trials"
+
+
+def _best(frame: pd.DataFrame, budgets: Budgets, by: str = "proxy") -> tuple[pd.Series | None, str | None]:
     try:
-        return results.pick_best_accuracy(frame, budgets), None
+        return results.pick_best_accuracy(frame, budgets, by=by), None
     except WorkbenchError as error:
         return None, str(error)
 
 
-def _describe(row: pd.Series) -> str:
-    return (f"trial {int(row['number'])} — accuracy {figures.human(row[record.ACCURACY], record.ACCURACY)}, "
+def _describe(row: pd.Series, by: str = "proxy") -> str:
+    accuracy = figures.accuracy_text(row)
+    if by == "confirmed":
+        accuracy = f"confirmed {figures.confirmed_text(row)} (proxy {accuracy})"
+    return (f"trial {int(row['number'])} — accuracy {accuracy}, "
             f"MACs {figures.human(row[record.MACS])}, params {figures.human(row[record.PARAMS])}, "
             f"latency p50 {figures.human(row[record.LATENCY_P50], record.LATENCY_P50)}")
 
 
+def _ties(frame: pd.DataFrame, budgets: Budgets, by: str) -> str:
+    """' (tied within noise with trials 3, 7: the cheapest of the tie)' or ''."""
+    try:
+        tied = results.indistinguishable_from_best(frame, budgets, by=by)
+    except WorkbenchError:
+        return ""
+    if len(tied) < 2:
+        return ""
+    return f" — tied within noise with {len(tied) - 1} other{'s' if len(tied) > 2 else ''}; the cheapest of the tie is the pick"
+
+
 _NUMBER_FORMATS = {
     record.ACCURACY: st.column_config.NumberColumn(format="%.4f"),
+    record.ACCURACY_CI_LOW: st.column_config.NumberColumn(format="%.4f"),
+    record.ACCURACY_CI_HIGH: st.column_config.NumberColumn(format="%.4f"),
+    record.ACCURACY_SD: st.column_config.NumberColumn(format="%.4f"),
+    results.ACCURACY_SE: st.column_config.NumberColumn(format="%.4f"),
+    record.CONFIRMED_ACCURACY: st.column_config.NumberColumn(format="%.4f"),
+    record.CONFIRMED_SD: st.column_config.NumberColumn(format="%.4f"),
     record.MACS: st.column_config.NumberColumn(format="compact"),
     record.FLOPS_FVCORE: st.column_config.NumberColumn(format="compact"),
     record.PARAMS: st.column_config.NumberColumn(format="compact"),
@@ -282,24 +318,34 @@ def _pareto_tab(study: data.StudyData, selection: Selection, started: float) -> 
     cost = left.selectbox("Cost axis", list(COST_COLUMNS), format_func=figures.label, key="pareto_cost")
     color_by = right.selectbox("Colour by knob", [None, *knobs], format_func=lambda c: "none" if c is None else figures.label(c),
                                key="pareto_color")
-    best, problem = _best(frame, budgets)
+    by = "proxy"
+    if results.has_confirmed(frame) and st.toggle(
+            "Plot confirmed accuracy", key="pareto_confirmed",
+            help="Accuracy re-measured by `workbench confirm` (longer training, several seeds); trials without a "
+                 "confirmation are left out, and the best and the front are taken on it."):
+        by = "confirmed"
+    best, problem = _best(frame, budgets, by)
     highlight = int(best["number"]) if best is not None else None
-    fig = figures.pareto_figure(frame, study.objectives, cost, budgets, color_by, highlight)
+    fig = figures.pareto_figure(frame, study.objectives, cost, budgets, color_by, highlight, by=by)
     st.plotly_chart(fig, key="pareto_chart", width="stretch")
     st.session_state["_timings"]["first_chart_s"] = time.perf_counter() - started
     if best is not None:
-        st.success(f"Best under budgets: {_describe(best)}")
+        st.success(f"Best under budgets: {_describe(best, by)}{_ties(frame, budgets, by)}")
     else:
         st.warning(f"Nothing to highlight: {problem}. Loosen the budgets in the sidebar.")
-    axes = figures.axis_objectives(study.objectives, cost)
+    axes = figures.axis_objectives(study.objectives, cost, by)
     front = results.pareto_front(frame, axes, budgets)
     numbers = ", ".join(str(int(n)) for n in front["number"]) or "none"
-    st.markdown(f"**Pareto trials** (accuracy vs {figures.label(cost)}, within the budgets): {numbers}")
+    st.markdown(f"**Pareto trials** ({figures.label(axes[0].column)} vs {figures.label(cost)}, within the budgets): {numbers}")
     categories = figures.point_categories(frame, axes, budgets).value_counts()
+    strip = len(figures.never_scored(frame, cost))
     st.caption(" · ".join(f"{n} {c}" for c, n in categories.items()) +
-               f" · {len(frame) - int(categories.sum())} not plotted (failed, pruned, running or unmeasured)")
+               (f" · {strip} never scored (rejected or failed: on the cost axis only)" if strip else "") +
+               f" · {len(frame) - int(categories.sum()) - strip} not drawn (reused copies of an architecture already "
+               f"drawn, unconfirmed trials in the confirmed view, failed before profiling, pruned or running)")
     if not front.empty:
-        shown = ["number", record.ACCURACY, record.MACS, record.PARAMS, record.LATENCY_P50, record.LATENCY_P90, *knobs]
+        accuracy_columns = [c for c in ACCURACY_TABLE_COLUMNS if c in front and (c == record.ACCURACY or front[c].notna().any())]
+        shown = ["number", *accuracy_columns, record.MACS, record.PARAMS, record.LATENCY_P50, record.LATENCY_P90, *knobs]
         st.dataframe(front[shown], hide_index=True, key="pareto_table", column_config=_NUMBER_FORMATS)
     if len(study.objectives) == 3:
         st.plotly_chart(figures.pareto_3d_figure(frame, study.objectives, budgets), key="pareto_3d", width="stretch")
@@ -344,8 +390,12 @@ def _detail_tab(study: data.StudyData, selection: Selection) -> None:
     cols = st.columns(5)
     for col, (title, column) in zip(cols, [("accuracy", record.ACCURACY), ("MACs", record.MACS), ("params", record.PARAMS),
                                            ("latency p50", record.LATENCY_P50), ("latency p90", record.LATENCY_P90)]):
-        col.metric(title, figures.human(row[column], column))
-    st.caption(f"State {row['state']}, status {row['status']} · accuracy source: {row.get(record.ACCURACY_SOURCE) or '–'} · "
+        col.metric(title, figures.human(row[column], column) if column != record.ACCURACY or row[results.SCORED]
+                   else "never scored")
+    confirmed = figures.confirmed_text(row)
+    st.caption(f"State {row['state']}, status {row['status']} · accuracy {figures.accuracy_text(row)}"
+               + (f" · confirmed {confirmed}" if confirmed else "")
+               + f" · accuracy source: {row.get(record.ACCURACY_SOURCE) or '–'} · "
                f"fvcore FLOPs {figures.human(row[record.FLOPS_FVCORE])} · peak memory {figures.human(row[record.PEAK_MEMORY])}B")
     if isinstance(row.get("reason"), str) and row["reason"]:
         st.warning(f"Reason: {row['reason']}")
@@ -374,9 +424,11 @@ def _detail_tab(study: data.StudyData, selection: Selection) -> None:
         st.plotly_chart(figures.validation_curve_figure(extras.get(record.VAL_CURVE) or []), key="detail_curve", width="stretch")
 
 
-def _export_command(selection: Selection, spec: str, file_name: str) -> str:
+def _export_command(selection: Selection, spec: str, file_name: str, by: str = "proxy") -> str:
     """The `workbench export` command line that writes the same file."""
     parts = [f"workbench export --study {selection.study}", f"--storage {_mask(normalise_url(selection.storage))}", f"--pick {spec}"]
+    if by != "proxy" and not spec.startswith("trial:"):
+        parts.append(f"--by {by}")
     for flag, value in (("--max-params", selection.budgets.max_params), ("--max-macs", selection.budgets.max_macs),
                         ("--max-latency-ms", selection.budgets.max_latency_ms)):
         if value is not None:
@@ -389,8 +441,8 @@ def _insights_tab(study: data.StudyData, selection: Selection) -> None:
     history = cached_history(selection.storage, selection.study, selection.counts, study)
     st.plotly_chart(figures.hypervolume_figure(history), key="insights_hv", width="stretch")
     reference = results.reference_point(frame, objectives)
-    st.caption("Reference point (in loss space: accuracy negated, costs as measured): " +
-               ", ".join(f"{o.name}={v:.4g}" for o, v in zip(objectives, reference)))
+    st.caption("Scored feasible trials only, each architecture once. Reference point (in loss space: accuracy negated, "
+               "costs as measured): " + ", ".join(f"{o.name}={v:.4g}" for o, v in zip(objectives, reference)))
     importances = cached_importances(selection.storage, selection.study, selection.counts, study)
     st.plotly_chart(figures.importance_figure(importances), key="insights_importance", width="stretch")
     st.plotly_chart(figures.macs_latency_figure(frame), key="insights_macs_latency", width="stretch")
@@ -425,6 +477,11 @@ def _export_tab(study: data.StudyData, selection: Selection) -> None:
     choice = st.radio("Export", list(PICKS), horizontal=True, key="export_pick")
     fmt = st.radio("Format", EXPORT_FORMATS, horizontal=True, key="export_format")
     spec = PICKS[choice]
+    by = "proxy"
+    if spec != "trial" and results.has_confirmed(frame):
+        by = st.radio("Rank by", list(results.BY_CHOICES), horizontal=True, key="export_by",
+                      format_func=lambda b: f"{b} accuracy",
+                      help="`confirmed` ranks on the accuracy `workbench confirm` measured; unconfirmed trials are left out.")
     if spec == "trial":
         built = [int(n) for n in frame.loc[frame[record.ARCH_JSON].notna(), "number"]] if record.ARCH_JSON in frame else []
         if not built:
@@ -432,22 +489,22 @@ def _export_tab(study: data.StudyData, selection: Selection) -> None:
             return
         spec = f"trial:{st.selectbox('Trial to export', built, key='export_trial')}"
     try:
-        row = results.pick(frame, spec, study.objectives, None if spec.startswith("trial:") else selection.budgets)
+        row = results.pick(frame, spec, study.objectives, None if spec.startswith("trial:") else selection.budgets, by=by)
     except WorkbenchError as error:
         st.warning(f"Nothing to export: {error}. Loosen the budgets or pick a trial by number.")
         return
     number = int(row["number"])
-    st.markdown(f"**Exporting** {_describe(row)}")
+    st.markdown(f"**Exporting** {_describe(row, by)}")
     try:
         budgets = selection.budgets
         text = cached_export(selection.storage, selection.study, number, spec, (budgets.max_params, budgets.max_macs,
-                             budgets.max_latency_ms), fmt, selection.counts, row)
+                             budgets.max_latency_ms), fmt, selection.counts, row, by)
     except ImportError:
         st.warning("Exporting needs `workbench.export`, which this installation does not have.")
         return
     file_name = f"{selection.study}-trial{number}.{fmt}"
     st.download_button(f"Download {file_name}", text, file_name=file_name, mime="application/json" if fmt == "json" else
                        "application/x-yaml", key="export_download", on_click="ignore", type="primary")
-    st.caption(f"The same file as `{_export_command(selection, spec, file_name)}` (up to its `exported_at` time); "
+    st.caption(f"The same file as `{_export_command(selection, spec, file_name, by)}` (up to its `exported_at` time); "
                f"train it with `workbench train --config {file_name}`.")
     st.code(text, language=fmt)

@@ -1,0 +1,332 @@
+"""The accuracy-versus-cost charts: only what was measured, with its uncertainty.
+
+Scored trials are points with their 95% interval as error bars; the band of accuracies
+that cannot be told from the best under the budgets is shaded and named in the legend;
+never-scored trials (rejected, failed) sit in their own strip under the plot, on the cost
+axis only; each architecture is drawn once; the accuracy axis spans the measured figures.
+
+Example:
+    >>> from workbench import results
+    >>> study, frame = results.open_results("digits")  # doctest: +SKIP
+    >>> fig = pareto_figure(frame, results.study_objectives(study), "macs")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from workbench import record, results
+from workbench.dashboard.common import TEMPLATE, hover_texts, human, label, note
+from workbench.errors import WorkbenchError
+from workbench.record import OBJECTIVES, Objective
+from workbench.results import Budgets
+from workbench.stats import Z95, tie_band
+
+# Which budget bounds which axis (p90 has no budget of its own: budgets bound p50).
+AXIS_BUDGET: dict[str, str] = {record.MACS: "max_macs", record.PARAMS: "max_params", record.LATENCY_P50: "max_latency_ms"}
+
+# Point categories, in drawing order (later ones on top).
+INFEASIBLE, OVER_BUDGET, DOMINATED, FRONT = "infeasible", "over budget", "dominated", "Pareto front"
+STYLE: dict[str, dict[str, Any]] = {
+    INFEASIBLE: {"symbol": "x", "color": "#d62728", "opacity": 0.55, "size": 8},
+    OVER_BUDGET: {"symbol": "diamond-open", "color": "#ff7f0e", "opacity": 0.6, "size": 9},
+    DOMINATED: {"symbol": "circle", "color": "#7aa6d6", "opacity": 0.35, "size": 8},
+    FRONT: {"symbol": "circle", "color": "#1f4e9c", "opacity": 1.0, "size": 11},
+}
+# The never-scored strip: its y label and a marker per status.
+NEVER_SCORED = "never scored"
+_STRIP_STYLE: dict[str, dict[str, Any]] = {
+    "rejected": {"symbol": "x", "color": "#d62728", "size": 8, "opacity": 0.7},
+    "failed": {"symbol": "triangle-down", "color": "#555555", "size": 8, "opacity": 0.7},
+}
+_STRIP_DEFAULT = {"symbol": "circle-open", "color": "#888888", "size": 8, "opacity": 0.7}
+BAND_NAME = "indistinguishable from the best"
+_BAND_COLOUR = "#2ca02c"
+
+
+def cost_objective(cost_column: str) -> Objective:
+    """The minimised objective for a cost column (latency p90 has none registered)."""
+    for objective in OBJECTIVES.values():
+        if objective.column == cost_column:
+            return objective
+    return Objective(cost_column, cost_column, "minimize")
+
+
+def axis_objectives(objectives: Sequence[Objective], cost_column: str, by: str = "proxy") -> list[Objective]:
+    """The 2-D objectives of an accuracy-versus-cost chart: the study's maximised objective
+    (accuracy; the confirmed accuracy with `by="confirmed"`) and the chosen cost column."""
+    accuracy = next((o for o in objectives if o.direction == "maximize"), OBJECTIVES["accuracy"])
+    if by != "proxy":
+        accuracy = results.accuracy_axis(by)[0]
+    return [accuracy, cost_objective(cost_column)]
+
+
+def point_categories(frame: pd.DataFrame, objectives: Sequence[Objective], budgets: Budgets | None = None) -> pd.Series:
+    """For each scored trial with all `objectives` measured, one per architecture: front,
+    dominated, over budget or infeasible (breaks a constraint stored with the study); NaN
+    for trials not plotted (never scored, a `reused` copy, unfinished)."""
+    categories = pd.Series(np.nan, index=frame.index, dtype=object)
+    if frame.empty:
+        return categories
+    measured = frame["state"].eq("COMPLETE") & results.scored_mask(frame)
+    for objective in objectives:
+        measured &= frame[objective.column].notna()
+    measured &= frame.index.isin(results.dedupe_architectures(frame[measured]).index)
+    feasible = measured & frame["feasible"].astype(bool)
+    within = feasible & (budgets.mask(frame) if budgets is not None else True)
+    categories[measured] = INFEASIBLE
+    categories[feasible] = OVER_BUDGET
+    categories[within] = DOMINATED
+    categories[results.pareto_front(frame, objectives, budgets).index] = FRONT
+    return categories
+
+
+def never_scored(frame: pd.DataFrame, cost_column: str) -> pd.DataFrame:
+    """The trials that were never scored but have the cost figure (one per architecture):
+    what the strip under the chart shows."""
+    if frame.empty or cost_column not in frame:
+        return frame.head(0)
+    return results.dedupe_architectures(frame[~results.scored_mask(frame) & frame[cost_column].notna()])
+
+
+def _color_spec(frame: pd.DataFrame, color_by: str | None) -> tuple[str, dict[Any, str]] | None:
+    """('numeric', {}) or ('category', {value: colour}) for a knob column, None if absent."""
+    if not color_by or color_by not in frame.columns:
+        return None
+    values = frame[color_by].dropna()
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return "numeric", {}
+    palette = qualitative.Plotly
+    return "category", {value: palette[i % len(palette)] for i, value in enumerate(sorted(values.unique(), key=str))}
+
+
+def _marker(category: str, part: pd.DataFrame, color_by: str | None, spec: tuple[str, dict[Any, str]] | None) -> dict[str, Any]:
+    style = STYLE[category]
+    marker: dict[str, Any] = {"symbol": style["symbol"], "size": style["size"], "opacity": style["opacity"], "color": style["color"]}
+    if spec is not None and color_by is not None:
+        kind, colours = spec
+        if kind == "numeric":
+            marker.update(color=part[color_by].to_numpy(), coloraxis="coloraxis")
+        else:
+            marker["color"] = [colours.get(v, "#999999") for v in part[color_by]]
+    if category == FRONT:
+        marker["line"] = {"width": 1.5, "color": "#0b2347"}
+    return marker
+
+
+def interval(part: pd.DataFrame, by: str = "proxy") -> tuple[pd.Series, pd.Series]:
+    """The (low, high) 95% interval of each row's accuracy: the stored Wilson interval of the
+    proxy accuracy, or the confirmed mean ± 1.96 se. NaN where unknown."""
+    if by == "proxy":
+        nan = pd.Series(np.nan, index=part.index)
+        return (part[record.ACCURACY_CI_LOW].astype(float) if record.ACCURACY_CI_LOW in part else nan,
+                part[record.ACCURACY_CI_HIGH].astype(float) if record.ACCURACY_CI_HIGH in part else nan)
+    accuracy = part[record.CONFIRMED_ACCURACY].astype(float)
+    half = Z95 * part[results.CONFIRMED_SE].astype(float)
+    return accuracy - half, accuracy + half
+
+
+def _error_bars(part: pd.DataFrame, accuracy: str, by: str, colour: str) -> dict[str, Any] | None:
+    low, high = interval(part, by)
+    if low.isna().all() and high.isna().all():
+        return None
+    values = part[accuracy].astype(float)
+
+    def plain(series: pd.Series) -> list[float | None]:
+        return [None if not math.isfinite(v) else float(v) for v in series]
+
+    return {"type": "data", "symmetric": False, "array": plain(high - values), "arrayminus": plain(values - low),
+            "thickness": 1, "width": 0, "color": colour}
+
+
+def tie_shading(frame: pd.DataFrame, budgets: Budgets | None, by: str = "proxy") -> tuple[float, float, int] | None:
+    """(low, high, trials) of the band of accuracies indistinguishable from the best under the
+    budgets: from the best's accuracy down by the tie band of two trials with its standard
+    error; None when nothing is feasible or the noise is unknown."""
+    try:
+        tied = results.indistinguishable_from_best(frame, budgets, by=by)
+    except WorkbenchError:
+        return None
+    if tied.empty:
+        return None
+    accuracy, se_column = results.accuracy_axis(by)
+    best = tied.iloc[0]
+    se = float(best[se_column]) if se_column in best else math.nan
+    if not math.isfinite(se) or se <= 0:
+        return None
+    top = float(best[accuracy.column])
+    return top - tie_band(se, se), top, len(tied)
+
+
+def _y_range(plotted: pd.DataFrame, accuracy: str, by: str, band: tuple[float, float, int] | None) -> list[float] | None:
+    """An accuracy axis that spans the measured accuracies, their intervals and the tie band."""
+    if plotted.empty:
+        return None
+    low, high = interval(plotted, by)
+    values = pd.concat([plotted[accuracy].astype(float), low, high]).dropna()
+    if band is not None:
+        values = pd.concat([values, pd.Series(band[:2])])
+    lo, hi = float(values.min()), float(values.max())
+    pad = 0.08 * (hi - lo) if hi > lo else max(0.005, 0.05 * abs(hi))
+    return [lo - pad, hi + pad]
+
+
+def pareto_figure(
+    frame: pd.DataFrame,
+    objectives: Sequence[Objective],
+    cost_column: str,
+    budgets: Budgets | None = None,
+    color_by: str | None = None,
+    highlight: int | None = None,
+    *,
+    protocol: Mapping[str, Any] | None = None,
+    by: str = "proxy",
+) -> go.Figure:
+    """Accuracy against `cost_column`: each scored architecture once, never-scored trials in
+    a strip below.
+
+    The Pareto front of accuracy versus that cost (within `budgets`) is a step line through
+    its trials; dominated trials are faded, trials over the `budgets` are open diamonds and
+    trials breaking the study's own constraints are crosses. Each point carries its 95%
+    interval as an error bar; the accuracies indistinguishable from the best within the
+    budgets are shaded (legend: "indistinguishable from the best"). Rejected and failed
+    trials never had an accuracy: they are marked on the cost axis in a strip labelled
+    "never scored". `by="confirmed"` plots `workbench confirm`'s accuracy instead (trials
+    without a confirmation are left out). `color_by` colours the points by a `knob_*`
+    column; `highlight` (a trial number, e.g. the best pick) gets a star and its name.
+    Hover shows trial number, knobs, every figure and the latency `protocol` (default:
+    `frame.attrs["latency_protocol"]`, else the trial's device).
+
+    Example:
+        >>> fig = pareto_figure(frame, objectives, "macs", Budgets(max_macs=2e7))  # doctest: +SKIP
+    """
+    axes = axis_objectives(objectives, cost_column, by)
+    accuracy = axes[0].column
+    protocol = protocol if protocol is not None else frame.attrs.get("latency_protocol")
+    categories = point_categories(frame, axes, budgets) if accuracy in frame else pd.Series(np.nan, index=frame.index, dtype=object)
+    strip = never_scored(frame, cost_column)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.86, 0.14], vertical_spacing=0.03) \
+        if not strip.empty else make_subplots(rows=1, cols=1)
+    spec = _color_spec(frame, color_by)
+    band = tie_shading(frame, budgets, by) if accuracy in frame else None
+    for category in (INFEASIBLE, OVER_BUDGET, DOMINATED, FRONT):
+        part = frame[categories == category]
+        if part.empty:
+            continue
+        if category == FRONT:
+            ordered = part.sort_values([cost_column, "number"])
+            fig.add_trace(go.Scatter(
+                x=ordered[cost_column], y=ordered[accuracy], mode="lines", line={"shape": "hv", "color": "#1f4e9c", "width": 2},
+                name="Pareto front", hoverinfo="skip", legendgroup="front", showlegend=False,
+            ), row=1, col=1)
+        fig.add_trace(go.Scatter(
+            x=part[cost_column], y=part[accuracy], mode="markers", name=f"{category} ({len(part)})",
+            marker=_marker(category, part, color_by, spec), text=hover_texts(part, protocol),
+            error_y=_error_bars(part, accuracy, by, STYLE[category]["color"]),
+            customdata=part["number"].to_numpy(), hovertemplate="%{text}<extra></extra>",
+            legendgroup="front" if category == FRONT else category,
+        ), row=1, col=1)
+    _add_strip(fig, strip, cost_column, protocol)
+    _add_band(fig, band)
+    _add_budget_line(fig, cost_column, budgets, rows=2 if not strip.empty else 1)
+    plotted = frame[categories.notna()]
+    if highlight is not None and highlight in set(plotted["number"]):
+        best = plotted[plotted["number"] == highlight].iloc[0]
+        fig.add_trace(go.Scatter(
+            x=[best[cost_column]], y=[best[accuracy]], mode="markers+text", name=f"best: trial {highlight}",
+            marker={"symbol": "star", "size": 20, "color": "#f2c80f", "line": {"width": 1.5, "color": "#5a4a00"}},
+            text=[f"best: trial {highlight}"], textposition="top left", hoverinfo="skip",
+        ), row=1, col=1)
+    if spec is not None and color_by is not None:
+        _add_colour_legend(fig, color_by, spec)
+    _layout(fig, accuracy, cost_column, len(plotted), len(strip), _y_range(plotted, accuracy, by, band), by)
+    if plotted.empty and strip.empty:
+        note(fig, "no measured trials to plot yet")
+    return fig
+
+
+def _layout(fig: go.Figure, accuracy: str, cost_column: str, n_plotted: int, n_strip: int, y_range: list[float] | None,
+            by: str) -> None:
+    title = f"{label(accuracy)} vs {label(cost_column)} — {n_plotted} {'confirmed' if by == 'confirmed' else 'scored'} trials"
+    if n_strip:
+        title += f", {n_strip} never scored"
+    fig.update_layout(
+        template=TEMPLATE, title=title, hovermode="closest",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}, margin={"l": 60, "r": 20, "t": 80, "b": 50},
+    )
+    fig.update_yaxes(title_text=label(accuracy) + (" (95% interval)" if n_plotted else ""), range=y_range, row=1, col=1)
+    fig.update_xaxes(title_text=label(cost_column), row=2 if n_strip else 1, col=1)
+    if n_strip:
+        fig.update_yaxes(type="category", categoryarray=[NEVER_SCORED], showgrid=False, fixedrange=True, row=2, col=1)
+
+
+def _add_strip(fig: go.Figure, strip: pd.DataFrame, cost_column: str, protocol: Mapping[str, Any] | None) -> None:
+    """The never-scored trials on the cost axis, one trace per status, in the lower row."""
+    for status, part in strip.groupby("status", sort=True):
+        style = _STRIP_STYLE.get(str(status), _STRIP_DEFAULT)
+        fig.add_trace(go.Scatter(
+            x=part[cost_column], y=[NEVER_SCORED] * len(part), mode="markers", name=f"{status}, {NEVER_SCORED} ({len(part)})",
+            marker=dict(style), text=hover_texts(part, protocol), customdata=part["number"].to_numpy(),
+            hovertemplate="%{text}<extra></extra>", legendgroup=NEVER_SCORED,
+        ), row=2, col=1)
+
+
+def _add_band(fig: go.Figure, band: tuple[float, float, int] | None) -> None:
+    if band is None:
+        return
+    low, high, n = band
+    fig.add_hrect(y0=low, y1=high, row=1, col=1, fillcolor=_BAND_COLOUR, opacity=0.13, line_width=0, layer="below",
+                  name=f"{BAND_NAME} ({n} trial{'s' if n != 1 else ''})", showlegend=True)
+
+
+def _add_budget_line(fig: go.Figure, cost_column: str, budgets: Budgets | None, rows: int = 1) -> None:
+    """The budget as a dashed line through the chart (named once) and the strip below it."""
+    limit = getattr(budgets, AXIS_BUDGET.get(cost_column, ""), None) if budgets is not None else None
+    if limit is None:
+        return
+    line = {"dash": "dash", "color": "#ff7f0e"}
+    fig.add_vline(x=limit, line=line, annotation_text=f"budget {human(limit, cost_column)}", annotation_position="top right",
+                  row=1, col=1, exclude_empty_subplots=False)
+    if rows > 1:
+        fig.add_vline(x=limit, line=line, row=2, col=1, exclude_empty_subplots=False)
+
+
+def _add_colour_legend(fig: go.Figure, color_by: str, spec: tuple[str, dict[Any, str]]) -> None:
+    kind, colours = spec
+    if kind == "numeric":
+        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": label(color_by)}}})
+        return
+    for value, colour in colours.items():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", marker={"color": colour, "size": 10},
+                                 name=f"{label(color_by)}={value}", legendgroup=f"colour-{value}"), row=1, col=1)
+
+
+def pareto_3d_figure(frame: pd.DataFrame, objectives: Sequence[Objective], budgets: Budgets | None = None) -> go.Figure:
+    """The three objectives of a three-objective study in 3-D: front opaque, dominated
+    faded, over-budget and infeasible trials marked; scored trials only, each architecture once."""
+    axes = list(objectives)[:3]
+    categories = point_categories(frame, axes, budgets)
+    symbols = {INFEASIBLE: "x", OVER_BUDGET: "diamond-open", DOMINATED: "circle", FRONT: "diamond"}
+    fig = go.Figure()
+    for category in (INFEASIBLE, OVER_BUDGET, DOMINATED, FRONT):
+        part = frame[categories == category]
+        if part.empty:
+            continue
+        style = STYLE[category]
+        fig.add_trace(go.Scatter3d(
+            x=part[axes[0].column], y=part[axes[1].column], z=part[axes[2].column] if len(axes) > 2 else None,
+            mode="markers", name=f"{category} ({len(part)})", text=hover_texts(part, frame.attrs.get("latency_protocol")),
+            hovertemplate="%{text}<extra></extra>",
+            marker={"symbol": symbols[category], "size": 6 if category == FRONT else 4, "color": style["color"], "opacity": style["opacity"]},
+        ))
+    scene = {f"{axis}axis_title": label(o.column) for axis, o in zip("xyz", axes)}
+    fig.update_layout(template=TEMPLATE, title="Three objectives (scored trials) — " + " / ".join(label(o.column) for o in axes),
+                      scene=scene, margin={"l": 0, "r": 0, "t": 60, "b": 0}, legend={"orientation": "h"})
+    return fig
