@@ -63,7 +63,7 @@ def test_cuda_latency_records_its_protocol(dtype: str) -> None:
     assert protocol["warmup_done"] >= 1 and result.samples >= 5
 
 
-@pytest.mark.parametrize("dtype, tolerance", [("fp32", 1e-4), ("bf16", 0.08), ("fp16", 0.01)])
+@pytest.mark.parametrize("dtype, tolerance", [("fp32", 2e-3), ("bf16", 0.08), ("fp16", 0.01)]  # fp32 convs use TF32 on Ampere+)
 def test_folded_model_under_each_dtype_matches_eager_fp32(dtype: str, tolerance: float) -> None:
     torch.manual_seed(0)
     model = build_model(ARCH).eval()
@@ -112,7 +112,7 @@ def test_amp_proxy_training_learns_digits(amp: str) -> None:
     from workbench.data import load_dataset
     from workbench.training import ProxyRecipe, seed_everything, train_proxy
 
-    data = load_dataset("digits", input_size=16)
+    data = load_dataset("digits", input_size=16, in_channels=1)
     arch = get_preset("ghostnet_cifar_050", input_size=16, in_channels=1, num_classes=10)
     seed_everything(0)
     result = train_proxy(build_model(arch), data, ProxyRecipe.for_dataset("digits", epochs=4, amp=amp), device="cuda")
@@ -126,7 +126,7 @@ def test_device_resident_batches_copy_nothing_from_the_host() -> None:
     from workbench.training import ProxyRecipe
     from workbench.training.loop import make_optimizer, make_scheduler, train_epoch
 
-    data = load_dataset("digits", input_size=16).to("cuda")
+    data = load_dataset("digits", input_size=16, in_channels=1).to("cuda")
     arch = get_preset("ghostnet_cifar_050", input_size=16, in_channels=1, num_classes=10)
     model = build_model(arch).to("cuda")
     recipe = ProxyRecipe.for_dataset("digits", epochs=1)

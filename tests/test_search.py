@@ -1,5 +1,6 @@
 """The search on real (tiny) studies: the fixed record, reject-before-train, dedupe, Pareto ==
-best_trials, resume and space-change refusal, failures, pruning, Ctrl-C and seeds.
+best_trials, resume and space-change refusal, failures, pruning, Ctrl-C, seeds, the accuracy's
+uncertainty and repeats, and `train-proxy --space` reproducing a trial.
 
 No mocks of Optuna, fvcore or the storages: every study here is a real SQLite study written by
 `run_search`; a few tests pass a trainer hook that records calls (or fails on purpose).
@@ -19,6 +20,9 @@ from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.results import pareto_front, study_objectives, trials_frame
 from workbench.search import load_space, run_search
+from workbench.storage import named_constraints
+
+CONSTRAINT_NAMES = [record.CONSTRAINT_PARAMS, record.CONSTRAINT_MACS, record.CONSTRAINT_LATENCY]
 
 # A space small enough for a 2-core CI: GhostNet-CIFAR at width ~0.3, 16x16 digits, a fifth
 # of an epoch, a few latency samples.
@@ -92,7 +96,9 @@ def test_record_pareto_and_study_attrs(tmp_path) -> None:
     for trial in trials:
         assert set(trial.user_attrs) == set(record.TRIAL_KEYS)
         assert trial.user_attrs[record.STATUS] in ("complete", "reused")
-        assert set(trial.constraints) == {record.CONSTRAINT_PARAMS, record.CONSTRAINT_MACS, record.CONSTRAINT_LATENCY}
+        assert set(named_constraints(trial)) == set(CONSTRAINT_NAMES)
+        # The list form optuna-dashboard 0.21 reads: the same values in the same order.
+        assert trial.system_attrs["constraints"] == [trial.constraints[name] for name in CONSTRAINT_NAMES]
         assert trial.values == [trial.user_attrs[record.ACCURACY], trial.user_attrs[record.MACS]]
         assert trial.user_attrs[record.ACCURACY_SOURCE] == "proxy-train:0.2ep"
         assert trial.user_attrs[record.LATENCY_P50] > 0 and trial.user_attrs[record.TRAIN_SECONDS] > 0
@@ -124,7 +130,10 @@ def test_over_budget_trials_are_rejected_before_training(tmp_path) -> None:
         attrs = trial.user_attrs
         assert trial.state == optuna.trial.TrialState.COMPLETE
         assert attrs[record.TRAIN_SECONDS] is None and attrs[record.VAL_CURVE] is None
-        assert attrs[record.ACCURACY] == 0.0 and trial.values[0] == 0.0
+        assert attrs[record.ACCURACY] is None and trial.values[0] == 0.0  # never scored; 0.0 is a placeholder
+        assert attrs[record.ACCURACY_CI_LOW] is None and attrs[record.ACCURACY_SAMPLES] is None
+        assert trial.system_attrs["constraints"] == [trial.constraints[name] for name in CONSTRAINT_NAMES]
+        assert trial.system_attrs["constraints"][CONSTRAINT_NAMES.index(record.CONSTRAINT_MACS)] > 0
         assert attrs[record.MACS] > corner * 1.15 and "over budget" in attrs[record.REASON]
         assert trial.constraints[record.CONSTRAINT_MACS] == pytest.approx(attrs[record.MACS] - corner * 1.15)
         assert attrs[record.PROFILE_SECONDS] < 10
@@ -145,6 +154,10 @@ def test_same_architecture_is_reused_not_retrained(tmp_path) -> None:
         assert source.user_attrs[record.STATUS] == "complete"
         assert source.user_attrs[record.ARCH_HASH] == trial.user_attrs[record.ARCH_HASH]
         assert trial.values == source.values and trial.constraints == source.constraints
+        assert trial.system_attrs["constraints"] == source.system_attrs["constraints"]
+        for key in (record.ACCURACY, record.ACCURACY_SAMPLES, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH,
+                    record.VAL_SIZE, record.ACCURACY_SD):
+            assert trial.user_attrs[key] == source.user_attrs[key], key
 
 
 def test_resume_counts_earlier_trials_and_refuses_a_changed_space(tmp_path) -> None:
@@ -247,3 +260,87 @@ def test_every_sampler_runs(tmp_path, sampler) -> None:
 
     summary = run(tiny(tmp_path, latency=None), tmp_path, trials=2, sampler=sampler, trainer=trainer)
     assert summary.states.get("COMPLETE") == 2
+
+
+def test_scored_trials_carry_their_uncertainty(tmp_path) -> None:
+    from scipy.stats import binomtest
+
+    from workbench.data import load_dataset
+
+    run(tiny(tmp_path), tmp_path, trials=3, seed=0)
+    val_size = len(load_dataset("digits", input_size=16, seed=0, val_fraction=0.2).val_y)
+    for trial in load(tmp_path).get_trials():
+        attrs = trial.user_attrs
+        assert attrs[record.VAL_SIZE] == val_size
+        assert attrs[record.ACCURACY_SAMPLES] == [attrs[record.ACCURACY]] and attrs[record.ACCURACY_SD] is None
+        correct = round(attrs[record.ACCURACY] * val_size)
+        assert correct / val_size == pytest.approx(attrs[record.ACCURACY])
+        wilson = binomtest(correct, val_size).proportion_ci(confidence_level=0.95, method="wilson")
+        assert attrs[record.ACCURACY_CI_LOW] == pytest.approx(wilson.low, abs=1e-9)
+        assert attrs[record.ACCURACY_CI_HIGH] == pytest.approx(wilson.high, abs=1e-9)
+
+
+def test_repeats_train_every_seed_and_score_their_mean(tmp_path) -> None:
+    from workbench.training import ProxyResult
+
+    seeds_seen: list[int] = []
+
+    def trainer(model, data, recipe, device="cpu", on_epoch=None):  # accuracy fixed by the seed
+        seeds_seen.append(recipe.seed)
+        accuracy = 0.5 + (recipe.seed % 1000) / 100 + recipe.seed // 1000 * 0.05
+        return ProxyResult(val_accuracy=accuracy, best_val_accuracy=accuracy, val_curve=[accuracy - 0.1, accuracy],
+                           loss_curve=[2.0, 1.0], train_seconds=0.5, eval_seconds=0.0, images_per_second=10.0,
+                           epochs_run=2)
+
+    with pytest.raises(WorkbenchError, match=r"tiny.yaml: repeats: .*less than or equal to 20"):
+        tiny(tmp_path, repeats=21)
+    run(tiny(tmp_path, repeats=3, latency=None), tmp_path, trials=2, seed=4, trainer=trainer, sampler="random")
+    trials = load(tmp_path).get_trials()
+    assert seeds_seen == [4, 1004, 2004, 5, 1005, 2005]
+    for trial in trials:
+        n = trial.number
+        samples = [0.5 + (4 + n) / 100 + i * 0.05 for i in range(3)]
+        attrs = trial.user_attrs
+        assert attrs[record.ACCURACY_SAMPLES] == pytest.approx(samples)
+        assert attrs[record.ACCURACY] == pytest.approx(sum(samples) / 3) == trial.values[0]
+        assert attrs[record.ACCURACY_SD] == pytest.approx(0.05)
+        assert attrs[record.VAL_CURVE] == pytest.approx([sum(samples) / 3 - 0.1, sum(samples) / 3])
+        assert attrs[record.TRAIN_SECONDS] == pytest.approx(1.5)
+
+
+def test_a_copy_of_a_rejected_trial_stays_never_scored(tmp_path) -> None:
+    # One architecture only, over budget: trial 0 is rejected, every later trial copies it.
+    from workbench.search.space import check_cost_budgets
+
+    knobs = {"ratio": {"choices": [2]}, "dw_size": {"choices": [3]}, "width": {"choices": [0.4]},
+             "depth": {"choices": [2], "scope": "per_stage", "stages": [6, 8]}}
+    macs = check_cost_budgets(tiny(tmp_path, knobs=knobs, budgets={"max_macs": 1e12}))[0]["macs"]
+    space = load_space(str(write_space(tmp_path, {**TINY, "knobs": knobs, "budgets": {"max_macs": macs - 1}})),
+                       check_budgets=False)
+    run(space, tmp_path, trials=2, trainer=CountingTrainer())
+    first, second = load(tmp_path).get_trials()
+    assert first.user_attrs[record.STATUS] == "rejected" and second.user_attrs[record.STATUS] == "rejected"
+    assert second.user_attrs[record.REUSED_FROM] == 0 and second.user_attrs[record.ACCURACY] is None
+    assert second.system_attrs["constraints"] == first.system_attrs["constraints"]
+    assert second.values[0] == 0.0
+
+
+def test_train_proxy_with_the_space_reproduces_a_trial(tmp_path, capsys) -> None:
+    import json
+
+    from workbench.cli.main import main
+
+    space_file = write_space(tmp_path, {**TINY, "recipe": {"epochs": 1, "batch_size": 32, "lr": 0.1}})
+    run(load_space(str(space_file)), tmp_path, trials=2)
+    trial = load(tmp_path).get_trials()[1]
+    assert trial.user_attrs[record.STATUS] == "complete"
+    config = tmp_path / "trial1.yaml"
+    assert main(["export", "--study", "tiny", "--storage", sqlite(tmp_path), "--pick", "trial:1", "--out", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["train-proxy", "--space", str(space_file), "--config", str(config), "--trial", "1", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    val_size = trial.user_attrs[record.VAL_SIZE]
+    assert report["score"]["seeds"] == [1] and report["data"]["val"] == val_size
+    assert abs(report["score"]["accuracy"] - trial.user_attrs[record.ACCURACY]) <= 1 / val_size + 1e-12
+    assert report["score"]["accuracy"] > 0.3  # well above chance (0.1): a wrong seed or recipe would show
+    assert report["recipe"]["bn_recalibration_batches"] == 20 and report["recipe"]["epochs"] == 1

@@ -99,3 +99,6 @@ def test_recipe_rejects_unknown_and_bad_values() -> None:
     with pytest.raises(ValueError):
         ProxyRecipe(optimizer="adam")
     assert ProxyRecipe.for_dataset("digits").flip is False and ProxyRecipe.for_dataset("cifar10").flip is True
+    assert ProxyRecipe().bn_recalibration_batches == 20
+    with pytest.raises(ValueError):
+        ProxyRecipe(bn_recalibration_batches=-1)

@@ -75,6 +75,8 @@ STUDY_WORKBENCH_VERSION = "workbench_version"
 STUDY_NOISE_SD = "accuracy_noise_sd"          # pooled seed sd of the proxy accuracy (float)
 STUDY_NOISE = "accuracy_noise"                # how it was measured: {"sd", "trials", "seeds", "samples"}
 STUDY_FIDELITY_TAU = "fidelity_kendall_tau"   # {"tau", "low", "high", "n", "epochs", "seeds"} from confirm
+# Study attr `confirm:<trial number>`: that trial's confirmation (Optuna refuses writes to finished trials).
+STUDY_CONFIRM_PREFIX = "confirm:"
 
 # Constraint names passed to `trial.set_constraint` (value <= 0 means the budget holds).
 CONSTRAINT_PARAMS = "max_params"

@@ -31,7 +31,7 @@ from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES, Objective
 from workbench.stats import binomial_se, tie_band
-from workbench.storage import load_study, open_storage
+from workbench.storage import load_study, named_constraints, open_storage
 
 # Metric columns of the trials frame, in display order.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -298,7 +298,7 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
     row[record.REUSED_FROM] = attrs.get(record.REUSED_FROM)
     for name, value in (attrs.get(record.KNOBS) or trial.params).items():
         row[f"{KNOB_PREFIX}{name}"] = value
-    for name, value in trial.constraints.items():
+    for name, value in named_constraints(trial).items():
         row[f"violation_{name}"] = value
     for index, name in scalarised:
         row[f"{OBJECTIVE_PREFIX}{name}"] = trial.values[index] if trial.values and scored else np.nan

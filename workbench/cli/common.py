@@ -14,9 +14,10 @@ from workbench.errors import WorkbenchError
 from workbench.models.presets import OVERRIDE_FIELDS, apply_overrides, get_preset
 
 
-def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--preset NAME | --config FILE`, `--set key=value` and `--input-size N`."""
-    source = parser.add_mutually_exclusive_group(required=True)
+def add_arch_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    """`--preset NAME | --config FILE` (one of them unless `required=False`), `--set
+    key=value` and `--input-size N`."""
+    source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument("--preset", help="a preset name (see `workbench presets`)")
     source.add_argument("--config", help="an ArchConfig YAML/JSON file, or an exported config")
     parser.add_argument(

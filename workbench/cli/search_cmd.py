@@ -58,7 +58,7 @@ def summary_dict(summary: SearchSummary) -> dict[str, Any]:
         "study": summary.study_name, "storage": summary.storage, "ran": summary.ran, "seconds": round(summary.seconds, 2),
         "states": summary.states, "statuses": summary.statuses, "objectives": summary.metric_names,
         "pareto": summary.pareto, "best": summary.best, "interrupted": summary.interrupted,
-        "orphans_failed": summary.orphans_failed,
+        "orphans_failed": summary.orphans_failed, "noise": summary.noise,
     }
 
 
@@ -72,6 +72,8 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
           f"by status: {statuses}; this run: {summary.ran} trials in {summary.seconds:.0f} s")
     if summary.orphans_failed:
         print(f"{summary.orphans_failed} trial(s) left running by a dead worker were marked failed")
+    if summary.noise:
+        print(noise_line(summary.noise))
     if summary.pareto:
         rows = []
         for row in summary.pareto:
@@ -92,6 +94,16 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
     print("  streamlit run app.py")
     print(f"  workbench report --study {summary.study_name}{storage}")
     print(f"  workbench export --study {summary.study_name}{storage} --pick knee --out best.yaml")
+
+
+def noise_line(noise: dict[str, Any]) -> str:
+    """`seed noise: sd 0.8 points over 3 trials x 3 seeds` (accuracy points = percent).
+
+    Example:
+        >>> noise_line({"sd": 0.0081, "trials": 3, "seeds": 3})
+        'seed noise: sd 0.81 points over 3 trials x 3 seeds'
+    """
+    return f"seed noise: sd {noise['sd'] * 100:.2g} points over {noise['trials']} trials x {noise['seeds']} seeds"
 
 
 def _short(value: Any) -> str:

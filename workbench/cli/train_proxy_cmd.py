@@ -1,4 +1,10 @@
-"""`workbench train-proxy`: a short proxy training run of one architecture on a dataset."""
+"""`workbench train-proxy`: a short proxy training run of one architecture on a dataset.
+
+With `--space NAME` it scores exactly as that space's search does: the space's dataset and
+splits, input size, recipe (BatchNorm recalibration included) and seed rule (`--trial N`
+uses trial N's seeds, all `repeats` of them), so an exported trial's config reproduces the
+accuracy recorded for it. Without `--space` it uses the dataset's default recipe.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any
 
 import torch
 
-from workbench.cli.common import add_arch_arguments, print_json, print_table, resolve_arch
+from workbench.cli.common import add_arch_arguments, parse_set_values, print_json, print_table, resolve_arch
 from workbench.config.arch import ArchConfig
 from workbench.data import Dataset, load_dataset
 from workbench.errors import WorkbenchError
@@ -15,17 +21,23 @@ from workbench.models import build_model
 from workbench.models.presets import apply_overrides
 from workbench.training import ZERO_COST_PROXIES, ProxyRecipe, TrainingDiverged, seed_everything, train_proxy, zero_cost_score
 
+DEFAULT_EPOCHS = 3.0
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train-proxy", help="train an architecture briefly and print its validation accuracy")
-    add_arch_arguments(parser)
-    parser.add_argument("--data", default="digits", help="digits (default), cifar10:PATH, cifar100:PATH or folder:PATH")
-    parser.add_argument("--epochs", type=float, default=3.0, help="epochs, fractions allowed (default: 3)")
-    parser.add_argument("--batch-size", type=int, help="batch size (default: the dataset's recipe)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default: the dataset's recipe)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds initialisation, splits and data order")
+    add_arch_arguments(parser, required=False)
+    parser.add_argument("--space", help="score as this space's search does (its data, recipe and seed rule); "
+                                        "without --preset/--config, its base architecture")
+    parser.add_argument("--trial", type=int, help="with --space: use trial N's seeds (reproduces its recorded accuracy)")
+    parser.add_argument("--data", help="digits (default), cifar10:PATH, cifar100:PATH or folder:PATH (replaces the space's)")
+    parser.add_argument("--epochs", type=float, help=f"epochs, fractions allowed (default: the space's, else {DEFAULT_EPOCHS:g})")
+    parser.add_argument("--batch-size", type=int, help="batch size (default: the space's or the dataset's recipe)")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the space's or the dataset's recipe)")
+    parser.add_argument("--seed", type=int, help="seeds initialisation, splits and data order (default 0; with --space "
+                                                 "the space's seed rule)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    parser.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
+    parser.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default: the recipe's, none)")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--zero-cost", action="store_true", help=f"also print the zero-cost proxies ({', '.join(ZERO_COST_PROXIES)})")
     parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -43,12 +55,17 @@ def match_arch_to_data(arch: ArchConfig, data: Dataset, from_config: str | None)
     return arch
 
 
+def _changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The recipe settings given on the command line."""
+    changes: dict[str, Any] = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "amp": args.amp}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if args.channels_last:
+        changes["channels_last"] = True
+    return changes
+
+
 def _recipe(args: argparse.Namespace, dataset_name: str) -> ProxyRecipe:
-    changes: dict[str, Any] = {"epochs": args.epochs, "seed": args.seed, "amp": args.amp, "channels_last": args.channels_last}
-    if args.batch_size is not None:
-        changes["batch_size"] = args.batch_size
-    if args.lr is not None:
-        changes["lr"] = args.lr
+    changes = {"epochs": DEFAULT_EPOCHS, **_changes(args), "seed": 0 if args.seed is None else args.seed}
     try:
         return ProxyRecipe.for_dataset(dataset_name, **changes)
     except ValueError as error:
@@ -64,20 +81,14 @@ def _check_device(device: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_device(args.device)
-    arch = resolve_arch(args)
-    data = load_dataset(args.data, input_size=arch.input_size, in_channels=arch.in_channels, seed=args.seed)
-    arch = match_arch_to_data(arch, data, args.config)
-    recipe = _recipe(args, data.name)
-    seed_everything(args.seed)
-    model = build_model(arch)
-    report: dict[str, Any] = {"arch": arch.name, "data": data.summary(), "recipe": recipe.model_dump()}
-    if args.zero_cost:
-        report["zero_cost"] = {name: zero_cost_score(name, model, data, seed=args.seed) for name in ZERO_COST_PROXIES}
-    try:
-        result = train_proxy(model, data, recipe, device=args.device)
-    except TrainingDiverged as error:
-        raise WorkbenchError(f"training diverged: {error.reason}") from None
-    report["result"] = result.to_dict()
+    if args.space is not None:
+        report = _run_space(args)
+    else:
+        if args.trial is not None:
+            raise WorkbenchError("--trial needs --space (the space whose seed rule numbers the trials)")
+        if args.preset is None and args.config is None:
+            raise WorkbenchError("give the architecture: --preset NAME or --config FILE (or --space NAME for its base)")
+        report = _run_plain(args)
     if args.format == "json":
         print_json(report)
     else:
@@ -85,15 +96,93 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_plain(args: argparse.Namespace) -> dict[str, Any]:
+    arch = resolve_arch(args)
+    seed = 0 if args.seed is None else args.seed
+    data = load_dataset(args.data or "digits", input_size=arch.input_size, in_channels=arch.in_channels, seed=seed)
+    arch = match_arch_to_data(arch, data, args.config)
+    recipe = _recipe(args, data.name)
+    seed_everything(seed)
+    model = build_model(arch)
+    report: dict[str, Any] = {"arch": arch.name, "data": data.summary(), "recipe": recipe.model_dump()}
+    if args.zero_cost:
+        report["zero_cost"] = {name: zero_cost_score(name, model, data, seed=seed) for name in ZERO_COST_PROXIES}
+    try:
+        report["result"] = train_proxy(model, data, recipe, device=args.device).to_dict()
+    except TrainingDiverged as error:
+        raise WorkbenchError(f"training diverged: {error.reason}") from None
+    return report
+
+
+def _run_space(args: argparse.Namespace) -> dict[str, Any]:
+    """Score as the space's search does; `score` holds the mean over the trial's seeds."""
+    from workbench.search.objective import accuracy_figures, train_candidate
+    from workbench.search.runner import load_search_data
+    from workbench.search.space import load_space
+
+    if args.trial is not None and args.trial < 0:
+        raise WorkbenchError(f"--trial must be a trial number (0 or more), got {args.trial}")
+    if args.trial is not None and args.seed is not None:
+        raise WorkbenchError("give --trial N (its seeds) or --seed S, not both")
+    space = load_space(args.space, data=args.data, check_budgets=False)
+    if space.accuracy.source != "proxy":
+        raise WorkbenchError(f"{space.source}: accuracy.source is '{space.accuracy.source}'; train-proxy --space needs "
+                             "a proxy-trained space")
+    changes = _changes(args)
+    if changes:  # the score then no longer reproduces the study's
+        space = space.with_recipe(changes)
+    base = space.base_arch()
+    data = load_search_data(space, args.device)
+    if args.preset is None and args.config is None:
+        overrides = parse_set_values(args.set)
+        if args.input_size is not None:
+            overrides["input_size"] = args.input_size
+        arch = match_arch_to_data(apply_overrides(base, overrides) if overrides else base, data, None)
+    else:
+        arch = match_arch_to_data(resolve_arch(args), data, args.config)
+    if args.trial is not None:
+        seeds = space.trial_seeds(args.trial)
+    else:
+        seeds = [space.seed if args.seed is None else args.seed]
+    recipe = space.proxy_recipe().model_copy(update={"seed": seeds[0]})
+    report: dict[str, Any] = {"arch": arch.name, "space": space.source, "trial": args.trial,
+                              "data": data.summary(), "recipe": recipe.model_dump()}
+    if args.zero_cost:
+        seed_everything(seeds[0])
+        report["zero_cost"] = {name: zero_cost_score(name, build_model(arch), data, seed=seeds[0])
+                               for name in ZERO_COST_PROXIES}
+    runs = []
+    for seed in seeds:
+        try:
+            runs.append(train_candidate(space, arch, data, seed, device=args.device).to_dict())
+        except TrainingDiverged as error:
+            raise WorkbenchError(f"training diverged (seed {seed}): {error.reason}") from None
+    report["result"] = runs[0]
+    report["runs"] = runs
+    report["score"] = {**accuracy_figures([run["val_accuracy"] for run in runs], len(data.val_y)), "seeds": seeds}
+    return report
+
+
 def _print_report(report: dict[str, Any]) -> None:
     result, data = report["result"], report["data"]
     print(f"{report['arch']} on {data['name']} (train {data['train']}, val {data['val']}, {data['input_size']}px)")
-    rows = [{"epoch": i + 1, "val_accuracy": f"{acc:.4f}", "train_loss": f"{loss:.4f}"}
-            for i, (acc, loss) in enumerate(zip(result["val_curve"], result["loss_curve"]))]
-    print_table(rows, ["epoch", "val_accuracy", "train_loss"])
+    for index, run in enumerate(report.get("runs") or [result]):
+        if len(report.get("runs") or []) > 1:
+            print(f"seed {report['score']['seeds'][index]}:")
+        rows = [{"epoch": i + 1, "val_accuracy": f"{acc:.4f}", "train_loss": f"{loss:.4f}"}
+                for i, (acc, loss) in enumerate(zip(run["val_curve"], run["loss_curve"]))]
+        print_table(rows, ["epoch", "val_accuracy", "train_loss"])
     print(f"\nval accuracy {result['val_accuracy']:.4f} (best {result['best_val_accuracy']:.4f}) after "
           f"{result['epochs_run']:g} epochs; train {result['train_seconds']:.1f} s, eval {result['eval_seconds']:.1f} s, "
           f"{result['images_per_second']:.0f} images/s")
+    score = report.get("score")
+    if score is not None:
+        seeds = ", ".join(str(s) for s in score["seeds"])
+        trial = f"trial {report['trial']} of " if report.get("trial") is not None else ""
+        spread = f", sd {score['accuracy_sd']:.4f}" if score.get("accuracy_sd") is not None else ""
+        print(f"score as {trial}{report['space']}: accuracy {score['accuracy']:.4f} (95% interval "
+              f"{score['accuracy_ci_low']:.4f}-{score['accuracy_ci_high']:.4f} from {score['val_size']} validation "
+              f"images{spread}; seeds {seeds})")
     for note in result["notes"]:
         print(f"note: {note}")
     for name, value in report.get("zero_cost", {}).items():

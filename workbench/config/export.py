@@ -44,6 +44,8 @@ class TrainRecipe(_Strict):
     warm-up over `warmup_fraction` then cosine decay; `cosine`; `constant`). `augment` is
     random crop with padding; `flip` adds horizontal flips (None: off for digits, on
     otherwise). `amp` is `none`, `bf16` or `fp16` (fp16 only on CUDA).
+    `bn_recalibration_batches` training batches recompute the BatchNorm statistics before every
+    evaluation, the saved model and the ONNX export (0 = off).
     """
 
     dataset: str = "digits"
@@ -64,6 +66,7 @@ class TrainRecipe(_Strict):
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
     seed: int = 0
+    bn_recalibration_batches: int = Field(20, ge=0)
 
     def resolved_flip(self) -> bool:
         """Whether images are mirrored: the recipe's choice, else off for digits only."""

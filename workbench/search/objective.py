@@ -1,10 +1,14 @@
 """One trial of a search: sample, build, count, time, check budgets, then train or score.
 
 The order keeps an over-budget candidate cheap: it is counted and timed (seconds), recorded
-with its figures, marked infeasible through `trial.set_constraint` and never trained. An
-architecture already measured in the study is not measured again: its figures are reused.
-Every trial ends with the full fixed record (`workbench.record.TRIAL_KEYS`) in its user
-attributes, whether it completed, was rejected, reused, pruned or failed.
+with its figures, marked infeasible through `trial.set_constraint` (and Optuna's list form,
+for optuna-dashboard) and never trained: its accuracy stays None (never scored) and only its
+objective value holds a placeholder. An architecture already measured in the study is not
+measured again: its figures are reused. A scored trial is trained with the space's `repeats`
+seeds (`SearchSpace.trial_seeds`); its accuracy is their mean, recorded with every seed's
+value, their sd and a Wilson interval from the validation size. Every trial ends with the
+full fixed record (`workbench.record.TRIAL_KEYS`) in its user attributes, whether it
+completed, was rejected, reused, pruned or failed.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -25,8 +30,10 @@ from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
 from workbench.search.sampling import arch_from_params, sample_params
 from workbench.search.space import SearchSpace
+from workbench.stats import wilson_interval
+from workbench.storage import named_constraints, set_constraint_list
 
-# Value given to the accuracy objective of a trial that is rejected (never scored).
+# Placeholder objective value of a never-scored (rejected) trial; its record says None.
 WORST_ACCURACY = 0.0
 # Constraint names and the budget field / record key each one compares.
 CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
@@ -96,8 +103,11 @@ class TrialContext:
 
 
 def objective_values(space: SearchSpace, figures: dict[str, Any]) -> list[float]:
-    """Trial values in the order of the study's metrics, from the record's figures."""
+    """Trial values in the order of the study's metrics, from the record's figures (a
+    never-scored accuracy counts as the placeholder `WORST_ACCURACY`)."""
     by_name = {name: figures.get(obj.column) for name, obj in record.OBJECTIVES.items()}
+    if by_name["accuracy"] is None:
+        by_name["accuracy"] = WORST_ACCURACY
     if space.scalarization is not None:
         return [space.scalarization.value({n: by_name[n] for n in space.scalarization.weights})]
     return [float(by_name[name]) for name in space.objectives]
@@ -120,17 +130,16 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
         source = find_measured(trial, rec[record.ARCH_HASH])
         if source is not None:
             return _reuse(trial, ctx, rec, source)
-        model, profile = _build_and_profile(arch, ctx, rec)
+        _build_and_profile(arch, ctx, rec)  # scoring builds fresh models from each seed
         rec[record.PROFILE_SECONDS] = time.perf_counter() - started
         violations = _set_constraints(trial, ctx.space, rec)
         over = [f"{figure} {_fmt(rec[key])} over budget {_fmt(limit)}" for name, figure, key, limit, value in violations if value > 0]
         if over:
             rec[record.STATUS] = "rejected"
             rec[record.REASON] = "; ".join(over)
-            rec[record.ACCURACY] = WORST_ACCURACY
             write_record(trial, rec)
             return _values(ctx.space, rec, trial)
-        _score(trial, ctx, model, arch, rec)
+        _score(trial, ctx, arch, rec)
         rec[record.STATUS] = "complete"
         write_record(trial, rec)
         return _values(ctx.space, rec, trial)
@@ -194,16 +203,27 @@ def find_measured(trial: optuna.Trial, digest: str) -> FrozenTrial | None:
 
 
 def _reuse(trial: optuna.Trial, ctx: TrialContext, rec: dict[str, Any], source: FrozenTrial) -> list[float] | float:
+    """Copy an earlier trial's figures. A copy of a never-scored (over-budget) trial stays
+    "rejected" with no accuracy; only a copy of a scored one is "reused"."""
     attrs = source.user_attrs
     origin = attrs.get(record.REUSED_FROM)
     origin = source.number if origin is None else origin
     for key in _REUSED_KEYS:
         rec[key] = attrs.get(key)
-    rec[record.STATUS] = "reused"
+    constraints = named_constraints(source)
+    # Old studies stored over-budget trials (and their copies) as scored 0.0: infeasibility tells.
+    scored = attrs.get(record.STATUS) in record.SCORED_STATUSES and all(v <= 0 for v in constraints.values())
+    if not scored:
+        for key in (record.ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD,
+                    record.ACCURACY_SAMPLES):
+            rec[key] = None
+    rec[record.STATUS] = "reused" if scored else "rejected"
     rec[record.REUSED_FROM] = int(origin)
     rec[record.REASON] = f"same architecture as trial {origin}" + (f" ({attrs.get(record.REASON)})" if attrs.get(record.REASON) else "")
-    for name, value in source.constraints.items():
+    for name, value in constraints.items():
         trial.set_constraint(name, value)
+    if constraints:
+        set_constraint_list(trial, list(constraints.values()))
     write_record(trial, rec)
     return _values(ctx.space, rec, trial)
 
@@ -242,6 +262,7 @@ def _set_constraints(trial: optuna.Trial, space: SearchSpace, rec: dict[str, Any
         trial.set_constraint(name, value)
         figure = {record.PARAMS: "params", record.MACS: "macs", record.LATENCY_P50: "latency_ms"}[key]
         out.append((name, figure, key, limit, value))
+    set_constraint_list(trial, [value for *_, value in out])
     return out
 
 
@@ -249,34 +270,81 @@ def _fmt(value: Any) -> str:
     return f"{value:,.0f}" if isinstance(value, (int, float)) and abs(value) >= 1000 else f"{value:.3g}"
 
 
-def _score(trial: optuna.Trial, ctx: TrialContext, model: Any, arch: ArchConfig, rec: dict[str, Any]) -> None:
-    """Proxy-train (reporting each epoch to the pruner in single-objective mode) or
-    compute the zero-cost proxy; fills the accuracy figures of the record."""
-    from workbench.training import seed_everything, train_proxy, zero_cost_score
+def train_candidate(space: SearchSpace, arch: ArchConfig, data: Any, seed: int, *, device: str = "cpu",
+                    trainer: Callable[..., Any] | None = None, on_epoch: Callable[[int, float], None] | None = None) -> Any:
+    """One seed of the space's proxy score: seed everything, build a fresh `arch`, train it
+    with the space's recipe at that seed. The search, the noise measurement and
+    `workbench train-proxy --space` all score through here, so they agree exactly.
 
-    trial_seed = ctx.seed + trial.number
-    seed_everything(trial_seed)
+    Returns the trainer's `ProxyResult`.
+
+    Example:
+        >>> space = load_space("digits")  # doctest: +SKIP
+        >>> train_candidate(space, space.base_arch(), load_search_data(space), seed=0).val_accuracy  # doctest: +SKIP
+        0.97
+    """
+    from workbench.models import build_model
+    from workbench.training import seed_everything, train_proxy
+
+    seed_everything(seed)
+    model = build_model(arch)
+    recipe = space.proxy_recipe().model_copy(update={"seed": seed})
+    return (trainer or train_proxy)(model, data, recipe, device=device, on_epoch=on_epoch)
+
+
+def accuracy_figures(samples: Sequence[float], val_size: int | None, *, proportion: bool = True) -> dict[str, Any]:
+    """The record's accuracy keys from each seed's value: the mean, the samples, their sd
+    (None for one seed) and, for a proportion, the Wilson 95% interval from `val_size`.
+
+    Example:
+        >>> figures = accuracy_figures([0.9, 0.8], 100)
+        >>> round(figures["accuracy"], 3), round(figures["accuracy_sd"], 4), figures["val_size"]
+        (0.85, 0.0707, 100)
+    """
+    values = [float(v) for v in samples]
+    mean = float(np.mean(values))
+    low, high = wilson_interval(mean, val_size) if proportion and val_size else (None, None)
+    return {record.ACCURACY: mean, record.ACCURACY_SAMPLES: values, record.VAL_SIZE: val_size if proportion else None,
+            record.ACCURACY_SD: float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            record.ACCURACY_CI_LOW: low, record.ACCURACY_CI_HIGH: high}
+
+
+def _score(trial: optuna.Trial, ctx: TrialContext, arch: ArchConfig, rec: dict[str, Any]) -> None:
+    """Proxy-train every seed of the trial (reporting the first seed's epochs to the pruner in
+    single-objective mode) or compute the zero-cost proxy; fills the accuracy figures."""
     space = ctx.space
+    seeds = space.trial_seeds(trial.number, ctx.seed)
+    val_size = len(ctx.data.val_y) if getattr(ctx.data, "val_y", None) is not None else None
+    started = time.perf_counter()
     if space.accuracy.source == "zero_cost":
-        started = time.perf_counter()
         from workbench.models import build_model
+        from workbench.training import seed_everything, zero_cost_score
 
-        fresh = build_model(arch)
-        rec[record.ACCURACY] = float(zero_cost_score(space.accuracy.proxy, fresh, ctx.data, batch_size=space.accuracy.batch_size, seed=trial_seed))
+        samples = []
+        for seed in seeds:
+            seed_everything(seed)
+            samples.append(float(zero_cost_score(space.accuracy.proxy, build_model(arch), ctx.data,
+                                                 batch_size=space.accuracy.batch_size, seed=seed)))
+        rec.update(accuracy_figures(samples, val_size, proportion=False))
         rec[record.TRAIN_SECONDS] = time.perf_counter() - started
         return
-    recipe = space.proxy_recipe().model_copy(update={"seed": trial_seed})
-    from workbench.models import build_model
-
-    model = build_model(arch)  # fresh initialisation from the trial seed
     on_epoch = _pruning_hook(trial, rec) if space.single_objective and space.pruner != "none" else None
-    train = ctx.trainer or train_proxy
-    result = train(model, ctx.data, recipe, device=ctx.device, on_epoch=on_epoch)
-    rec[record.ACCURACY] = float(result.val_accuracy)
-    rec[record.VAL_CURVE] = [float(v) for v in result.val_curve]
-    rec[record.LOSS_CURVE] = [float(v) for v in result.loss_curve]
-    rec[record.TRAIN_SECONDS] = float(result.train_seconds) + float(getattr(result, "eval_seconds", 0.0) or 0.0)
-    rec[record.IMAGES_PER_SECOND] = float(result.images_per_second) if result.images_per_second is not None else None
+    runs = [train_candidate(space, arch, ctx.data, seed, device=ctx.device, trainer=ctx.trainer,
+                            on_epoch=on_epoch if index == 0 else None)
+            for index, seed in enumerate(seeds)]
+    rec.update(accuracy_figures([run.val_accuracy for run in runs], val_size))
+    rec[record.VAL_CURVE] = _mean_curve([run.val_curve for run in runs])
+    rec[record.LOSS_CURVE] = _mean_curve([run.loss_curve for run in runs])
+    rec[record.TRAIN_SECONDS] = sum(float(run.train_seconds) + float(getattr(run, "eval_seconds", 0.0) or 0.0)
+                                    for run in runs)
+    speeds = [float(run.images_per_second) for run in runs if run.images_per_second is not None]
+    rec[record.IMAGES_PER_SECOND] = float(np.mean(speeds)) if speeds else None
+
+
+def _mean_curve(curves: list[list[float]]) -> list[float]:
+    """The per-epoch mean over seeds (the shortest curve's length)."""
+    length = min(len(curve) for curve in curves)
+    return [float(np.mean([curve[i] for curve in curves])) for i in range(length)]
 
 
 def _pruning_hook(trial: optuna.Trial, rec: dict[str, Any]) -> Callable[[int, float], None]:

@@ -9,6 +9,8 @@
   a journal, a PostgreSQL advisory lock on PostgreSQL).
 * A trial found RUNNING when a local (SQLite/journal) run starts belonged to a worker that
   died; it is marked FAIL and does not count toward the total.
+* Seed noise: when the space has `noise:`, the study's seed noise is measured (or completed)
+  after the trials end, unless the run was interrupted (`search.noise`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 from workbench import __version__, record
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
+from workbench.search.noise import measure_noise, stored_noise
 from workbench.search.objective import TrialContext, TrialFailed, run_trial
 from workbench.search.space import SearchSpace, parse_space
 from workbench.storage import journal_path, normalise_url, open_storage, sqlite_path
@@ -346,6 +349,7 @@ class SearchSummary:
     interrupted: bool = False
     orphans_failed: int = 0
     metric_names: list[str] = field(default_factory=list)
+    noise: dict[str, Any] | None = None   # the study's `accuracy_noise` (sd, trials, seeds, samples)
 
 
 def run_search(space: SearchSpace, *, study_name: str | None = None, storage: str | None = None, sampler: str = "tpe",
@@ -353,7 +357,8 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
                device: str | None = None, allow_space_change: bool = False, progress: bool = True,
                heartbeat: int | None = DEFAULT_HEARTBEAT_S, trainer: Callable[..., Any] | None = None) -> SearchSummary:
     """Run (or continue) a search of `space` until the study holds `trials` counted trials
-    or `timeout` seconds of search time.
+    or `timeout` seconds of search time, then measure the study's seed noise when the space
+    asks for it (not after an interrupt; the timeout does not cover it).
 
     Example:
         >>> summary = run_search(load_space("digits"), trials=20)  # doctest: +SKIP
@@ -402,8 +407,14 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
         interrupted = True
     finally:
         bar.close()
+    if not interrupted:
+        try:
+            measure_noise(study, space, data, seed=seed, device=device, trainer=trainer, progress=progress)
+        except KeyboardInterrupt:
+            interrupted = True  # every re-scored trial so far is stored; the next run goes on
     summary = summarise(study, url, ran=counted_trials(study) - before, seconds=time.time() - started)
     summary.interrupted, summary.orphans_failed = interrupted, orphans
+    summary.noise = stored_noise(study) or None
     return summary
 
 

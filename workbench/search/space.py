@@ -173,6 +173,15 @@ class Scalarization(_Strict):
         return float(sum(weight * float(figures[name]) for name, weight in self.weights.items()))
 
 
+class NoiseSpec(_Strict):
+    """How a study measures its own seed noise after the search: `trials` scored trials of
+    distinct architectures, spread over the accuracy range, are re-scored to `seeds` seeds in
+    total; the pooled sd is stored as the study attribute `accuracy_noise_sd`."""
+
+    trials: int = Field(3, ge=1, le=50)
+    seeds: int = Field(3, ge=2, le=20)
+
+
 class SearchSpace(_Strict):
     """A validated search space. Load one with `load_space`.
 
@@ -199,6 +208,9 @@ class SearchSpace(_Strict):
     latency: Optional[dict[str, Any]] = Field(default_factory=dict)
     pruner: Literal["median", "none"] = "median"
     seed: int = 0
+    # Seeds per trial (seed i of trial n is seed + n + 1000 * i); the objective is their mean.
+    repeats: int = Field(1, ge=1, le=20)
+    noise: Optional[NoiseSpec] = None
 
     _source: str = PrivateAttr(default="<space>")
     _base_dir: Optional[Path] = PrivateAttr(default=None)
@@ -262,11 +274,24 @@ class SearchSpace(_Strict):
         data = dict(self.latency)
         try:
             data["device"] = resolve_device(device or data.get("device", "auto"))
+            # Eager batch-1 GPU latency measures the host's Python launch overhead, not the network
+            # (bench_gpu: two passes disagree by ~30%); a deployed GPU model replays a CUDA graph.
+            data.setdefault("cuda_graphs", data["device"] == "cuda")
             return LatencyProtocol.from_dict(data)
         except WorkbenchError as error:
             raise WorkbenchError(f"{self.source}: latency: {error}") from None
         except TypeError as error:
             raise WorkbenchError(f"{self.source}: latency: {error}") from None
+
+    def trial_seeds(self, number: int, base_seed: int | None = None) -> list[int]:
+        """The seeds trial `number` is scored with: seed i is `base + number + 1000 * i`
+        (`base` is the space's seed unless the run replaced it).
+
+        Example:
+            >>> load_space("digits").model_copy(update={"repeats": 3}).trial_seeds(7, base_seed=0)
+            [7, 1007, 2007]
+        """
+        return seed_rule(self.seed if base_seed is None else base_seed, number, self.repeats)
 
     def proxy_recipe(self) -> Any:
         """The proxy-training recipe (`workbench.training.ProxyRecipe`)."""
@@ -300,9 +325,14 @@ class SearchSpace(_Strict):
 
     def space_hash(self) -> str:
         """sha256 of the canonical JSON of the validated space (comments and key order in
-        the file do not matter; `seed` is excluded so a resumed study may change it)."""
+        the file do not matter; `seed` is excluded so a resumed study may change it, and so is
+        `noise`, which measures the study without changing its trials; `repeats: 1` hashes as
+        before the key existed)."""
         data = to_plain(self)
-        data.pop("seed", None)
+        for key in ("seed", "noise"):
+            data.pop(key, None)
+        if data.get("repeats") == 1:
+            data.pop("repeats")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def with_dataset(self, dataset: str) -> "SearchSpace":
@@ -311,10 +341,28 @@ class SearchSpace(_Strict):
         copy._source, copy._base_dir = self._source, self._base_dir
         return copy
 
+    def with_recipe(self, changes: dict[str, Any]) -> "SearchSpace":
+        """A copy whose proxy recipe has these settings replaced (the CLI's `--epochs` ...);
+        a bad value is a `WorkbenchError` naming the field."""
+        copy = self.model_copy(update={"recipe": {**self.recipe, **changes}})
+        copy._source, copy._base_dir = self._source, self._base_dir
+        copy.proxy_recipe()
+        return copy
+
     def stage_indices(self, knob: str) -> list[int]:
         """The stages a per-stage knob applies to."""
         spec = getattr(self.knobs, knob)
         return list(spec.stages) if spec.stages is not None else list(range(len(self.base_arch().stages)))
+
+
+def seed_rule(base_seed: int, number: int, count: int, first: int = 0) -> list[int]:
+    """Seeds `first .. count-1` of trial `number`: seed i is `base_seed + number + 1000 * i`.
+
+    Example:
+        >>> seed_rule(0, 5, 3, first=1)
+        [1005, 2005]
+    """
+    return [base_seed + number + 1000 * i for i in range(first, count)]
 
 
 def _prefixed(message: str, source: str, prefix: str) -> str:
@@ -412,6 +460,9 @@ def check_space(space: SearchSpace) -> None:
     if space.budgets.max_latency_ms is not None and space.latency is None:
         raise WorkbenchError(f"{src}: budgets.max_latency_ms: needs a latency protocol (latency: is null)")
     space.latency_protocol()
+    if space.noise is not None and space.accuracy.source != "proxy":
+        raise WorkbenchError(f"{src}: noise: measures proxy-training seed noise; accuracy.source is "
+                             f"'{space.accuracy.source}' (remove noise: or use source: proxy)")
     if space.accuracy.source == "proxy":
         space.proxy_recipe()
     else:

@@ -17,6 +17,10 @@ checkpoint, evaluates the test split once at the end, and writes into the run fo
 * `model.onnx` (optional) — the BN-folded eval model, checked against PyTorch with
   onnxruntime before it is kept.
 
+Before every evaluation, and so before the final model is saved and exported, the BatchNorm
+running statistics are recomputed from the recipe's `bn_recalibration_batches` training
+batches: after a short run they lag far behind the weights.
+
 Example:
     >>> import workbench
     >>> cfg = workbench.load_config("best.yaml")  # doctest: +SKIP
@@ -53,6 +57,7 @@ from workbench.training.loop import (
     evaluate,
     make_optimizer,
     make_scheduler,
+    recalibrate,
     train_epoch,
 )
 from workbench.training.proxy import epoch_plan
@@ -118,6 +123,7 @@ def proxy_recipe_of(recipe: TrainRecipe) -> ProxyRecipe:
         momentum=recipe.momentum, nesterov=recipe.optimizer == "sgd-nesterov", schedule=recipe.schedule,
         warmup_fraction=recipe.warmup_fraction, label_smoothing=recipe.label_smoothing, augment=recipe.augment,
         flip=recipe.resolved_flip(), amp=recipe.amp, channels_last=recipe.channels_last, seed=recipe.seed,
+        bn_recalibration_batches=recipe.bn_recalibration_batches,
     )
 
 
@@ -253,6 +259,7 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
             if dev.type == "cuda":
                 torch.cuda.synchronize(dev)
             state["train_seconds"] += time.perf_counter() - tick
+            recalibrate(model, data.train_x, proxy, autocast)
             val_accuracy, val_loss = evaluate(model, data.val_x, data.val_y, proxy.eval_batch_size, autocast)
             state["loss_curve"].append(float(loss))
             state["val_curve"].append(float(val_accuracy))
@@ -265,6 +272,9 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
                         checkpoint_path)
             if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs and state["epoch"] < len(plan):
                 return _result(out, recipe, state, params, macs, dev, resumed_from, None, None, notes)
+        # The test figure, `model.pt` and the ONNX file all carry these statistics (a run
+        # resumed after its last epoch may hold a checkpoint written without them).
+        recalibrate(model, data.train_x, proxy, autocast)
         test_accuracy, test_loss = evaluate(model, data.test_x, data.test_y, proxy.eval_batch_size, autocast)
 
     plain_config = to_plain(config)

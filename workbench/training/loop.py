@@ -1,17 +1,19 @@
 """The pieces of a training run, shared by proxy training and the full trainer: seeding,
-optimizer and schedule from a recipe, one epoch with divergence checks, and evaluation."""
+optimizer and schedule from a recipe, one epoch with divergence checks, BatchNorm
+recalibration and evaluation."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import random
-from typing import Callable, ContextManager, Iterable
+from typing import Callable, ContextManager, Iterable, Iterator
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from workbench.training.batchnorm import recalibrate_batchnorm
 from workbench.training.recipe import ProxyRecipe
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -161,6 +163,41 @@ def _check(worst: Tensor, max_loss: float, epoch: int, step: int) -> None:
     if value > max_loss:
         raise TrainingDiverged(f"loss exploded to {value:.4g} (> max_loss {max_loss:g}) at epoch {epoch}, "
                                f"step {step} (lower the learning rate)", epoch, step, value)
+
+
+def calibration_batches(x: Tensor, batch_size: int, count: int, seed: int) -> Iterator[Tensor]:
+    """Up to `count` un-augmented batches of `batch_size` images of `x`, a fixed seeded draw.
+
+    The draw uses its own generator, so the training data order, the augmentation and the
+    global random state are untouched, and every call with the same seed yields the same
+    images (a resumed run recalibrates exactly like an uninterrupted one). A trailing batch
+    of a single image is dropped (BatchNorm cannot average one).
+
+    Example:
+        >>> [len(b) for b in calibration_batches(torch.randn(10, 3, 4, 4), 4, 20, seed=0)]
+        [4, 4, 2]
+    """
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: count * batch_size]
+    for start in range(0, len(order), batch_size):
+        index = order[start:start + batch_size]
+        if len(index) >= 2:
+            yield x[index.to(x.device)]
+
+
+def recalibrate(model: nn.Module, train_x: Tensor, recipe: ProxyRecipe,
+                autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext) -> int:
+    """Recompute `model`'s BatchNorm running statistics from `recipe.bn_recalibration_batches`
+    training batches (none when 0); the weights do not change. Returns the batches used.
+
+    Example:
+        >>> model = nn.Sequential(nn.Conv2d(1, 2, 1), nn.BatchNorm2d(2))
+        >>> recalibrate(model, torch.randn(64, 1, 4, 4), ProxyRecipe(batch_size=16, bn_recalibration_batches=2))
+        2
+    """
+    if recipe.bn_recalibration_batches <= 0:
+        return 0
+    batches = calibration_batches(train_x, recipe.batch_size, recipe.bn_recalibration_batches, recipe.seed)
+    return recalibrate_batchnorm(model, batches, autocast=autocast)
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from torch import nn
 
 from workbench.data.batching import DeviceBatches
 from workbench.data.datasets import Dataset
-from workbench.training.loop import autocast_for, evaluate, make_optimizer, make_scheduler, train_epoch
+from workbench.training.loop import autocast_for, evaluate, make_optimizer, make_scheduler, recalibrate, train_epoch
 from workbench.training.recipe import ProxyRecipe
 
 
@@ -57,7 +57,10 @@ def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: st
 
     The caller builds (and so initialises) the model: call `seed_everything(seed)` before
     `build_model` for a reproducible run. Data order, augmentation and dropout are seeded here
-    from `recipe.seed` without touching the caller's global random state. `on_epoch(index,
+    from `recipe.seed` without touching the caller's global random state. Before every
+    evaluation the BatchNorm statistics are recomputed from `recipe.bn_recalibration_batches`
+    training batches (time counted in `eval_seconds`); this changes no weight, so the training
+    itself is the same with or without it. `on_epoch(index,
     val_accuracy)` runs after each epoch; whatever it raises (e.g. `optuna.TrialPruned`)
     propagates unchanged. The test split is never touched.
 
@@ -102,6 +105,7 @@ def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: st
                                      check_every=check_every)
             _synchronize(dev)
             middle = time.perf_counter()
+            recalibrate(model, data.train_x, recipe, autocast)
             accuracy, _ = evaluate(model, data.val_x, data.val_y, recipe.eval_batch_size, autocast)
             eval_seconds += time.perf_counter() - middle
             train_seconds += middle - start
