@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "profile_cmd",
     "train_proxy_cmd",
     "search_cmd",
+    "confirm_cmd",
     "studies_cmd",
     "report_cmd",
     "export_cmd",

@@ -1,0 +1,369 @@
+"""Confirm a study's accuracies: re-train its front (and its top K) longer, with several seeds.
+
+A proxy accuracy is a short, single-seed figure. `confirm_study` re-trains the exact
+architecture of each chosen trial (its stored ArchConfig JSON) with the study's own space
+recipe, only longer, once per seed, and stores each trial's confirmation as the study user
+attribute `confirm:<trial number>` (Optuna refuses writes to finished trials):
+
+    {"accuracy": mean, "sd": sample sd (None for one seed), "epochs": E,
+     "samples": [each seed's accuracy], "seeds": [each seed]}
+
+Seed i of trial n is `space.seed + n + 1000 * i`, so seed 0 is the trial's own initialisation
+rule. The attribute is written after every seed: an interrupted run keeps every finished
+seed and the same command resumes where it stopped. A run with other epochs starts a trial
+over. Last, Kendall's tau between proxy and confirmed accuracy (with a bootstrap interval) is
+stored as the study attribute `fidelity_kendall_tau`: how far the study's proxy ranking can
+be trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import pandas as pd
+
+from workbench import record, results
+from workbench.config.arch import ArchConfig
+from workbench.errors import WorkbenchError
+from workbench.search.space import SearchSpace, parse_space, seed_rule
+from workbench.storage import load_study, normalise_url
+
+DEFAULT_TOP = 3
+DEFAULT_SEEDS = 3
+# Default confirmation length: this many times the space's proxy epochs. For the digits space
+# (3 proxy epochs) that is the 15 epochs of the issue's fidelity benchmark, and it keeps the
+# same "proxy : long run" ratio on spaces with other proxy lengths.
+EPOCHS_FACTOR = 5
+MIN_TAU_TRIALS = 3
+
+
+@dataclass
+class Confirmation:
+    """One chosen trial and what the study now holds for it (None until a seed finished)."""
+
+    number: int
+    chosen: list[str]              # "front" and/or "top"
+    proxy_accuracy: float
+    accuracy: float | None = None
+    sd: float | None = None
+    epochs: float | None = None
+    samples: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    trained: int = 0               # seeds trained by this run
+
+
+@dataclass
+class ConfirmSummary:
+    """What a confirm run did and what the study holds afterwards."""
+
+    study_name: str
+    storage: str
+    epochs: float
+    seeds: int
+    top: int
+    device: str
+    confirmations: list[Confirmation]
+    tau: dict[str, Any] | None     # the stored `fidelity_kendall_tau`, None when not stored
+    notes: list[str]
+    interrupted: bool
+    trained: int                   # (trial, seed) runs trained by this run
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values (the tau under its study attribute's name)."""
+        data = asdict(self)
+        data[record.STUDY_FIDELITY_TAU] = data.pop("tau")
+        return data
+
+
+Trainer = Callable[..., Any]
+
+
+def confirm_key(number: int) -> str:
+    """The study attribute holding trial `number`'s confirmation.
+
+    Example:
+        >>> confirm_key(7)
+        'confirm:7'
+    """
+    return f"{record.STUDY_CONFIRM_PREFIX}{number}"
+
+
+def default_epochs(space: SearchSpace) -> float:
+    """`EPOCHS_FACTOR` times the space's proxy epochs (15 for the digits space).
+
+    Example:
+        >>> from workbench.search import load_space
+        >>> default_epochs(load_space("digits"))
+        15.0
+    """
+    return float(EPOCHS_FACTOR * space.proxy_recipe().epochs)
+
+
+def study_space(study: optuna.Study, data: str | None = None) -> SearchSpace:
+    """The SearchSpace a study was searched with (from its stored attributes), reading
+    `data` instead of its dataset when given.
+
+    Raises:
+        WorkbenchError: the study holds no space (it was not made by `workbench search`).
+
+    Example:
+        >>> study_space(load_study("digits")).dataset  # doctest: +SKIP
+        'digits'
+    """
+    attrs = study.user_attrs
+    stored = attrs.get(record.STUDY_SPACE)
+    if not isinstance(stored, dict):
+        raise WorkbenchError(f"study '{study.study_name}' holds no search space (attribute '{record.STUDY_SPACE}'); "
+                             "only studies made by `workbench search` can be confirmed")
+    source = attrs.get(record.STUDY_SPACE_FILE) or "<stored space>"
+    space = parse_space(stored, source=source, base_dir=Path(source).parent if source != "<stored space>" else None)
+    return space.with_dataset(data) if data else space
+
+
+def select_trials(study: optuna.Study, top: int = DEFAULT_TOP) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """The trials to confirm: the study's Pareto front over its scored trials, plus the `top`
+    trials by proxy accuracy. Returns the scored pool and {trial number: why chosen}.
+
+    Raises:
+        WorkbenchError: the study has no scored feasible trial.
+
+    Example:
+        >>> pool, chosen = select_trials(load_study("digits"), top=3)  # doctest: +SKIP
+        >>> chosen  # doctest: +SKIP
+        {3: ['front'], 7: ['front', 'top'], ...}
+    """
+    frame = results.trials_frame(study)
+    pool = results.candidates(frame, [record.OBJECTIVES["accuracy"]])  # scored, feasible, one per architecture
+    if pool.empty:
+        statuses = frame["status"].value_counts().to_dict() if not frame.empty else {}
+        listing = ", ".join(f"{name} {count}" for name, count in sorted(statuses.items())) or "no trials"
+        raise WorkbenchError(f"study '{study.study_name}' has no scored feasible trial to confirm ({listing})")
+    chosen: dict[int, list[str]] = {}
+    front = results.pareto_front(pool, results.study_objectives(study))
+    for number in front["number"]:
+        chosen.setdefault(int(number), []).append("front")
+    best = pool.sort_values([record.ACCURACY, "number"], ascending=[False, True]).head(top)
+    for number in best["number"]:
+        chosen.setdefault(int(number), []).append("top")
+    return pool, dict(sorted(chosen.items()))
+
+
+def confirm_study(study_name: str, storage: str | None = None, *, top: int = DEFAULT_TOP, seeds: int = DEFAULT_SEEDS,
+                  epochs: float | None = None, device: str = "auto", data: str | None = None, progress: bool = True,
+                  trainer: Trainer | None = None) -> ConfirmSummary:
+    """Re-train the study's front plus its `top` trials by proxy accuracy for `epochs`
+    (default `EPOCHS_FACTOR` x the space's proxy epochs) with `seeds` seeds each, store every
+    finished seed as it lands, then store Kendall's tau of proxy against confirmed accuracy.
+
+    Seeds already stored at the same epochs are not trained again; a stored confirmation at
+    other epochs is replaced (a note says so). Ctrl-C stops the run, keeps every finished seed
+    and returns with `interrupted` set (no tau then). `trainer` replaces `train_proxy`
+    (same signature; tests and benchmarks).
+
+    Raises:
+        WorkbenchError: bad counts, a missing storage or study, no scored trial, a study
+            without a stored space, an unusable device or dataset.
+
+    Example:
+        >>> summary = confirm_study("digits", top=3, seeds=3)  # doctest: +SKIP
+        >>> summary.tau["tau"], summary.confirmations[0].accuracy  # doctest: +SKIP
+    """
+    from workbench.profiling.protocol import check_device, resolve_device
+
+    started = time.time()
+    check_counts(top=top, seeds=seeds, epochs=epochs)
+    study = load_study(study_name, storage)
+    pool, chosen = select_trials(study, top)
+    space = study_space(study, data)
+    epochs = default_epochs(space) if epochs is None else float(epochs)
+    longer = long_space(space, epochs)
+    device = resolve_device(device)
+    check_device(device)
+    from workbench.search.runner import load_search_data
+
+    dataset = load_search_data(space, device)
+    proxy = {int(n): float(a) for n, a in zip(pool["number"], pool[record.ACCURACY])}
+    archs = {int(n): text for n, text in zip(pool["number"], pool[record.ARCH_JSON])}
+    plan, notes = _plan(study, space, chosen, epochs, seeds)
+    trained = {number: 0 for number in chosen}
+    interrupted = False
+    bar = _bar(study_name, plan, enabled=progress)
+    try:
+        for number, done, todo in plan:
+            arch = ArchConfig.model_validate(json.loads(archs[number]))
+            for seed in todo:
+                bar.set_postfix_str(f"trial {number} seed {seed}", refresh=True)
+                accuracy = _train_seed(longer, arch, dataset, seed, device, trainer, notes, number)
+                bar.update(1)
+                if accuracy is not None:
+                    done[seed] = accuracy
+                    store_confirmation(study, number, epochs, done)  # at once: Ctrl-C keeps it
+                    trained[number] += 1
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        bar.close()
+    tau = None
+    if not interrupted:
+        tau = store_fidelity_tau(study, proxy, epochs, seeds, notes)
+    kept = [_confirmation(study, number, why, proxy[number], trained[number]) for number, why in chosen.items()]
+    return ConfirmSummary(
+        study_name=study_name, storage=normalise_url(storage), epochs=epochs, seeds=seeds, top=top, device=device,
+        confirmations=kept, tau=tau, notes=notes, interrupted=interrupted, trained=sum(trained.values()),
+        seconds=time.time() - started,
+    )
+
+
+def check_counts(*, top: int, seeds: int, epochs: float | None) -> None:
+    """Refuse counts that cannot make a confirmation (before anything is opened).
+
+    Example:
+        >>> check_counts(top=3, seeds=0, epochs=None)
+        Traceback (most recent call last):
+        ...
+        workbench.errors.WorkbenchError: --seeds must be at least 1, got 0
+    """
+    if seeds < 1:
+        raise WorkbenchError(f"--seeds must be at least 1, got {seeds}")
+    if top < 0:
+        raise WorkbenchError(f"--top must be 0 or more, got {top}")
+    if epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise WorkbenchError(f"--epochs must be more than 0, got {epochs:g}")
+
+
+def long_space(space: SearchSpace, epochs: float) -> SearchSpace:
+    """The space with its proxy recipe trained for `epochs` (the recipe's own limits apply).
+
+    Raises:
+        WorkbenchError: `epochs` outside what a recipe allows.
+
+    Example:
+        >>> from workbench.search import load_space
+        >>> long_space(load_space("digits"), 15).proxy_recipe().epochs
+        15.0
+    """
+    longer = space.model_copy(update={"recipe": {**space.recipe, "epochs": epochs}})
+    longer._source, longer._base_dir = space._source, space._base_dir
+    try:
+        longer.proxy_recipe()
+    except WorkbenchError as error:
+        raise WorkbenchError(f"--epochs {epochs:g}: {error}") from None
+    return longer
+
+
+def _plan(study: optuna.Study, space: SearchSpace, chosen: dict[int, list[str]], epochs: float,
+          seeds: int) -> tuple[list[tuple[int, dict[int, float], list[int]]], list[str]]:
+    """Per chosen trial: the seeds already stored at `epochs` ({seed: accuracy}) and the
+    seeds still to train; notes for confirmations that start over at other epochs."""
+    attrs = study.user_attrs
+    plan, notes = [], []
+    for number in chosen:
+        stored = attrs.get(confirm_key(number)) or {}
+        done: dict[int, float] = {}
+        if stored.get("samples"):
+            if _same(stored.get("epochs"), epochs):
+                done = {int(s): float(a) for s, a in zip(stored.get("seeds") or [], stored["samples"])}
+            else:
+                notes.append(f"trial {number}: its confirmation at {stored.get('epochs'):g} epochs "
+                             f"({len(stored['samples'])} seed runs) is replaced by runs at {epochs:g} epochs")
+        todo = [seed for seed in seed_rule(space.seed, number, seeds) if seed not in done]
+        plan.append((number, done, todo))
+    return plan, notes
+
+
+def _same(stored: Any, epochs: float) -> bool:
+    return isinstance(stored, (int, float)) and math.isclose(float(stored), epochs, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _bar(study_name: str, plan: list[tuple[int, dict[int, float], list[int]]], enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    total = sum(len(done) + len(todo) for _, done, todo in plan)
+    initial = sum(len(done) for _, done, _ in plan)
+    return tqdm(total=total, initial=initial, unit="run", desc=f"confirm {study_name}", dynamic_ncols=True,
+                disable=not enabled)
+
+
+def _train_seed(space: SearchSpace, arch: ArchConfig, data: Any, seed: int, device: str, trainer: Trainer | None,
+                notes: list[str], number: int) -> float | None:
+    """One confirmation run, scored exactly as the search scores a trial seed (only longer);
+    None (and a note) when the run diverged."""
+    from workbench.search.objective import train_candidate
+    from workbench.training import TrainingDiverged
+
+    try:
+        result = train_candidate(space, arch, data, seed, device=device, trainer=trainer)
+    except TrainingDiverged as error:
+        notes.append(f"trial {number} seed {seed}: training diverged ({error}); nothing stored for that seed")
+        return None
+    return float(result.val_accuracy)
+
+
+def store_confirmation(study: optuna.Study, number: int, epochs: float, runs: dict[int, float]) -> dict[str, Any]:
+    """Write trial `number`'s confirmation from {seed: accuracy} as the study attribute
+    `confirm:<number>` and return it.
+
+    Example:
+        >>> store_confirmation(study, 7, 15.0, {7: 0.96, 1007: 0.97})["sd"]  # doctest: +SKIP
+        0.0070710678118654814
+    """
+    seeds = sorted(runs)
+    samples = [float(runs[seed]) for seed in seeds]
+    value = {
+        "accuracy": statistics.fmean(samples),
+        "sd": statistics.stdev(samples) if len(samples) > 1 else None,
+        "epochs": float(epochs),
+        "samples": samples,
+        "seeds": seeds,
+    }
+    study.set_user_attr(confirm_key(number), value)
+    return value
+
+
+def store_fidelity_tau(study: optuna.Study, proxy: dict[int, float], epochs: float, seeds: int,
+                       notes: list[str] | None = None) -> dict[str, Any] | None:
+    """Kendall's tau (bootstrap 95% interval) of proxy accuracy against confirmed accuracy
+    over every scored trial confirmed at `epochs` with at least `seeds` seeds; stored as the
+    study attribute `fidelity_kendall_tau` and returned. `seeds` in the stored value is the
+    fewest seeds behind any of those confirmations. Fewer than 3 trials: nothing is stored,
+    a note says so, and None is returned.
+
+    Example:
+        >>> store_fidelity_tau(study, {0: 0.91, 1: 0.93, 2: 0.95}, 15.0, 3)["n"]  # doctest: +SKIP
+        3
+    """
+    from workbench.stats import kendall_tau_bootstrap
+
+    used = {number: value for number, value in results.confirmations(study.user_attrs).items()
+            if number in proxy and _same(value.get("epochs"), epochs) and len(value.get("samples") or []) >= seeds}
+    if len(used) < MIN_TAU_TRIALS:
+        if notes is not None:
+            notes.append(f"Kendall tau needs at least {MIN_TAU_TRIALS} confirmed trials at {epochs:g} epochs, "
+                         f"the study has {len(used)}; no {record.STUDY_FIDELITY_TAU} stored")
+        return None
+    numbers = sorted(used)
+    tau, low, high = kendall_tau_bootstrap([proxy[n] for n in numbers], [used[n]["accuracy"] for n in numbers])
+    value = {"tau": _finite(tau), "low": _finite(low), "high": _finite(high), "n": len(numbers),
+             "epochs": float(epochs), "seeds": min(len(used[n]["samples"]) for n in numbers)}
+    study.set_user_attr(record.STUDY_FIDELITY_TAU, value)
+    return value
+
+
+def _finite(value: float) -> float | None:
+    """NaN (all figures tied) is stored as None: not every storage accepts NaN in JSON."""
+    return float(value) if math.isfinite(value) else None
+
+
+def _confirmation(study: optuna.Study, number: int, why: list[str], proxy: float, trained: int) -> Confirmation:
+    stored = study.user_attrs.get(confirm_key(number)) or {}
+    return Confirmation(number=number, chosen=why, proxy_accuracy=proxy, accuracy=stored.get("accuracy"),
+                        sd=stored.get("sd"), epochs=stored.get("epochs"), samples=list(stored.get("samples") or []),
+                        seeds=list(stored.get("seeds") or []), trained=trained)
