@@ -63,7 +63,7 @@ def test_cuda_latency_records_its_protocol(dtype: str) -> None:
     assert protocol["warmup_done"] >= 1 and result.samples >= 5
 
 
-@pytest.mark.parametrize("dtype, tolerance", [("fp32", 2e-3), ("bf16", 0.08), ("fp16", 0.01)]  # fp32 convs use TF32 on Ampere+)
+@pytest.mark.parametrize("dtype, tolerance", [("fp32", 2e-3), ("bf16", 0.08), ("fp16", 0.01)])  # fp32 convs use TF32
 def test_folded_model_under_each_dtype_matches_eager_fp32(dtype: str, tolerance: float) -> None:
     torch.manual_seed(0)
     model = build_model(ARCH).eval()

@@ -24,7 +24,7 @@ def _json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
 
 
 def test_json_has_every_key_and_a_latency_per_batch_size(capsys: pytest.CaptureFixture[str]) -> None:
-    data = _json(capsys, *FAST, "--batch-size", "1,2")
+    data = _json(capsys, *FAST, "--batch-size", "1,2", "--device", "cpu")
     assert KEYS <= set(data)
     assert data["name"] == "ghostnet_cifar_050" and data["input_size"] == 32
     assert {"p50", "p90", "cv"} <= set(data["latency_ms"]) and data["latency_ms"]["batch_size"] == 1
@@ -69,9 +69,14 @@ def test_cuda_without_gpu_exits_2_with_one_line(capsys: pytest.CaptureFixture[st
 
 @pytest.mark.parametrize(
     "args",
-    [["--dtype", "fp16"], ["--batch-size", "0"], ["--batch-size", "x"], ["--input-size", "4"]],
+    [["--dtype", "fp16", "--device", "cpu"], ["--batch-size", "0"], ["--batch-size", "x"], ["--input-size", "4"]],
     ids=["fp16-on-cpu", "zero-batch", "bad-batch", "too-small"],
 )
 def test_user_mistakes_exit_2_with_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profile", "--preset", "ghostnet_cifar_050", *args]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_default_device_is_cuda_when_present_else_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, *FAST)
+    assert data["device"] == ("cuda" if torch.cuda.is_available() else "cpu")

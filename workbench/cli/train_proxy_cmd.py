@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the space's or the dataset's recipe)")
     parser.add_argument("--seed", type=int, help="seeds initialisation, splits and data order (default 0; with --space "
                                                  "the space's seed rule)")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    parser.add_argument("--device", help="cpu, cuda[:N] or auto (default: with --space the space's device, "
+                                          "as its search trains; else cpu)")
     parser.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default: the recipe's, none)")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--zero-cost", action="store_true", help=f"also print the zero-cost proxies ({', '.join(ZERO_COST_PROXIES)})")
@@ -72,6 +73,16 @@ def _recipe(args: argparse.Namespace, dataset_name: str) -> ProxyRecipe:
         raise WorkbenchError(f"invalid training option: {str(error).splitlines()[-1].strip()}") from None
 
 
+def _space_device(space_name: str | None) -> str:
+    """The device a space's search trains on (`auto`: CUDA when present), so that a trial's
+    score is reproduced on the device that recorded it."""
+    from workbench.profiling.protocol import resolve_device
+    from workbench.search.space import load_space
+
+    latency = load_space(space_name, check_budgets=False).latency if space_name else None
+    return resolve_device((latency or {}).get("device", "auto"))
+
+
 def _check_device(device: str) -> None:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise WorkbenchError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
@@ -80,6 +91,8 @@ def _check_device(device: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.device is None or args.device == "auto":
+        args.device = _space_device(args.space) if args.space is not None or args.device == "auto" else "cpu"
     _check_device(args.device)
     if args.space is not None:
         report = _run_space(args)
