@@ -151,7 +151,7 @@ def test_folder_errors(tmp_path: Path) -> None:
 
 
 def test_unknown_spec_and_missing_path(tmp_path: Path) -> None:
-    with pytest.raises(WorkbenchError, match="digits, cifar10:PATH, cifar100:PATH, folder:PATH"):
+    with pytest.raises(WorkbenchError, match="digits, digits-hard, cifar10:PATH, cifar100:PATH, folder:PATH"):
         load_dataset("mnist")
     with pytest.raises(WorkbenchError, match="nowhere: no such file"):
         load_dataset(f"cifar10:{tmp_path / 'nowhere'}")
@@ -190,3 +190,13 @@ def test_flip_only_mirrors() -> None:
 def test_trailing_single_image_batch_is_dropped() -> None:
     batches = DeviceBatches(torch.randn(9, 1, 4, 4), torch.arange(9), batch_size=4, augment=False)
     assert [len(y) for _, y in batches.epoch()] == [4, 4]
+
+
+def test_digits_hard_is_named_beside_plain_digits_which_stays_unchanged() -> None:
+    hard = load_dataset("digits-hard", input_size=12)
+    plain = load_dataset("digits", input_size=12)
+    assert (hard.name, plain.name) == ("digits-hard", "digits")
+    assert len(plain.train_y) + len(plain.val_y) + len(plain.test_y) == 1797  # all of scikit-learn's digits
+    assert len(hard.val_y) > len(hard.train_y)
+    with pytest.raises(WorkbenchError, match="digits-hard"):
+        load_dataset("digits-harder")

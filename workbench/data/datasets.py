@@ -10,13 +10,14 @@ from torch import Tensor
 
 from workbench.data.cifar import read_cifar
 from workbench.data.digits import read_digits
+from workbench.data.digits_hard import read_digits_hard
 from workbench.data.folder import read_folder
 from workbench.data.memory import check_fits, float_tensor_bytes
 from workbench.data.raw import RawData, to_float_images
 from workbench.data.splits import stratified_split
 from workbench.errors import WorkbenchError
 
-SPEC_FORMS = ("digits", "cifar10:PATH", "cifar100:PATH", "folder:PATH")
+SPEC_FORMS = ("digits", "digits-hard", "cifar10:PATH", "cifar100:PATH", "folder:PATH")
 
 
 @dataclass
@@ -72,10 +73,13 @@ class Dataset:
 
 def load_dataset(spec: str = "digits", input_size: int = 32, in_channels: int = 3, seed: int = 0,
                  val_fraction: float = 0.2, test_fraction: float = 0.2) -> Dataset:
-    """Load `digits`, `cifar10:PATH`, `cifar100:PATH` or `folder:PATH` as a `Dataset` on CPU.
+    """Load `digits`, `digits-hard`, `cifar10:PATH`, `cifar100:PATH` or `folder:PATH` as a
+    `Dataset` on CPU.
 
     A split the source lacks is carved with a fixed `seed`, stratified by class: first the
     test split (`test_fraction` of everything), then validation (`val_fraction` of the rest).
+    `digits-hard` brings its own splits, rendered from `seed` (`workbench.data.digits_hard`),
+    so the fractions do not apply to it.
 
     Example:
         >>> data = load_dataset("digits", input_size=32)
@@ -84,7 +88,7 @@ def load_dataset(spec: str = "digits", input_size: int = 32, in_channels: int = 
     """
     if not 0.0 < val_fraction < 1.0 or not 0.0 < test_fraction < 1.0:
         raise WorkbenchError(f"dataset '{spec}': val_fraction and test_fraction must lie in (0, 1)")
-    raw = _read(spec, input_size, in_channels)
+    raw = _read(spec, input_size, in_channels, seed)
     train, val, test = _carve_splits(raw, seed, val_fraction, test_fraction)
     count = sum(len(split[1]) for split in (train, val, test))
     check_fits(float_tensor_bytes(count, in_channels, input_size), f"dataset '{spec}'")
@@ -101,10 +105,12 @@ def load_dataset(spec: str = "digits", input_size: int = 32, in_channels: int = 
                    test_x=tensors[2], test_y=labels[2], mean=mean.tolist(), std=std.tolist())
 
 
-def _read(spec: str, input_size: int, in_channels: int) -> RawData:
+def _read(spec: str, input_size: int, in_channels: int, seed: int) -> RawData:
     kind, sep, path = spec.partition(":")
     if spec == "digits":
         return read_digits()
+    if spec == "digits-hard":
+        return read_digits_hard(seed)
     if sep and path and kind in ("cifar10", "cifar100"):
         return read_cifar(kind, path, input_size, in_channels)
     if sep and path and kind == "folder":
