@@ -73,7 +73,7 @@ PROXY = "proxy"
 
 @dataclass(frozen=True)
 class Settings:
-    """What the figures depend on (the partial results are kept only for the same settings)."""
+    """What the figures depend on (partial results are reused only under the same settings)."""
 
     space: str
     dataset: str
@@ -205,7 +205,11 @@ def run_tasks(tasks: list[dict[str, Any]], jobs: int, init_args: tuple[Any, ...]
 
 # --- partial results -------------------------------------------------------------------
 def settings_key(settings: Settings) -> str:
-    return hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode()).hexdigest()[:16]
+    """What a finished task's result depends on. The counts of architectures and reference
+    seeds are left out: architecture i and seed k are the same in a larger run (the sampler
+    draws the same sequence), so a run with more of either reuses a smaller one's tasks."""
+    kept = {k: v for k, v in asdict(settings).items() if k not in ("archs", "reference_seeds")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_partial(path: Path, key: str) -> dict[str, dict[str, Any]]:
