@@ -20,6 +20,8 @@ from workbench.models import build_model, get_preset
 from workbench.profiling import LatencyProtocol, measure_latency, profile_arch
 from workbench.profiling.latency import _step, prepare
 from workbench.profiling.protocol import DTYPES
+
+from test_models import _randomise_bn
 from workbench.profiling.timing import CudaTimer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -67,7 +69,7 @@ def test_cuda_latency_records_its_protocol(dtype: str) -> None:
 def test_folded_model_under_each_dtype_matches_eager_fp32(dtype: str, tolerance: float) -> None:
     torch.manual_seed(0)
     model = build_model(ARCH).eval()
-    _randomise_batchnorm(model)
+    _randomise_bn(model)
     inputs = torch.randn(8, ARCH.in_channels, ARCH.input_size, ARCH.input_size)
     with torch.no_grad():
         expected = model(inputs)
@@ -171,16 +173,4 @@ def test_search_on_digits_records_cuda_latency_and_the_dashboard_shows_it(tmp_pa
     shown = " ".join(c.value for c in at.caption) + " ".join(c.value for c in at.sidebar.caption)
     assert gpu_name in shown
     assert at.get("plotly_chart"), "no chart was drawn"
-
-
-def _randomise_batchnorm(model: nn.Module) -> None:
-    """Give every BatchNorm non-trivial statistics, so folding has something to fold."""
-    generator = torch.Generator().manual_seed(1)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.1)
 
