@@ -250,7 +250,8 @@ def long_space(space: SearchSpace, epochs: float) -> SearchSpace:
         >>> long_space(load_space("digits"), 15).proxy_recipe().epochs
         15.0
     """
-    longer = space.model_copy(update={"recipe": {**space.recipe, "epochs": epochs}})
+    # A ladder's top rung would override the epochs; a confirmation is one plain long run.
+    longer = space.model_copy(update={"recipe": {**space.recipe, "epochs": epochs}, "fidelity": None, "prescreen": None})
     longer._source, longer._base_dir = space._source, space._base_dir
     try:
         longer.proxy_recipe()

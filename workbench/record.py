@@ -48,6 +48,10 @@ CONFIRMED_ACCURACY = "confirmed_accuracy"  # mean over the confirmation seeds
 CONFIRMED_SD = "confirmed_sd"
 CONFIRMED_EPOCHS = "confirmed_epochs"
 CONFIRMED_SAMPLES = "confirmed_samples"    # every seed's accuracy
+# Fidelity ladder and zero-cost pre-screen (None on a trial of a space without them).
+ACCURACY_BY_RUNG = "accuracy_by_rung"  # {"<rung>": accuracy at that rung}, e.g. {"1": 0.71, "3": 0.86}
+RUNG = "rung"                          # the highest rung the trial was scored on (epochs or train fraction)
+PRESCREEN_SCORE = "prescreen_score"    # the zero-cost proxy's score the pre-screen ranked it by
 
 TRIAL_KEYS: tuple[str, ...] = (
     ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,
@@ -55,12 +59,15 @@ TRIAL_KEYS: tuple[str, ...] = (
     ACCURACY, ACCURACY_SOURCE, VAL_CURVE, LOSS_CURVE, TRAIN_SECONDS, PROFILE_SECONDS,
     IMAGES_PER_SECOND, STATUS, REASON, REUSED_FROM, WORKBENCH_VERSION, KNOBS,
     ACCURACY_CI_LOW, ACCURACY_CI_HIGH, ACCURACY_SD, ACCURACY_SAMPLES, VAL_SIZE,
+    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE,
 )
 # Statuses whose trials carry a measured accuracy; every other trial was never scored.
 SCORED_STATUSES: tuple[str, ...] = ("complete", "reused")
 
-TrialStatus = Literal["complete", "reused", "rejected", "failed", "pruned", "running"]
-TRIAL_STATUSES: tuple[str, ...] = ("complete", "reused", "rejected", "failed", "pruned", "running")
+# "stopped": scored on a lower rung of the ladder and not promoted; "screened": left out by the
+# zero-cost pre-screen. Both end PRUNED in Optuna; neither has a full-fidelity accuracy.
+TrialStatus = Literal["complete", "reused", "rejected", "failed", "pruned", "running", "stopped", "screened"]
+TRIAL_STATUSES: tuple[str, ...] = ("complete", "reused", "rejected", "failed", "pruned", "running", "stopped", "screened")
 
 # --- study user attributes ---------------------------------------------------------------
 STUDY_SPACE_FILE = "space_file"

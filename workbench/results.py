@@ -247,6 +247,10 @@ def scored_mask(frame: pd.DataFrame) -> pd.Series:
     return frame["status"].isin(record.SCORED_STATUSES)
 
 
+# Statuses without a full-fidelity accuracy that still carry a lower-fidelity figure.
+_UNSCORED_NAMES = {"stopped": "stopped (lower rung only)", "screened": "screened (zero-cost score only)"}
+
+
 def status_counts(frame: pd.DataFrame) -> dict[str, int]:
     """Trials by workbench status, those never scored counted apart: 'rejected (never
     scored)', 'failed (never scored)', and so on (running trials are just running).
@@ -259,7 +263,7 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
         return {}
     counts: dict[str, int] = {}
     for status, scored in zip(frame["status"].astype(str), scored_mask(frame)):
-        name = status if scored or status in ("running", "waiting") else f"{status} (never scored)"
+        name = status if scored or status in ("running", "waiting") else _UNSCORED_NAMES.get(status, f"{status} (never scored)")
         counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items()))
 
@@ -307,6 +311,12 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
     row["duration_s"] = trial.duration.total_seconds() if trial.duration else np.nan
     row[record.ARCH_HASH] = attrs.get(record.ARCH_HASH)
     row[record.ARCH_JSON] = attrs.get(record.ARCH_JSON)
+    by_rung = attrs.get(record.ACCURACY_BY_RUNG)
+    row[record.ACCURACY_BY_RUNG] = dict(by_rung) if isinstance(by_rung, dict) else None
+    rung = _finite(attrs.get(record.RUNG))
+    row[record.RUNG] = np.nan if rung is None else rung
+    score = _finite(attrs.get(record.PRESCREEN_SCORE))
+    row[record.PRESCREEN_SCORE] = np.nan if score is None else score
     return row
 
 
@@ -345,6 +355,52 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
         _add_confirmations(frame, confirmations(attrs))
     frame.attrs["study"] = study.study_name
     return frame
+
+
+def rungs(frame: pd.DataFrame) -> list[float]:
+    """The ladder rungs any trial of the frame was scored on, lowest first ([] without a ladder).
+
+    Example:
+        >>> rungs(pd.DataFrame({"accuracy_by_rung": [{"1": 0.7, "3": 0.8}, {"1": 0.6}, None]}))
+        [1.0, 3.0]
+    """
+    if record.ACCURACY_BY_RUNG not in frame:
+        return []
+    found = {float(key) for value in frame[record.ACCURACY_BY_RUNG] if isinstance(value, dict) for key in value}
+    return sorted(found)
+
+
+def at_rung(frame: pd.DataFrame, rung: float) -> pd.DataFrame:
+    """The frame as seen on one rung of a ladder: every trial that reached `rung` is scored
+    with its accuracy there (stopped trials included; Wilson interval and binomial se from its
+    validation size), every other trial is not scored. The top rung gives the usual frame's
+    scored set; lower rungs hold more, and shorter-trained, candidates.
+
+    Example:
+        >>> frame = trials_frame(load_study("ladder"))  # doctest: +SKIP
+        >>> at_rung(frame, 1)["accuracy"].notna().sum() >= frame["scored"].sum()  # doctest: +SKIP
+        True
+    """
+    from workbench.stats import wilson_interval
+
+    key = f"{rung:g}"
+    out = frame.copy()
+    values = [(v.get(key) if isinstance(v, dict) else None) for v in out.get(record.ACCURACY_BY_RUNG, [None] * len(out))]
+    violations = [c for c in out.columns if c.startswith("violation_")]
+    within = (out[violations].fillna(0.0) <= 0).all(axis=1) if violations else pd.Series(True, index=out.index)
+    reached = pd.Series([_finite(v) is not None for v in values], index=out.index) & within
+    out[record.ACCURACY] = [float(v) if ok else np.nan for v, ok in zip(values, reached)]
+    out[SCORED] = reached
+    out["feasible"] = reached
+    intervals = [wilson_interval(a, int(n)) if ok and math.isfinite(n) else (None, None)
+                 for a, n, ok in zip(out[record.ACCURACY], out[record.VAL_SIZE], reached)]
+    out[record.ACCURACY_CI_LOW] = [np.nan if low is None else low for low, _ in intervals]
+    out[record.ACCURACY_CI_HIGH] = [np.nan if high is None else high for _, high in intervals]
+    out[record.ACCURACY_SD] = np.nan
+    out[record.ACCURACY_SAMPLES] = [[a] if ok else None for a, ok in zip(out[record.ACCURACY], reached)]
+    out[ACCURACY_SE] = [_binomial_se(a, n) for a, n in zip(out[record.ACCURACY], out[record.VAL_SIZE])]
+    out.attrs = dict(frame.attrs, rung=float(rung))
+    return out
 
 
 def _seeds(samples: Any) -> int:

@@ -4,7 +4,9 @@ The order keeps an over-budget candidate cheap: it is counted and timed (seconds
 with its figures, marked infeasible through `trial.set_constraint` (and Optuna's list form,
 for optuna-dashboard) and never trained: its accuracy stays None (never scored) and only its
 objective value holds a placeholder. An architecture already measured in the study is not
-measured again: its figures are reused. A scored trial is trained with the space's `repeats`
+measured again: its figures are reused. With a pre-screen or a fidelity ladder
+(`workbench.search.ladder`) a candidate may stop early, PRUNED, with status `screened` or
+`stopped`. Otherwise a scored trial is trained with the space's `repeats`
 seeds (`SearchSpace.trial_seeds`); its accuracy is their mean, recorded with every seed's
 value, their sd and a Wilson interval from the validation size. Every trial ends with the
 full fixed record (`workbench.record.TRIAL_KEYS`) in its user attributes, whether it
@@ -28,6 +30,7 @@ from workbench import __version__, record
 from workbench.config.arch import ArchConfig
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
+from workbench.search import ladder
 from workbench.search.sampling import arch_from_params, sample_params
 from workbench.search.space import SearchSpace
 from workbench.stats import wilson_interval
@@ -42,6 +45,8 @@ CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
     (record.CONSTRAINT_LATENCY, "max_latency_ms", record.LATENCY_P50),
 )
 # Record keys copied from a trial whose architecture is reused.
+# Ladder outcomes: scored below the top rung (stopped) or left out by the pre-screen (screened).
+_LADDER_STOPS = ("stopped", "screened")
 _REUSED_KEYS = tuple(k for k in record.TRIAL_KEYS if k not in (record.STATUS, record.REASON, record.REUSED_FROM, record.KNOBS,
                                                                 record.WORKBENCH_VERSION))
 
@@ -139,6 +144,8 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
             rec[record.REASON] = "; ".join(over)
             write_record(trial, rec)
             return _values(ctx.space, rec, trial)
+        if ctx.space.prescreen is not None:
+            ladder.prescreen(trial, ctx, arch, rec)   # raises TrialPruned unless promoted
         _score(trial, ctx, arch, rec)
         rec[record.STATUS] = "complete"
         write_record(trial, rec)
@@ -193,11 +200,17 @@ def _release_memory() -> None:
         torch.cuda.empty_cache()
 
 
+# Statuses of a finished trial whose figures a later trial of the same architecture reuses.
+_MEASURED = {TrialState.COMPLETE: ("complete", "rejected", "reused"), TrialState.PRUNED: _LADDER_STOPS}
+
+
 def find_measured(trial: optuna.Trial, digest: str) -> FrozenTrial | None:
-    """An earlier completed trial of the study with the same architecture hash."""
-    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    """An earlier finished trial of the study with the same architecture hash: completed,
+    rejected, reused, or stopped / screened on a ladder."""
+    for other in trial.study.get_trials(deepcopy=False, states=tuple(_MEASURED)):
         attrs = other.user_attrs
-        if other.number != trial.number and attrs.get(record.ARCH_HASH) == digest and attrs.get(record.STATUS) in ("complete", "rejected", "reused"):
+        if (other.number != trial.number and attrs.get(record.ARCH_HASH) == digest
+                and attrs.get(record.STATUS) in _MEASURED[other.state]):
             return other
     return None
 
@@ -210,6 +223,11 @@ def _reuse(trial: optuna.Trial, ctx: TrialContext, rec: dict[str, Any], source: 
     origin = source.number if origin is None else origin
     for key in _REUSED_KEYS:
         rec[key] = attrs.get(key)
+    if attrs.get(record.STATUS) in _LADDER_STOPS:
+        rec[record.STATUS], rec[record.REUSED_FROM] = attrs.get(record.STATUS), int(origin)
+        rec[record.REASON] = f"same architecture as trial {origin} ({attrs.get(record.REASON)})"
+        write_record(trial, rec)
+        raise optuna.TrialPruned(rec[record.REASON])
     constraints = named_constraints(source)
     # Old studies stored over-budget trials (and their copies) as scored 0.0: infeasibility tells.
     scored = attrs.get(record.STATUS) in record.SCORED_STATUSES and all(v <= 0 for v in constraints.values())
@@ -313,6 +331,9 @@ def _score(trial: optuna.Trial, ctx: TrialContext, arch: ArchConfig, rec: dict[s
     """Proxy-train every seed of the trial (reporting the first seed's epochs to the pruner in
     single-objective mode) or compute the zero-cost proxy; fills the accuracy figures."""
     space = ctx.space
+    if space.fidelity is not None:
+        ladder.train_on_ladder(trial, ctx, arch, rec)   # raises TrialPruned below the top rung
+        return
     seeds = space.trial_seeds(trial.number, ctx.seed)
     val_size = len(ctx.data.val_y) if getattr(ctx.data, "val_y", None) is not None else None
     started = time.perf_counter()

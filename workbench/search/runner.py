@@ -151,7 +151,10 @@ def _is_rdb_server(url: str) -> bool:
 # --- counting toward the total ------------------------------------------------------------
 def counts_toward_total(trial: FrozenTrial) -> bool:
     """Finished or running trials count; a FAIL without our record (a killed worker's
-    trial, failed by a heartbeat or at the next start) or an interrupted one does not."""
+    trial, failed by a heartbeat or at the next start), an interrupted one, or a candidate the
+    zero-cost pre-screen left out (never trained) does not."""
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get(record.STATUS) == "screened":
+        return False
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
         return True
     status = trial.user_attrs.get(record.STATUS)
@@ -492,8 +495,9 @@ class _ProgressBar:
             self.bar.update(done - self.done)
             self.done = done
         best = best_feasible(trials)
-        if best is not None:
-            self.bar.set_postfix_str(_best_text(best), refresh=True)
+        text = " ".join(filter(None, [_best_text(best) if best is not None else "", rung_text(trials)]))
+        if text:
+            self.bar.set_postfix_str(text, refresh=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -510,6 +514,27 @@ def best_feasible(trials: list[FrozenTrial]) -> dict[str, Any] | None:
     attrs = best.user_attrs
     return {"number": best.number, "accuracy": attrs.get(record.ACCURACY), "macs": attrs.get(record.MACS),
             "params": attrs.get(record.PARAMS), "latency_ms": attrs.get(record.LATENCY_P50)}
+
+
+def rung_text(trials: list[FrozenTrial]) -> str:
+    """How many candidates reached each rung of a ladder (and passed the pre-screen), e.g.
+    `screen 9/30 rungs 1:9 3:3`; empty for a study without either.
+
+    Example:
+        >>> rung_text([])
+        ''
+    """
+    screened = sum(t.user_attrs.get(record.PRESCREEN_SCORE) is not None for t in trials)
+    passed = sum(t.user_attrs.get(record.PRESCREEN_SCORE) is not None and t.user_attrs.get(record.STATUS) != "screened"
+                  and t.state != TrialState.RUNNING for t in trials)
+    reached: dict[float, int] = {}
+    for trial in trials:
+        for key in trial.user_attrs.get(record.ACCURACY_BY_RUNG) or {}:
+            reached[float(key)] = reached.get(float(key), 0) + 1
+    parts = [f"screen {passed}/{screened}"] if screened else []
+    if reached:
+        parts.append("rungs " + " ".join(f"{rung:g}:{count}" for rung, count in sorted(reached.items())))
+    return " ".join(parts)
 
 
 def _best_text(best: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from workbench.config.arch import ArchConfig
 from workbench.config.io import format_validation_error, load_arch, parse_model, read_mapping, to_plain
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES
+from workbench.search.fidelity import FidelitySpec, PrescreenSpec, check_fidelity
 
 Scope = Literal["global", "per_stage"]
 Choice = Union[bool, int, float, str]
@@ -211,6 +212,8 @@ class SearchSpace(_Strict):
     # Seeds per trial (seed i of trial n is seed + n + 1000 * i); the objective is their mean.
     repeats: int = Field(1, ge=1, le=20)
     noise: Optional[NoiseSpec] = None
+    fidelity: Optional[FidelitySpec] = None      # a rung ladder (workbench.search.fidelity)
+    prescreen: Optional[PrescreenSpec] = None    # a zero-cost pre-screen before training
 
     _source: str = PrivateAttr(default="<space>")
     _base_dir: Optional[Path] = PrivateAttr(default=None)
@@ -261,6 +264,8 @@ class SearchSpace(_Strict):
         if self.accuracy.source == "zero_cost":
             return f"zero-cost:{self.accuracy.proxy}"
         epochs = self.proxy_recipe().epochs
+        if self.fidelity is not None and self.fidelity.unit == "train_fraction":
+            return f"proxy-train:{epochs:g}ep@{self.fidelity.top:g}data"
         return f"proxy-train:{epochs:g}ep"
 
     def latency_protocol(self, device: str | None = None) -> Any:
@@ -294,10 +299,13 @@ class SearchSpace(_Strict):
         return seed_rule(self.seed if base_seed is None else base_seed, number, self.repeats)
 
     def proxy_recipe(self) -> Any:
-        """The proxy-training recipe (`workbench.training.ProxyRecipe`)."""
+        """The proxy-training recipe (`workbench.training.ProxyRecipe`); with an epochs
+        ladder its top rung is the recipe's epochs (the full-fidelity score)."""
         from workbench.training import ProxyRecipe
 
         data = {"seed": self.seed, **self.recipe}
+        if self.fidelity is not None and self.fidelity.unit == "epochs":
+            data["epochs"] = self.fidelity.top
         try:
             return ProxyRecipe.model_validate(data)
         except ValidationError as error:
@@ -327,12 +335,15 @@ class SearchSpace(_Strict):
         """sha256 of the canonical JSON of the validated space (comments and key order in
         the file do not matter; `seed` is excluded so a resumed study may change it, and so is
         `noise`, which measures the study without changing its trials; `repeats: 1` hashes as
-        before the key existed)."""
+        before the key existed, and so do an absent ladder and pre-screen)."""
         data = to_plain(self)
         for key in ("seed", "noise"):
             data.pop(key, None)
         if data.get("repeats") == 1:
             data.pop("repeats")
+        for key in ("fidelity", "prescreen"):
+            if data.get(key) is None:
+                data.pop(key, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def with_dataset(self, dataset: str) -> "SearchSpace":
@@ -463,6 +474,8 @@ def check_space(space: SearchSpace) -> None:
     if space.noise is not None and space.accuracy.source != "proxy":
         raise WorkbenchError(f"{src}: noise: measures proxy-training seed noise; accuracy.source is "
                              f"'{space.accuracy.source}' (remove noise: or use source: proxy)")
+    check_fidelity(space.fidelity, space.prescreen, source=src, accuracy_source=space.accuracy.source,
+                   single_objective=space.single_objective, repeats=space.repeats, recipe_epochs=space.recipe.get("epochs"))
     if space.accuracy.source == "proxy":
         space.proxy_recipe()
     else:
