@@ -115,12 +115,10 @@ def front_of(study_name: str, storage: str) -> tuple[Any, Any, dict[str, Any]]:
 
 def hypervolume(points: list[tuple[float, float]], ref_accuracy: float, ref_macs: float) -> float:
     """Area dominated by (accuracy, MACs) points above `ref_accuracy` and below `ref_macs`."""
-    from optuna._hypervolume import compute_hypervolume
+    from workbench.storage import hypervolume as optuna_hypervolume
 
-    losses = np.array([[-a, m] for a, m in points if a > ref_accuracy and m < ref_macs], dtype=float)
-    if not len(losses):
-        return 0.0
-    return float(compute_hypervolume(losses, np.array([-ref_accuracy, ref_macs])))
+    losses = np.array([[-a, m] for a, m in points], dtype=float).reshape(-1, 2)
+    return optuna_hypervolume(losses, np.array([-ref_accuracy, ref_macs]))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
