@@ -81,12 +81,15 @@ def test_cli_train_writes_files_and_rebuilds_exactly(tmp_path, capsys, monkeypat
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and len(metrics["val_curve"]) == 1
     assert metrics["params"] == config.provenance.measured.params and metrics["macs"] == config.provenance.measured.macs
     payload = torch.load(out / "model.pt", weights_only=True)
-    assert set(payload) == {"state_dict", "config"}
+    assert set(payload) == {"state_dict", "config", "preprocessing", "class_names"}
+    assert payload["class_names"] == [str(d) for d in range(10)]
     rebuilt = ExportConfig.model_validate(payload["config"])
     model = build_model(rebuilt.arch)
     model.load_state_dict(payload["state_dict"])
     assert rebuilt.arch == config.arch and rebuilt.train.epochs == 0.2
-    assert "test accuracy" in capsys.readouterr().out
+    summary = capsys.readouterr().out.strip()
+    assert len(summary.splitlines()) == 1 and summary.startswith("test accuracy")
+    assert summary.endswith("-> runs/best/model.pt; try: workbench predict runs/best/model.pt IMAGE|FOLDER")
 
 
 def _bad(argv: list[str], capsys, fragment: str) -> None:

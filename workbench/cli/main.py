@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "report_cmd",
     "export_cmd",
     "train_cmd",
+    "weights_cmd",
+    "predict_cmd",
 )
 
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.cli.common import parse_set_values
+
+if TYPE_CHECKING:
+    from workbench.config.export import ExportConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -12,14 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Rebuild the architecture of an exported config (refusing if its parameters or MACs differ "
                     "from the recorded ones), train it with the config's recipe, checkpoint every epoch, "
                     "evaluate the test split once at the end, and write metrics.json and model.pt "
-                    "(and model.onnx with --onnx).",
+                    "(and model.onnx with --onnx), both carrying the preprocessing and class names.",
     )
     parser.add_argument("config", nargs="?", help="the exported config (.yaml/.json), or a plain ArchConfig file")
     parser.add_argument("--config", dest="config_option", metavar="FILE", help="the same, as an option")
+    parser.add_argument("--preset", help="train a preset (with --set overrides) instead of a config file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset's knob, e.g. num_classes=10 or input_size=64 (with --preset)")
+    parser.add_argument("--init", metavar="WEIGHTS",
+                        help="start from a model file (from `workbench weights import` or an earlier run); "
+                             "what does not fit is re-initialised and the share inherited is reported")
     parser.add_argument("--data", help="dataset spec replacing the recipe's (digits, cifar10:PATH, cifar100:PATH, folder:PATH)")
     parser.add_argument("--epochs", type=float, help="epochs replacing the recipe's")
     parser.add_argument("--seed", type=int, help="seed replacing the recipe's")
-    parser.add_argument("--out", help="output folder (default: runs/<config stem>/)")
+    parser.add_argument("--out", help="output folder (default: runs/<config stem or preset>/)")
     parser.add_argument("--resume", action="store_true", help="continue from the folder's last checkpoint")
     parser.add_argument("--onnx", action="store_true", help="also export model.onnx (BN folded) and check it against PyTorch")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
@@ -28,20 +40,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.config.export import load_config
+    from workbench.training.full import ONNX_NAME, WEIGHTS_NAME, default_out_dir, train_full
+
+    config, source = _config(args)
+    out = Path(args.out) if args.out else default_out_dir(source)
+    result = train_full(config, out, data_spec=args.data, epochs=args.epochs, seed=args.seed, resume=args.resume,
+                        onnx=args.onnx, device=args.device, progress=not args.no_progress, init=args.init,
+                        say=lambda line: print(line, flush=True))
+    test = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "–"
+    onnx = f", {out / ONNX_NAME}" if args.onnx else ""
+    print(f"test accuracy {test} after {result.epochs:g} epochs ({result.wall_seconds:.1f} s; best validation "
+          f"{result.best_val_accuracy:.4f} at epoch {result.best_epoch}) -> {out / WEIGHTS_NAME}{onnx}; "
+          f"try: workbench predict {out / WEIGHTS_NAME} IMAGE|FOLDER{' --onnx' if args.onnx else ''}")
+    return 0
+
+
+def _config(args: argparse.Namespace) -> tuple[ExportConfig, str]:
+    """The config to train and the name its default output folder comes from."""
+    from workbench.config.export import ExportConfig, load_config
     from workbench.errors import WorkbenchError
-    from workbench.training.full import default_out_dir, train_full
+    from workbench.models.presets import get_preset
 
     path = args.config or args.config_option
-    if not path:
-        raise WorkbenchError("give the config file to train (workbench train FILE.yaml)")
+    given = [name for name, value in (("a config file", path), ("--preset", args.preset)) if value]
     if args.config and args.config_option:
         raise WorkbenchError("give the config once: either as an argument or with --config")
-    config = load_config(path)
-    out = Path(args.out) if args.out else default_out_dir(path)
-    result = train_full(config, out, data_spec=args.data, epochs=args.epochs, seed=args.seed, resume=args.resume,
-                        onnx=args.onnx, device=args.device, progress=not args.no_progress)
-    test = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "–"
-    print(f"trained {result.epochs:g} epochs in {result.wall_seconds:.1f} s: best validation accuracy "
-          f"{result.best_val_accuracy:.4f} (epoch {result.best_epoch}), test accuracy {test} -> {out}/")
-    return 0
+    if len(given) != 1:
+        raise WorkbenchError("give the config file to train (workbench train FILE.yaml) or --preset NAME, "
+                             f"not {' and '.join(given) or 'neither'}")
+    if args.set and not args.preset:
+        raise WorkbenchError("--set applies to --preset; edit the config file instead")
+    if args.preset:
+        return ExportConfig(arch=get_preset(args.preset, **parse_set_values(args.set))), args.preset
+    return load_config(path), path

@@ -1,5 +1,7 @@
 """Atomic checkpoints and weight files of a full training run.
 
+A model file (`model.pt`, or weights imported with `workbench weights import`) holds the
+state dict, the config it rebuilds from, the preprocessing its inputs need and the class names.
 A checkpoint is everything needed to continue a run bit for bit: the model, optimiser,
 scheduler and AMP-scaler states, the random states (torch's global generator and the batch
 sampler's), the curves so far, and the architecture and recipe it was made for, so that a
@@ -19,7 +21,6 @@ Example:
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise WorkbenchError(f"{path}: no checkpoint to resume from (train without --resume first)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as error:
+    except Exception as error:  # torch.load fails in many ways on a damaged file; all mean "not readable"
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbenchError(f"{path}: not a readable checkpoint ({detail})") from error
     if not isinstance(payload, dict):
@@ -62,10 +63,27 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def save_weights(model: torch.nn.Module, config: dict[str, Any], path: str | Path) -> None:
-    """Write `{"state_dict", "config"}` (CPU tensors, the config as plain data) atomically."""
+def save_weights(model: torch.nn.Module, config: dict[str, Any], path: str | Path, *,
+                 preprocessing: dict[str, Any] | None = None, class_names: list[str] | None = None) -> None:
+    """Write a model file of `model` (see `save_model_file`)."""
     state = {name: tensor.detach().to("cpu").clone() for name, tensor in model.state_dict().items()}
-    save_atomic({"state_dict": state, "config": config}, path)
+    save_model_file(state, config, path, preprocessing=preprocessing, class_names=class_names)
+
+
+def save_model_file(state: dict[str, torch.Tensor], config: dict[str, Any], path: str | Path, *,
+                    preprocessing: dict[str, Any] | None = None, class_names: list[str] | None = None,
+                    source: dict[str, Any] | None = None) -> None:
+    """Write `{"state_dict", "config", "preprocessing", "class_names"[, "source"]}` atomically.
+
+    `config` is an exported config as plain data (at least `{"arch": ...}`), `preprocessing` a
+    `workbench.weights.Preprocessing` as plain data, `class_names` None when unknown (e.g.
+    ImageNet weights) and `source` where imported weights came from.
+    """
+    payload: dict[str, Any] = {"state_dict": state, "config": config, "preprocessing": preprocessing,
+                               "class_names": class_names}
+    if source is not None:
+        payload["source"] = source
+    save_atomic(payload, path)
 
 
 def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -76,7 +94,18 @@ def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, A
         >>> model = workbench.build_model(workbench.ExportConfig.model_validate(config).arch)  # doctest: +SKIP
         >>> model.load_state_dict(state)  # doctest: +SKIP
     """
+    payload = load_model_file(path)
+    return payload["state_dict"], payload["config"]
+
+
+def load_model_file(path: str | Path) -> dict[str, Any]:
+    """Every entry of a model file; `preprocessing` and `class_names` are None in files made
+    before they were recorded."""
+    path = Path(path)
+    if not path.is_file():
+        raise WorkbenchError(f"{path}: no such model file")
     payload = load_checkpoint(path)
     if "state_dict" not in payload or "config" not in payload:
-        raise WorkbenchError(f"{path}: not a workbench weights file (needs 'state_dict' and 'config')")
-    return payload["state_dict"], payload["config"]
+        raise WorkbenchError(f"{path}: not a workbench weights file (needs 'state_dict' and 'config'; "
+                             "turn a timm checkpoint into one with `workbench weights import`)")
+    return {"preprocessing": None, "class_names": None, **payload}

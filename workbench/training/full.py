@@ -10,12 +10,18 @@ scheduler, scaler and random states, atomically), resumes bit for bit from the l
 checkpoint, evaluates the test split once at the end, and writes into the run folder:
 
 * `checkpoint.pt` — the last epoch's full state (`--resume` continues from it);
-* `model.pt` — `{"state_dict", "config"}` of the final model, readable with
-  `torch.load(path, weights_only=True)`;
+* `model.pt` — `{"state_dict", "config", "preprocessing", "class_names"}` of the final
+  model (the preprocessing is the dataset's: normalisation from the training split, input
+  size, channels, resize rule), readable with `torch.load(path, weights_only=True)`;
 * `metrics.json` — best validation accuracy (and its epoch), final test accuracy, the
   per-epoch curves, wall and training time, parameters and MACs;
-* `model.onnx` (optional) — the BN-folded eval model, checked against PyTorch with
-  onnxruntime before it is kept.
+* `model.onnx` (optional) — the BN-folded eval model with the same preprocessing and class
+  names in its metadata, checked against PyTorch with onnxruntime before it is kept.
+
+`init` starts from a model file's weights (`workbench weights import` or an earlier run) and
+keeps what fits (`workbench.weights.inherit`): a different classifier is re-initialised, a
+narrower or wider variant inherits the leading channels; the report goes to `say` and into
+`metrics.json`.
 
 Before every evaluation, and so before the final model is saved and exported, the BatchNorm
 running statistics are recomputed from the recipe's `bn_recalibration_batches` training
@@ -37,7 +43,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -50,7 +56,13 @@ from workbench.data import Dataset, DeviceBatches, load_dataset
 from workbench.errors import WorkbenchError
 from workbench.models import build_model, fold_batchnorm
 from workbench.profiling.counting import count_model
-from workbench.training.checkpoint import CHECKPOINT_NAME, WEIGHTS_NAME, load_checkpoint, save_atomic, save_weights
+from workbench.training.checkpoint import (
+    CHECKPOINT_NAME,
+    WEIGHTS_NAME,
+    load_checkpoint,
+    save_atomic,
+    save_weights,
+)
 from workbench.training.loop import (
     TrainingDiverged,
     autocast_for,
@@ -62,6 +74,8 @@ from workbench.training.loop import (
 )
 from workbench.training.proxy import epoch_plan
 from workbench.training.recipe import ProxyRecipe
+from workbench.weights.inherit import inherit_weights, read_init
+from workbench.weights.preprocessing import onnx_metadata, preprocessing_of
 
 METRICS_NAME = "metrics.json"
 ONNX_NAME = "model.onnx"
@@ -94,6 +108,7 @@ class FullTrainResult:
     device: str
     resumed_from_epoch: int | None = None
     onnx_max_abs_diff: float | None = None
+    init: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,18 +201,21 @@ def _with_progress(batches: Iterable[tuple[Tensor, Tensor]], bar: Any) -> Iterat
 
 def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | None = None, data_spec: str | None = None,
                epochs: float | None = None, seed: int | None = None, resume: bool = False, onnx: bool = False,
-               device: str = "auto", progress: bool = True, stop_after_epochs: int | None = None) -> FullTrainResult:
+               device: str = "auto", progress: bool = True, stop_after_epochs: int | None = None,
+               init: str | Path | None = None, say: Callable[[str], None] | None = None) -> FullTrainResult:
     """Train `config.arch` with its recipe into `out_dir` (see the module docstring).
 
     `data` replaces loading `data_spec` / the recipe's dataset (tests pass a small one);
     `epochs`, `seed` and `data_spec` replace the recipe's. `stop_after_epochs` ends the run
     after that many epochs as if interrupted (a test hook: the checkpoint is written, the test
-    split is not touched); `resume=True` continues from `out_dir/checkpoint.pt`.
+    split is not touched); `resume=True` continues from `out_dir/checkpoint.pt`. `init` names a
+    model file to start from; `say` receives the one-line report of what it inherited.
 
     Raises:
         WorkbenchError: the architecture does not rebuild to its recorded counts, the data do
             not match it, the checkpoint is from another architecture or schedule, the loss
-            diverges, or the ONNX file disagrees with PyTorch.
+            diverges, the ONNX file disagrees with PyTorch, or `init` is unreadable, fits nothing
+            or is combined with `resume`.
     """
     started = time.perf_counter()
     out = Path(out_dir)
@@ -208,6 +226,10 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
         data = load_dataset(recipe.dataset, input_size=config.input_size, in_channels=config.arch.in_channels,
                             seed=recipe.seed, val_fraction=recipe.val_fraction, test_fraction=recipe.test_fraction)
     check_dataset(data, config)
+    preprocessing = preprocessing_of(data.name, data.input_size, data.in_channels, data.mean, data.std)
+    if init is not None and resume:
+        raise WorkbenchError("--init starts a fresh run; a resumed run continues from its checkpoint (drop --init)")
+    init_state = read_init(init, config.arch) if init is not None else None
     checkpoint_path = out / CHECKPOINT_NAME
     if not resume and checkpoint_path.exists():
         raise WorkbenchError(f"{out}: holds a checkpoint already; pass --resume to continue it or choose another --out")
@@ -229,7 +251,11 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(proxy.seed)  # initialisation, then dropout, from the recipe's seed
-        model = build_model(config.arch).to(dev)
+        model = build_model(config.arch)
+        init_report = inherit_weights(model, init_state, str(init)) if init_state is not None else None
+        if init_report is not None and say is not None:
+            say(init_report.summary())
+        model.to(dev)
         if proxy.channels_last:
             model.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(model, proxy)
@@ -278,10 +304,13 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
         test_accuracy, test_loss = evaluate(model, data.test_x, data.test_y, proxy.eval_batch_size, autocast)
 
     plain_config = to_plain(config)
-    save_weights(model, plain_config, out / WEIGHTS_NAME)
+    save_weights(model, plain_config, out / WEIGHTS_NAME, preprocessing=preprocessing.model_dump(),
+                 class_names=list(data.classes))
     result = _result(out, recipe, state, params, macs, dev, resumed_from, test_accuracy, test_loss, notes)
+    result.init = init_report.to_dict() if init_report is not None else None
     if onnx:
-        result.onnx_max_abs_diff = export_onnx(model, data.test_x[:16].float().cpu(), out / ONNX_NAME)
+        result.onnx_max_abs_diff = export_onnx(model, data.test_x[:16].float().cpu(), out / ONNX_NAME,
+                                               metadata=onnx_metadata(preprocessing, list(data.classes)))
     result.wall_seconds = prior_wall + time.perf_counter() - started
     write_text_atomic(out / METRICS_NAME, json.dumps({**result.to_dict(), "config": plain_config}, indent=2) + "\n")
     return result
@@ -348,9 +377,10 @@ def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.opti
 
 # --- ONNX -----------------------------------------------------------------------------------
 
-def export_onnx(model: nn.Module, sample: Tensor, path: str | Path) -> float:
+def export_onnx(model: nn.Module, sample: Tensor, path: str | Path, metadata: dict[str, str] | None = None) -> float:
     """Export the BN-folded eval model to ONNX (legacy TorchScript exporter, dynamic batch),
-    run `sample` through onnxruntime and PyTorch, and keep the file only if they agree.
+    add `metadata` (string key/values, e.g. `onnx_metadata(...)`), run `sample` through
+    onnxruntime and PyTorch, and keep the file only if they agree.
 
     Returns the largest absolute difference of the logits.
     """
@@ -370,6 +400,8 @@ def export_onnx(model: nn.Module, sample: Tensor, path: str | Path) -> float:
             # the TorchScript exporter handles these static CNNs and needs nothing more.
             torch.onnx.export(deployed, (sample,), str(tmp), dynamo=False, input_names=["images"], output_names=["logits"],
                               dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET)
+        if metadata:
+            _add_onnx_metadata(tmp, metadata)
         session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
         got = session.run(None, {"images": sample.numpy()})[0]
         with torch.no_grad():
@@ -382,6 +414,16 @@ def export_onnx(model: nn.Module, sample: Tensor, path: str | Path) -> float:
         return diff
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
 
 
 def _cpu_eval_copy(model: nn.Module) -> nn.Module:

@@ -1,0 +1,52 @@
+"""`refresh_model_file`: give a model file from an older workbench its preprocessing record.
+
+Such a file holds the state dict and the config, whose recipe names the dataset and the seed
+and fractions that carved its splits; loading that dataset again recomputes the normalisation
+from the same training split, so the record written is the one training used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from workbench.config.export import ExportConfig
+from workbench.data import load_dataset
+from workbench.errors import WorkbenchError
+from workbench.models import build_model
+from workbench.training.checkpoint import load_model_file, save_model_file
+from workbench.training.full import ONNX_NAME, check_dataset, effective_recipe, export_onnx
+from workbench.weights.preprocessing import Preprocessing, onnx_metadata, preprocessing_of
+
+
+def refresh_model_file(path: str | Path, data_spec: str | None = None, onnx: bool = False) -> Preprocessing:
+    """Rewrite `path` with `preprocessing` and `class_names` from its recipe's dataset (or
+    `data_spec`); with `onnx`, also re-export `model.onnx` beside it with the metadata.
+
+    Example:
+        >>> refresh_model_file("runs/old/model.pt", onnx=True).describe()  # doctest: +SKIP
+        '3x32x32, bilinear resize (torch), mean 0.3052/0.3052/0.3052, std 0.3190/0.3190/0.3190'
+
+    Raises:
+        WorkbenchError: not a model file, or its dataset cannot be loaded or does not match it.
+    """
+    path = Path(path)
+    payload = load_model_file(path)
+    config = ExportConfig.model_validate(payload["config"])
+    recipe = effective_recipe(config, data_spec=data_spec)
+    data = load_dataset(recipe.dataset, input_size=config.input_size, in_channels=config.arch.in_channels,
+                        seed=recipe.seed, val_fraction=recipe.val_fraction, test_fraction=recipe.test_fraction)
+    check_dataset(data, config)
+    spec = preprocessing_of(data.name, data.input_size, data.in_channels, data.mean, data.std)
+    if onnx:
+        model = build_model(config.arch)
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except RuntimeError as error:
+            raise WorkbenchError(f"{path}: the weights do not fit its config ({str(error).splitlines()[0]})") from None
+        export_onnx(model.eval(), data.test_x[:16].to(torch.float32), path.with_name(ONNX_NAME),
+                    metadata=onnx_metadata(spec, list(data.classes)))
+    save_model_file(payload["state_dict"], payload["config"], path, preprocessing=spec.model_dump(),
+                    class_names=list(data.classes), source=payload.get("source"))
+    return spec
