@@ -131,7 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eta", type=float, default=3.0)
     parser.add_argument("--keep", type=float, default=0.25)
     parser.add_argument("--proxy", default="naswot")
-    parser.add_argument("--ref-accuracy", type=float, default=0.85, help="hypervolume reference accuracy")
+    parser.add_argument("--ref-accuracy", type=float, default=0.90, help="hypervolume reference accuracy")
     parser.add_argument("--jobs", type=int, default=3, help="processes for the confirmation runs")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2.5 minutes, confirm 2 seeds x 6 epochs")
     parser.add_argument("--out", default="reports/benchmarks")

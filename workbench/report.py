@@ -205,12 +205,24 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
         lines += ["", "## Best on confirmed accuracy", "",
                   f"Within {info.budgets.describe()}, ranked on `workbench confirm`'s longer runs: "
                   + (_row_text(row) if row is not None else note)]
+    ladder = results.rung_table(frame, info.objectives)
+    if ladder:
+        lines += ["", "## Fidelity ladder", "", "Fronts, picks and the knee use the top rung; lower rungs hold more, "
+                  "shorter-trained candidates.", "", "| rung | architectures scored | went on | median accuracy | front |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [_rung_row(row) for row in ladder]
     lines += ["", "## Knee of the Pareto front", "",
               f"Within {info.budgets.describe()}: "
               + (_row_text(headline.knee) if headline.knee is not None else headline.knee_note),
               "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
     return "\n".join(lines)
+
+
+def _rung_row(row: dict[str, Any]) -> str:
+    went_on = "–" if row["promoted"] is None else str(row["promoted"])
+    median = "–" if row["median_accuracy"] is None else f"{row['median_accuracy']:.4f}"
+    return f"| {row['rung']:g} | {row['scored']} | {went_on} | {median} | {row['front']} |"
 
 
 # --- the HTML page -------------------------------------------------------------------------

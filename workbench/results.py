@@ -402,6 +402,28 @@ def at_rung(frame: pd.DataFrame, rung: float) -> pd.DataFrame:
     return out
 
 
+def rung_table(frame: pd.DataFrame, objectives: Sequence[Objective]) -> list[dict[str, Any]]:
+    """Per ladder rung: the architectures scored on it, how many went on to the next rung, their
+    median accuracy there and the size of that rung's front ([] without a ladder).
+
+    Example:
+        >>> rung_table(trials_frame(load_study("ladder")), study_objectives(load_study("ladder")))  # doctest: +SKIP
+        [{'rung': 1.0, 'scored': 12, 'promoted': 4, 'median_accuracy': 0.71, 'front': 3}, ...]
+    """
+    table = []
+    levels = rungs(frame)
+    for index, rung in enumerate(levels):
+        view = dedupe_architectures(at_rung(frame, rung))
+        scored = view[view[SCORED]]
+        promoted = None
+        if index + 1 < len(levels):
+            promoted = int(dedupe_architectures(at_rung(frame, levels[index + 1]))[SCORED].sum())
+        table.append({"rung": rung, "scored": int(len(scored)), "promoted": promoted,
+                      "median_accuracy": float(scored[record.ACCURACY].median()) if len(scored) else None,
+                      "front": int(len(pareto_front(view, objectives)))})
+    return table
+
+
 def _seeds(samples: Any) -> int:
     return len(samples) if isinstance(samples, list) and samples else 1
 

@@ -58,7 +58,7 @@ def summary_dict(summary: SearchSummary) -> dict[str, Any]:
         "study": summary.study_name, "storage": summary.storage, "ran": summary.ran, "seconds": round(summary.seconds, 2),
         "states": summary.states, "statuses": summary.statuses, "objectives": summary.metric_names,
         "pareto": summary.pareto, "best": summary.best, "interrupted": summary.interrupted,
-        "orphans_failed": summary.orphans_failed, "noise": summary.noise,
+        "orphans_failed": summary.orphans_failed, "noise": summary.noise, "ladder": summary.ladder,
     }
 
 
@@ -74,6 +74,9 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
         print(f"{summary.orphans_failed} trial(s) left running by a dead worker were marked failed")
     if summary.noise:
         print(noise_line(summary.noise))
+    if summary.ladder:
+        print(f"ladder: {summary.ladder} (candidates past the zero-cost screen / screened; candidates scored on "
+              "each rung); the front below is the top rung's")
     if summary.pareto:
         rows = []
         for row in summary.pareto:

@@ -353,6 +353,7 @@ class SearchSummary:
     orphans_failed: int = 0
     metric_names: list[str] = field(default_factory=list)
     noise: dict[str, Any] | None = None   # the study's `accuracy_noise` (sd, trials, seeds, samples)
+    ladder: str = ""                      # `rung_text`: candidates past the screen and on each rung
 
 
 def run_search(space: SearchSpace, *, study_name: str | None = None, storage: str | None = None, sampler: str = "tpe",
@@ -569,4 +570,5 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
                     "knobs": trial.user_attrs.get(record.KNOBS)})
         pareto.append(row)
     return SearchSummary(study_name=study.study_name, storage=storage, states=states, statuses=statuses, pareto=pareto,
-                         best=best_feasible(trials), ran=ran, seconds=seconds, metric_names=list(names))
+                         best=best_feasible(trials), ran=ran, seconds=seconds, metric_names=list(names),
+                         ladder=rung_text(trials))
