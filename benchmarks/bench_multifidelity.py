@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import save_report  # noqa: E402
 
 from workbench import record, results  # noqa: E402
-from workbench.search.space import SearchSpace, load_space  # noqa: E402
+from workbench.search.loading import load_space  # noqa: E402
+from workbench.search.space import SearchSpace  # noqa: E402
 
 STRATEGIES = ("plain", "ladder", "ladder+prescreen")
 WORK = Path("reports/benchmarks/multifidelity_work")

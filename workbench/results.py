@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -613,7 +615,7 @@ def _require(frame: pd.DataFrame, by: str) -> tuple[Objective, str]:
     accuracy, se_column = accuracy_axis(by)
     if by == "confirmed" and not has_confirmed(frame):
         name = frame.attrs.get("study") or "NAME"
-        raise WorkbenchError(f"study '{name}' has no confirmed trials to pick by; run `workbench confirm --study {name}` first")
+        raise WorkbenchError(f"study '{name}' has no confirmed trials to pick by; run `workbench confirm --study {shlex.quote(name)}` first")
     return accuracy, se_column
 
 
@@ -822,7 +824,10 @@ def param_importances(study: optuna.Study, objective: Objective) -> dict[str, fl
     # objectives are negated.
     sign = -1.0 if objective.direction == "maximize" else 1.0
     try:
-        return optuna.importance.get_param_importances(_in_memory(study, scored), target=lambda t: sign * t.values[index])
+        with warnings.catch_warnings():
+            # The evaluator warns that it ranks for low targets: the sign above already says so.
+            warnings.simplefilter("ignore", UserWarning)
+            return optuna.importance.get_param_importances(_in_memory(study, scored), target=lambda t: sign * t.values[index])
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
 

@@ -85,12 +85,14 @@ def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
     return storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
 
 
-def fail_running(study: optuna.Study, reason_key: str, reason: str) -> int:
-    """Mark every RUNNING trial of the study FAIL with `reason` in user attribute `reason_key`
-    (only safe when no other process works on the study). Returns how many."""
+def fail_running(study: optuna.Study, reason_key: str, reason: str, numbers: Sequence[int] | None = None) -> int:
+    """Mark the RUNNING trials of the study (all, or those `numbers`) FAIL with `reason` in user
+    attribute `reason_key` (only safe for trials no live process works on). Returns how many."""
     storage = study._storage
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if numbers is not None and trial.number not in numbers:
+            continue
         try:
             storage.set_trial_user_attr(trial._trial_id, reason_key, reason)
             if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):

@@ -39,6 +39,8 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a `sqlite:///` URL (None for other URLs or in-memory)."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
+        if path.startswith("file:"):  # a URI filename (`file:x.db?mode=ro&uri=true`)
+            path = path[len("file:"):].split("?", 1)[0]
         return Path(path) if path and path != ":memory:" else None
     return None
 
