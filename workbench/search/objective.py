@@ -135,6 +135,7 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
     rec[record.ACCURACY_SOURCE] = ctx.space.accuracy_source
     rec[record.RUN_ID] = ctx.run_id or None
     try:
+        trial.set_user_attr(record.RUN_ID, rec[record.RUN_ID])  # now: a later run must tell a dead worker's trial
         params = sample_params(trial, ctx.space)
         rec[record.KNOBS] = params
         arch = arch_from_params(ctx.space, params, base=ctx.base)

@@ -144,13 +144,23 @@ def fail_orphans(study: optuna.Study, url: str) -> int:
         return fail_running(study, record.REASON, reason)
     if journal_path(url) is None:
         return 0
-    dead = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _is_dead(t.user_attrs.get(record.RUN_ID))]
+    now = time.time()
+    dead = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if _is_dead(t.user_attrs.get(record.RUN_ID), _age(t, now))]
     return fail_running(study, record.REASON, reason, numbers=dead) if dead else 0
 
 
-def _is_dead(run_id: Any) -> bool:
+def _age(trial: Any, now: float) -> float:
+    return now - trial.datetime_start.timestamp() if trial.datetime_start is not None else float("inf")
+
+
+# A trial younger than this may not have written its run id yet (it does so as it starts).
+_RUN_ID_GRACE_S = 60.0
+
+
+def _is_dead(run_id: Any, age_s: float) -> bool:
     if not isinstance(run_id, str) or run_id.count(":") < 2:
-        return True
+        return age_s > _RUN_ID_GRACE_S
     host, pid, _ = run_id.rsplit(":", 2)
     if host != socket.gethostname():
         return False

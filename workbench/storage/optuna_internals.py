@@ -106,7 +106,7 @@ def storage_location(storage: BaseStorage) -> tuple[str | None, str | None]:
     """(SQLAlchemy URL, journal file path) of a storage; None for what it is not."""
     backend = getattr(storage, "_backend", storage)  # _CachedStorage wraps the RDB storage
     url = getattr(backend, "url", None)
-    journal = getattr(getattr(backend, "_backend", None), "_file_path", None)
+    journal = getattr(backend, "_file_path", None)   # JournalStorage._backend is the file backend
     return (str(url) if url else None), (str(journal) if journal else None)
 
 
