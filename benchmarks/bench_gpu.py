@@ -40,7 +40,7 @@ from workbench.data.batching import DeviceBatches, default_padding  # noqa: E402
 from workbench.models import build_model, get_preset  # noqa: E402
 from workbench.profiling import LatencyProtocol, count_model, measure_latency  # noqa: E402
 from workbench.search.sampling import arch_from_params, sample_params  # noqa: E402
-from workbench.search.space import load_space  # noqa: E402
+from workbench.search.loading import load_space  # noqa: E402
 from workbench.training import ProxyRecipe  # noqa: E402
 from workbench.training.loop import AMP_DTYPES, autocast_for, make_optimizer, make_scheduler, train_epoch  # noqa: E402
 

@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import save_report  # noqa: E402
 
 from workbench import record, results  # noqa: E402
-from workbench.search.space import SearchSpace, load_space  # noqa: E402
+from workbench.search.loading import load_space  # noqa: E402
+from workbench.search.space import SearchSpace  # noqa: E402
 
 STRATEGIES = ("plain", "ladder", "ladder+prescreen")
 WORK = Path("reports/benchmarks/multifidelity_work")
@@ -115,12 +116,10 @@ def front_of(study_name: str, storage: str) -> tuple[Any, Any, dict[str, Any]]:
 
 def hypervolume(points: list[tuple[float, float]], ref_accuracy: float, ref_macs: float) -> float:
     """Area dominated by (accuracy, MACs) points above `ref_accuracy` and below `ref_macs`."""
-    from optuna._hypervolume import compute_hypervolume
+    from workbench.storage import hypervolume as optuna_hypervolume
 
-    losses = np.array([[-a, m] for a, m in points if a > ref_accuracy and m < ref_macs], dtype=float)
-    if not len(losses):
-        return 0.0
-    return float(compute_hypervolume(losses, np.array([-ref_accuracy, ref_macs])))
+    losses = np.array([[-a, m] for a, m in points], dtype=float).reshape(-1, 2)
+    return optuna_hypervolume(losses, np.array([-ref_accuracy, ref_macs]))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -59,7 +59,8 @@ from workbench.profiling import count_model  # noqa: E402
 from workbench.search.objective import arch_hash  # noqa: E402
 from workbench.search.runner import load_search_data  # noqa: E402
 from workbench.search.sampling import arch_from_params, sample_params  # noqa: E402
-from workbench.search.space import SearchSpace, load_space  # noqa: E402
+from workbench.search.loading import load_space  # noqa: E402
+from workbench.search.space import SearchSpace  # noqa: E402
 from workbench.stats import kendall_tau_bootstrap, pooled_sd  # noqa: E402
 from workbench.training import (ZERO_COST_PROXIES, ProxyRecipe, TrainingDiverged, evaluate, seed_everything,  # noqa: E402
                                 train_proxy, zero_cost_score)

@@ -70,7 +70,7 @@ def export_config(storage: str | None, study: str | None, work: Path) -> tuple[E
     """The exported config (or the preset fallback) and where it came from."""
     if storage is None:
         from workbench.models import get_preset
-        from workbench.search.space import load_space
+        from workbench.search.loading import load_space
 
         space = load_space("digits")
         proxy = space.proxy_recipe()

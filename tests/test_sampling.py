@@ -7,7 +7,8 @@ import optuna
 import pytest
 
 from workbench.search.sampling import arch_from_params, param_names, sample_params
-from workbench.search.space import KNOB_TABLE, load_space, parse_space
+from workbench.search.loading import load_space
+from workbench.search.space import KNOB_TABLE, parse_space
 
 FULL = {
     "name": "full",

@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from workbench.errors import WorkbenchError
-from workbench.search.space import SearchSpace, cheapest_corners, load_space, resolve_space_path, space_names
+from workbench.search.budgets import cheapest_corners
+from workbench.search.loading import load_space, resolve_space_path, space_names
+from workbench.search.space import SearchSpace
 
 SHIPPED = ("digits", "ghostnet_cifar", "ghostnet_mobile", "ghost_vgg16_cifar")
 

@@ -29,6 +29,7 @@ from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigure
 from workbench.config.io import dump_model
 from workbench.errors import WorkbenchError
 from workbench.results import Budgets
+from workbench.storage import storage_location, study_storage, trial_by_number
 
 FORMATS = ("yaml", "json")
 # Proxy-recipe keys that carry over unchanged into the full-training recipe.
@@ -38,8 +39,7 @@ _SHARED_RECIPE_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "schedule
 
 def storage_url(study: optuna.Study) -> str | None:
     """The storage a study was loaded from, as a URL without its password (None if unknown)."""
-    backend = getattr(study._storage, "_backend", study._storage)
-    url = getattr(backend, "url", None)
+    url, journal = storage_location(study_storage(study))
     if url:
         try:
             from sqlalchemy.engine import make_url
@@ -47,7 +47,6 @@ def storage_url(study: optuna.Study) -> str | None:
             return make_url(url).render_as_string(hide_password=True)
         except Exception:  # an unusual URL: keep it only if it carries no credentials
             return None if "@" in url else url
-    journal = getattr(getattr(backend, "_backend", None), "_file_path", None)
     return f"journal:{journal}" if journal else None
 
 
@@ -135,7 +134,7 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
         raise WorkbenchError(f"trial {number} of study '{study.study_name}': stored architecture is not valid "
                              f"({str(error).splitlines()[0]})") from error
     info_budgets = budgets if budgets is not None else results.study_info(study, trials=[]).budgets
-    trial = study._storage.get_trial(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+    trial = trial_by_number(study, number)
     attrs = trial.user_attrs
     space = study.user_attrs.get(record.STUDY_SPACE) or {}
     source = str(row.get(record.ACCURACY_SOURCE) or "")

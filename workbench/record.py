@@ -52,6 +52,7 @@ CONFIRMED_SAMPLES = "confirmed_samples"    # every seed's accuracy
 ACCURACY_BY_RUNG = "accuracy_by_rung"  # {"<rung>": accuracy at that rung}, e.g. {"1": 0.71, "3": 0.86}
 RUNG = "rung"                          # the highest rung the trial was scored on (epochs or train fraction)
 PRESCREEN_SCORE = "prescreen_score"    # the zero-cost proxy's score the pre-screen ranked it by
+RUN_ID = "run_id"                      # which `workbench search` command ran the trial (host:pid:start)
 
 TRIAL_KEYS: tuple[str, ...] = (
     ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,
@@ -59,7 +60,7 @@ TRIAL_KEYS: tuple[str, ...] = (
     ACCURACY, ACCURACY_SOURCE, VAL_CURVE, LOSS_CURVE, TRAIN_SECONDS, PROFILE_SECONDS,
     IMAGES_PER_SECOND, STATUS, REASON, REUSED_FROM, WORKBENCH_VERSION, KNOBS,
     ACCURACY_CI_LOW, ACCURACY_CI_HIGH, ACCURACY_SD, ACCURACY_SAMPLES, VAL_SIZE,
-    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE,
+    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE, RUN_ID,
 )
 # Statuses whose trials carry a measured accuracy; every other trial was never scored.
 SCORED_STATUSES: tuple[str, ...] = ("complete", "reused")
@@ -84,6 +85,7 @@ STUDY_NOISE = "accuracy_noise"                # how it was measured: {"sd", "tri
 STUDY_FIDELITY_TAU = "fidelity_kendall_tau"   # {"tau", "low", "high", "n", "epochs", "seeds"} from confirm
 # Study attr `confirm:<trial number>`: that trial's confirmation (Optuna refuses writes to finished trials).
 STUDY_CONFIRM_PREFIX = "confirm:"
+STUDY_RUNS = "workbench_runs"                 # run indices drawn so far (each run's sampler seed differs)
 
 # Constraint names passed to `trial.set_constraint` (value <= 0 means the budget holds).
 CONSTRAINT_PARAMS = "max_params"

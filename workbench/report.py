@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 from dataclasses import asdict, dataclass, field
@@ -78,14 +79,14 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
     """Write the report of a study to `out` (default `reports/<study>/`); return the paths."""
     study, frame = results.open_results(study_name, storage)
     info = results.study_info(study)
-    folder = Path(out) if out is not None else DEFAULT_ROOT / _safe_name(study_name)
+    folder = Path(out) if out is not None else DEFAULT_ROOT / report_folder_name(study_name)
     front = results.pareto_front(frame, info.objectives)
     headline = headline_of(frame, info)
     paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv", folder / "summary.md")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(paths.trials_csv, frame.to_csv(index=False))
-        write_text_atomic(paths.pareto_csv, front.to_csv(index=False))
+        write_text_atomic(paths.trials_csv, csv_text(frame))
+        write_text_atomic(paths.pareto_csv, csv_text(front))
         write_text_atomic(paths.summary_md, summary_markdown(info, frame, headline))
         write_text_atomic(paths.html, report_html(study, info, frame, front, headline))
     except OSError as error:
@@ -93,8 +94,31 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
     return paths
 
 
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "study"
+def report_folder_name(name: str) -> str:
+    """A folder name for a study's report: the name itself when it is a plain, visible file
+    name; otherwise its safe characters (never a leading dot) plus 8 hex digits of its sha256,
+    so two names never share a folder.
+
+    Example:
+        >>> report_folder_name("digits"), report_folder_name("../../x"), report_folder_name(".._.._x")
+        ('digits', 'x-9cdf6a50', 'x-4fef7a19')
+    """
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip("._") or "study"
+    if slug == name:
+        return slug
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """The frame as CSV with whole-number columns written as integers (`943551`, not
+    `943551.0`; missing values stay empty)."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if values.dtype.kind == "f" and values.notna().any() and (values.dropna() % 1 == 0).all() \
+                and values.dropna().abs().max() < 2 ** 53:
+            out[column] = values.astype("Int64")
+    return out.to_csv(index=False)
 
 
 # --- the headline ------------------------------------------------------------------------
@@ -190,7 +214,7 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
         f"and a tie goes to the cheaper trial", "",
         "## Trials by state", "", "| state | trials |", "| --- | ---: |",
         *(f"| {state} | {count} |" for state, count in headline.states.items()),
-        f"| **total** | **{info.n_trials}** |", "",
+        f"| **total** | **{info.n_trials}** |", "", complete_note(headline.statuses), "",
         "## Trials by status", "", "| status | trials |", "| --- | ---: |",
         *(f"| {status} | {count} |" for status, count in headline.statuses.items()), "",
         "## Best trial under each budget", "",
@@ -217,6 +241,26 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
               "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
     return "\n".join(lines)
+
+
+def complete_note(statuses: dict[str, int]) -> str:
+    """What Optuna's COMPLETE state holds besides scored trials: over-budget trials (marked
+    infeasible, never trained) and reused copies.
+
+    Example:
+        >>> complete_note({"complete": 5, "rejected (never scored)": 2, "reused": 1})
+        'Optuna\'s COMPLETE includes 2 rejected over budget (never scored) and 1 reused (a copy of an earlier trial of the same architecture); see the statuses below.'
+    """
+    parts = []
+    rejected = sum(count for name, count in statuses.items() if name.startswith("rejected"))
+    reused = sum(count for name, count in statuses.items() if name.startswith("reused"))
+    if rejected:
+        parts.append(f"{rejected} rejected over budget (never scored)")
+    if reused:
+        parts.append(f"{reused} reused (a copy of an earlier trial of the same architecture)")
+    if not parts:
+        return "Every COMPLETE trial was scored."
+    return f"Optuna's COMPLETE includes {' and '.join(parts)}; see the statuses below."
 
 
 def _rung_row(row: dict[str, Any]) -> str:

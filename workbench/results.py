@@ -2,7 +2,8 @@
 
 The dashboard, `workbench report` and `workbench export` all go through this module.
 Pareto fronts and hypervolumes use Optuna's own implementations (the same code behind
-`Study.best_trials` and `plot_hypervolume_history`), so our fronts equal Optuna's.
+`Study.best_trials` and `plot_hypervolume_history`, reached through `workbench.storage`),
+so our fronts equal Optuna's.
 
 Only what was measured is read. A trial whose status is not in `record.SCORED_STATUSES`
 (rejected, failed, ...) has no accuracy here, whatever placeholder its objective value holds,
@@ -16,14 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import optuna
 import pandas as pd
-from optuna._hypervolume import compute_hypervolume
-from optuna.study._multi_objective import _is_pareto_front
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
@@ -31,7 +32,7 @@ from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES, Objective
 from workbench.stats import binomial_se, tie_band
-from workbench.storage import load_study, named_constraints, open_storage
+from workbench.storage import hypervolume as _hypervolume, load_study, named_constraints, open_storage, pareto_mask
 
 # Metric columns of the trials frame, in display order.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -528,7 +529,7 @@ def pareto_front(frame: pd.DataFrame, objectives: Sequence[Objective], budgets: 
     pool = candidates(frame, objectives, budgets)
     if pool.empty:
         return pool
-    on_front = _is_pareto_front(_loss_matrix(pool, objectives), assume_unique_lexsorted=False)
+    on_front = pareto_mask(_loss_matrix(pool, objectives))
     front = pool[on_front]
     sort_column = next((o.column for o in objectives if o.direction == "minimize"), objectives[0].column)
     return front.sort_values([sort_column, "number"])
@@ -555,11 +556,7 @@ def hypervolume(frame: pd.DataFrame, objectives: Sequence[Objective], reference:
     pool = candidates(frame, objectives)
     if pool.empty:
         return 0.0
-    losses = _loss_matrix(pool, objectives)
-    inside = np.all(losses < reference, axis=1)
-    if not inside.any():
-        return 0.0
-    return float(compute_hypervolume(losses[inside], reference))
+    return _hypervolume(_loss_matrix(pool, objectives), reference)
 
 
 def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[Objective], reference: np.ndarray | None = None) -> pd.DataFrame:
@@ -577,9 +574,7 @@ def hypervolume_history(frame: pd.DataFrame, objectives: Sequence[Objective], re
     for number in ordered["number"]:
         seen = pool_numbers <= number
         if np.any(pool_numbers == number):
-            subset = losses[seen]
-            subset = subset[np.all(subset < reference, axis=1)]
-            current = float(compute_hypervolume(subset, reference)) if len(subset) else 0.0
+            current = _hypervolume(losses[seen], reference)
         values.append(current)
     return pd.DataFrame({"number": ordered["number"].to_numpy(), "hypervolume": values})
 
@@ -620,7 +615,7 @@ def _require(frame: pd.DataFrame, by: str) -> tuple[Objective, str]:
     accuracy, se_column = accuracy_axis(by)
     if by == "confirmed" and not has_confirmed(frame):
         name = frame.attrs.get("study") or "NAME"
-        raise WorkbenchError(f"study '{name}' has no confirmed trials to pick by; run `workbench confirm --study {name}` first")
+        raise WorkbenchError(f"study '{name}' has no confirmed trials to pick by; run `workbench confirm --study {shlex.quote(name)}` first")
     return accuracy, se_column
 
 
@@ -829,7 +824,10 @@ def param_importances(study: optuna.Study, objective: Objective) -> dict[str, fl
     # objectives are negated.
     sign = -1.0 if objective.direction == "maximize" else 1.0
     try:
-        return optuna.importance.get_param_importances(_in_memory(study, scored), target=lambda t: sign * t.values[index])
+        with warnings.catch_warnings():
+            # The evaluator warns that it ranks for low targets: the sign above already says so.
+            warnings.simplefilter("ignore", UserWarning)
+            return optuna.importance.get_param_importances(_in_memory(study, scored), target=lambda t: sign * t.values[index])
     except (RuntimeError, ValueError, ZeroDivisionError):
         return {}
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from typing import Any
 
 from workbench.cli.common import human, print_table
 from workbench.profiling.protocol import DEVICE_CHOICES
+from workbench.search.loading import load_space
 from workbench.search.runner import DEFAULT_HEARTBEAT_S, SAMPLERS, SearchSummary, run_search
-from workbench.search.space import load_space
 from workbench.storage import DEFAULT_STORAGE
 
 
@@ -92,11 +93,12 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
         print_table(rows, ["trial", "accuracy", "macs", "params", "latency_ms", "knobs"])
     else:
         print("no feasible completed trial yet")
-    storage = f" --storage {storage_arg}" if storage_arg else ""
+    storage = f" --storage {shlex.quote(storage_arg)}" if storage_arg else ""
+    study = shlex.quote(summary.study_name)
     print("next:")
     print("  streamlit run app.py")
-    print(f"  workbench report --study {summary.study_name}{storage}")
-    print(f"  workbench export --study {summary.study_name}{storage} --pick knee --out best.yaml")
+    print(f"  workbench report --study {study}{storage}")
+    print(f"  workbench export --study {study}{storage} --pick knee --out best.yaml")
 
 
 def noise_line(noise: dict[str, Any]) -> str:

@@ -77,7 +77,7 @@ def _space_device(space_name: str | None) -> str:
     """The device a space's search trains on (`auto`: CUDA when present), so that a trial's
     score is reproduced on the device that recorded it."""
     from workbench.profiling.protocol import resolve_device
-    from workbench.search.space import load_space
+    from workbench.search.loading import load_space
 
     latency = load_space(space_name, check_budgets=False).latency if space_name else None
     return resolve_device((latency or {}).get("device", "auto"))
@@ -131,7 +131,7 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
     """Score as the space's search does; `score` holds the mean over the trial's seeds."""
     from workbench.search.objective import accuracy_figures, train_candidate
     from workbench.search.runner import load_search_data
-    from workbench.search.space import load_space
+    from workbench.search.loading import load_space
 
     if args.trial is not None and args.trial < 0:
         raise WorkbenchError(f"--trial must be a trial number (0 or more), got {args.trial}")

@@ -132,15 +132,20 @@ def dump_model(model: BaseModel, path: str | Path | None = None, fmt: str | None
     return text
 
 
+def default_file_mode() -> int:
+    """The mode `open()` would give a new file under the current umask (0o644 under umask 022)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a file so a reader never sees it half-written: temp file in the folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; give the usual mode
+        os.chmod(tmp, default_file_mode())  # mkstemp makes owner-only files; give the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)

@@ -9,7 +9,8 @@ Example:
 from workbench.search.objective import TrialContext, TrialFailed, arch_hash, run_trial
 from workbench.search.runner import SAMPLERS, SearchSummary, make_sampler, open_search_study, run_search, summarise
 from workbench.search.sampling import arch_from_params, param_names, sample_params
-from workbench.search.space import KNOB_TABLE, SearchSpace, load_space, parse_space, resolve_space_path, space_names
+from workbench.search.loading import load_space, resolve_space_path, space_names
+from workbench.search.space import KNOB_TABLE, SearchSpace, parse_space
 
 __all__ = [
     "KNOB_TABLE",

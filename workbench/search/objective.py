@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -48,7 +49,9 @@ CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
 # Ladder outcomes: scored below the top rung (stopped) or left out by the pre-screen (screened).
 _LADDER_STOPS = ("stopped", "screened")
 _REUSED_KEYS = tuple(k for k in record.TRIAL_KEYS if k not in (record.STATUS, record.REASON, record.REUSED_FROM, record.KNOBS,
-                                                                record.WORKBENCH_VERSION))
+                                                                record.WORKBENCH_VERSION, record.RUN_ID))
+# How often a worker looks again at another worker's trial of the same architecture.
+_CLAIM_POLL_S = 1.0
 
 
 class TrialFailed(Exception):
@@ -94,6 +97,9 @@ class TrialContext:
     base: ArchConfig | None = None
     timings: dict[str, float] = field(default_factory=dict)
     trainer: Callable[..., Any] | None = None   # replaces train_proxy (benchmarks, tests)
+    claim_lock: Callable[[], Any] | None = None  # the study lock (workbench.storage.study_lock)
+    run_id: str = ""                             # the command's run id, written on every trial
+    claim_wait_s: float = 900.0                  # longest wait for another worker's same architecture
 
     def __post_init__(self) -> None:
         if self.base is None:
@@ -127,12 +133,14 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
     rec[record.WORKBENCH_VERSION] = __version__
     rec[record.DEVICE] = ctx.device_name
     rec[record.ACCURACY_SOURCE] = ctx.space.accuracy_source
+    rec[record.RUN_ID] = ctx.run_id or None
     try:
+        trial.set_user_attr(record.RUN_ID, rec[record.RUN_ID])  # now: a later run must tell a dead worker's trial
         params = sample_params(trial, ctx.space)
         rec[record.KNOBS] = params
         arch = arch_from_params(ctx.space, params, base=ctx.base)
         rec[record.ARCH_JSON], rec[record.ARCH_HASH] = arch_hash(arch)
-        source = find_measured(trial, rec[record.ARCH_HASH])
+        source = claim_architecture(trial, ctx, rec[record.ARCH_HASH])
         if source is not None:
             return _reuse(trial, ctx, rec, source)
         _build_and_profile(arch, ctx, rec)  # scoring builds fresh models from each seed
@@ -213,6 +221,33 @@ def find_measured(trial: optuna.Trial, digest: str) -> FrozenTrial | None:
                 and attrs.get(record.STATUS) in _MEASURED[other.state]):
             return other
     return None
+
+
+def find_in_progress(trial: optuna.Trial, digest: str) -> FrozenTrial | None:
+    """Another RUNNING trial of the study that claimed the same architecture hash."""
+    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if other.number != trial.number and other.user_attrs.get(record.ARCH_HASH) == digest:
+            return other
+    return None
+
+
+def claim_architecture(trial: optuna.Trial, ctx: TrialContext, digest: str) -> FrozenTrial | None:
+    """The finished trial whose figures this one reuses, or None after claiming the
+    architecture for this trial (its hash published under the study lock, so no other worker,
+    in any process, starts measuring it too). While another worker is measuring the same
+    architecture this one waits for it (up to `ctx.claim_wait_s`, then measures it itself)."""
+    waited = 0.0
+    while True:
+        lock = ctx.claim_lock() if ctx.claim_lock is not None else nullcontext()
+        with lock:
+            source = find_measured(trial, digest)
+            if source is not None:
+                return source
+            if find_in_progress(trial, digest) is None or waited >= ctx.claim_wait_s:
+                trial.set_user_attr(record.ARCH_HASH, digest)
+                return None
+        time.sleep(_CLAIM_POLL_S)
+        waited += _CLAIM_POLL_S
 
 
 def _reuse(trial: optuna.Trial, ctx: TrialContext, rec: dict[str, Any], source: FrozenTrial) -> list[float] | float:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 # Optuna's exact hypervolume (the one its TPE uses to break the same kind of tie).
-from optuna._hypervolume import compute_hypervolume
+from workbench.storage import hypervolume
 
 
 def nondominated_ranks(losses: np.ndarray) -> np.ndarray:
@@ -50,12 +51,10 @@ def hypervolume_contributions(losses: np.ndarray, reference: np.ndarray) -> np.n
         [1.0, 1.0, 1.0]
     """
     inside = np.all(losses < reference, axis=1)
-    total = float(compute_hypervolume(losses[inside], reference)) if inside.any() else 0.0
+    total = hypervolume(losses, reference)
     out = np.zeros(len(losses))
     for i in np.flatnonzero(inside):
-        rest = np.delete(losses, i, axis=0)
-        rest = rest[np.all(rest < reference, axis=1)]
-        out[i] = total - (float(compute_hypervolume(rest, reference)) if len(rest) else 0.0)
+        out[i] = total - hypervolume(np.delete(losses, i, axis=0), reference)
     return out
 
 

@@ -6,6 +6,10 @@ is scored (proxy training recipe or a zero-cost proxy) and the latency protocol.
 in a space file (bad YAML, an unknown knob, an empty or inverted range, a budget no point of the
 space can meet) is a `WorkbenchError` naming the file, the field path and the reason, raised
 before any trial runs. The file format is documented in `search_spaces/README.md`.
+
+Reading a file by name (`load_space`) lives in `workbench.search.loading`, and the budget checks
+that build the cheapest corner of a space in `workbench.search.budgets`: this module imports
+neither sampling nor models, so `sampling` can import it without a circle.
 """
 
 from __future__ import annotations
@@ -43,7 +47,6 @@ KNOB_TABLE: dict[str, tuple[tuple[str, ...], bool, str]] = {
 }
 # Knobs whose values must be odd kernel sizes.
 _KERNEL_KNOBS = ("dw_size", "primary_kernel", "kernel")
-_REPO_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"
 
 
 class _Strict(BaseModel):
@@ -382,55 +385,6 @@ def _prefixed(message: str, source: str, prefix: str) -> str:
     return f"{source}: {prefix}.{body}" if not body.startswith("(top level)") else f"{source}: {prefix}{body[len('(top level)'):]}"
 
 
-# --- loading --------------------------------------------------------------------------
-def space_names() -> list[str]:
-    """Names of the spaces in ./search_spaces and in the repository's search_spaces."""
-    names = set()
-    for folder in (Path("search_spaces"), _REPO_SPACES):
-        if folder.is_dir():
-            names.update(p.stem for p in folder.glob("*.yaml"))
-    return sorted(names)
-
-
-def resolve_space_path(name_or_path: str) -> Path:
-    """`NAME` -> `search_spaces/NAME.yaml` in the cwd, else the repo's `search_spaces`;
-    anything that exists as a file is taken as a path."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    if path.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path:
-        raise WorkbenchError(f"space file {name_or_path} not found")
-    for folder in (Path("search_spaces"), _REPO_SPACES):
-        candidate = folder / f"{name_or_path}.yaml"
-        if candidate.is_file():
-            return candidate
-    raise WorkbenchError(f"unknown space '{name_or_path}' (allowed: {', '.join(space_names()) or 'none found'}, or a path to a YAML file)")
-
-
-def load_space(name_or_path: str, *, data: str | None = None, check_budgets: bool = True) -> SearchSpace:
-    """Read, validate and check a space file (by name or path); `data` replaces the dataset.
-
-    The budgets are checked against the cheapest corner of the space (params and MACs
-    counted; latency is checked by the runner, which measures on the search device).
-
-    Example:
-        >>> load_space("ghost_vgg16_cifar").base
-        'ghost_vgg16_cifar'
-    """
-    path = resolve_space_path(name_or_path)
-    raw = read_mapping(path)
-    space = parse_space(raw, source=str(path), base_dir=path.parent)
-    if space.name is None:
-        space = space.model_copy(update={"name": path.stem})
-        space._source, space._base_dir = str(path), path.parent
-    if data:
-        space = space.with_dataset(data)
-    check_space(space)
-    if check_budgets:
-        check_cost_budgets(space)
-    return space
-
-
 def parse_space(data: dict[str, Any], source: str = "<space>", base_dir: Path | None = None) -> SearchSpace:
     """Validate plain data into a `SearchSpace` (no semantic checks; see `check_space`)."""
     space = parse_model(SearchSpace, data, source)
@@ -509,46 +463,3 @@ def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
         raise WorkbenchError(f"{where}.{field}: depth must be an integer >= 1 (got {values})")
     if name in ("width", "stage_width") and (min(values) <= 0 or max(values) > 8):
         raise WorkbenchError(f"{where}.{field}: width multipliers must be in (0, 8] (got {values})")
-
-
-def cheapest_corners(space: SearchSpace) -> list[dict[str, Any]]:
-    """Knob assignments (as trial params) of the cheapest corner(s) of the space: smallest
-    widths, depths and kernels, largest ratio, SE off; every cheap-op choice is tried."""
-    from workbench.search.sampling import param_names
-
-    corners: list[dict[str, Any]] = [{}]
-    for name, spec in space.knobs.items():
-        options = spec.values_for_corner(KNOB_TABLE[name][2])
-        params = param_names(space, name)
-        corners = [{**corner, **{p: value for p in params}} for corner in corners for value in options]
-    return corners
-
-
-def check_cost_budgets(space: SearchSpace) -> list[dict[str, Any]]:
-    """Refuse a params/MACs budget that even the cheapest corner exceeds; returns the
-    counted corners (params, macs, knobs)."""
-    budgets = space.budgets
-    if budgets.max_params is None and budgets.max_macs is None:
-        return []
-    from workbench.models import build_model
-    from workbench.profiling import count_model
-    from workbench.search.sampling import arch_from_params
-
-    counted = []
-    for params in cheapest_corners(space):
-        arch = arch_from_params(space, params)
-        counts = count_model(build_model(arch), arch)
-        counted.append({"params": counts.params, "macs": counts.macs, "knobs": params})
-    for key, field in (("params", "max_params"), ("macs", "max_macs")):
-        limit = getattr(budgets, field)
-        best = min(counted, key=lambda c: c[key])
-        if limit is not None and best[key] > limit:
-            raise WorkbenchError(
-                f"{space.source}: budgets.{field}: no point of the space can meet {limit:g}: its cheapest corner "
-                f"({_describe(best['knobs'])}) has {best[key]:,} {key}"
-            )
-    return counted
-
-
-def _describe(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "the base architecture"

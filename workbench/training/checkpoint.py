@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from workbench.config.io import default_file_mode
 from workbench.errors import WorkbenchError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -40,6 +41,7 @@ def save_atomic(payload: Any, path: str | Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, default_file_mode())  # mkstemp makes owner-only files; give the usual mode
         torch.save(payload, tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -8,14 +8,13 @@
 Readers (`results`, the app) never create anything: a missing SQLite or journal file is an
 error that says so, not a new empty database.
 
-This is the one module that touches Optuna's internals (here: the list-form constraints
-system attribute).
+A storage that cannot be written (read-only file, locked database) is a `WorkbenchError`
+naming it (`workbench.storage.errors`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -40,6 +39,8 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a `sqlite:///` URL (None for other URLs or in-memory)."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
+        if path.startswith("file:"):  # a URI filename (`file:x.db?mode=ro&uri=true`)
+            path = path[len("file:"):].split("?", 1)[0]
         return Path(path) if path and path != ":memory:" else None
     return None
 
@@ -102,46 +103,3 @@ def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
         names = [s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)]
         listing = ", ".join(names) if names else "none"
         raise WorkbenchError(f"no study '{study_name}' in {normalise_url(storage)} (studies there: {listing})") from None
-
-
-# Optuna's list-form constraints key. Optuna 5 stores one `constraints:<name>` system attribute
-# per `trial.set_constraint`; optuna-dashboard 0.21 reads only this older list.
-_LIST_CONSTRAINTS_KEY = "constraints"
-
-
-def set_constraint_list(trial: optuna.Trial, values: Sequence[float]) -> None:
-    """Also store a running trial's constraint values in Optuna's list form (the system
-    attribute `constraints`), so that optuna-dashboard 0.21 greys infeasible trials.
-
-    Optuna then reads both forms: `trial.constraints` holds the named values and the same
-    values under the keys "0", "1", ...; feasibility (every value <= 0) is unchanged.
-
-    Example:
-        >>> def objective(trial):
-        ...     trial.set_constraint("max_macs", 5.0)
-        ...     set_constraint_list(trial, [5.0])
-        ...     return 0.0
-        >>> study = optuna.create_study()
-        >>> study.optimize(objective, n_trials=1)
-        >>> study.trials[0].system_attrs["constraints"]
-        [5.0]
-    """
-    trial.storage.set_trial_system_attr(trial._trial_id, _LIST_CONSTRAINTS_KEY, [float(v) for v in values])
-
-
-def named_constraints(trial: optuna.trial.FrozenTrial) -> dict[str, float]:
-    """A trial's constraint values by name, without the list-form copies ("0", "1", ...)
-    that `set_constraint_list` adds (old list-only trials keep their numbered values).
-
-    Example:
-        >>> trial = optuna.trial.create_trial(value=0.0, constraints={"max_macs": 2.0},
-        ...                                   system_attrs={"constraints": [2.0]})
-        >>> named_constraints(trial)
-        {'max_macs': 2.0}
-    """
-    values = dict(trial.constraints)
-    listed = trial.system_attrs.get(_LIST_CONSTRAINTS_KEY)
-    if listed is not None and len(values) > len(listed):
-        for index in range(len(listed)):
-            values.pop(str(index), None)
-    return values

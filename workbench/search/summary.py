@@ -1,0 +1,152 @@
+"""What a search run tells its user: the live progress bar and the closing summary.
+
+Both read the study through `workbench.results` (the one read model): its front, its best
+trial (ties within noise going to the cheaper) and its status counts, so the summary, the
+dashboard, `report` and `export` never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from workbench import record, results
+from workbench.errors import WorkbenchError
+
+
+@dataclass
+class SearchSummary:
+    """What a search run did and where the study stands."""
+
+    study_name: str
+    storage: str
+    states: dict[str, int]
+    statuses: dict[str, int]
+    pareto: list[dict[str, Any]]
+    best: dict[str, Any] | None
+    ran: int
+    seconds: float
+    interrupted: bool = False
+    orphans_failed: int = 0
+    metric_names: list[str] = field(default_factory=list)
+    noise: dict[str, Any] | None = None   # the study's `accuracy_noise` (sd, trials, seeds, samples)
+    ladder: str = ""                      # `rung_text`: candidates past the screen and on each rung
+
+
+def _figures(row: pd.Series) -> dict[str, Any]:
+    def value(column: str) -> Any:
+        item = row.get(column)
+        return None if item is None or pd.isna(item) else float(item)
+
+    return {"number": int(row["number"]), "accuracy": value(record.ACCURACY), "macs": value(record.MACS),
+            "params": value(record.PARAMS), "latency_ms": value(record.LATENCY_P50)}
+
+
+def best_scored(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """The best feasible scored trial's figures (`results.pick_best_accuracy`: ties within
+    noise go to fewer MACs), or None when nothing is scored yet."""
+    if frame.empty or not results.scored_mask(frame).any():
+        return None
+    try:
+        return _figures(results.pick_best_accuracy(frame))
+    except WorkbenchError:
+        return None
+
+
+def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float = 0.0) -> SearchSummary:
+    """States, statuses, the Pareto trials (`results.pareto_front`: scored, feasible, each
+    architecture once) and the best trial."""
+    trials = study.get_trials(deepcopy=False)
+    frame = results.trials_frame(study, trials)
+    states: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    for trial in trials:
+        states[trial.state.name] = states.get(trial.state.name, 0) + 1
+        status = trial.user_attrs.get(record.STATUS) or trial.state.name.lower()
+        statuses[status] = statuses.get(status, 0) + 1
+    objectives = results.study_objectives(study)
+    names = [o.name for o in objectives]
+    front = results.pareto_front(frame, objectives) if not frame.empty else frame
+    if len(objectives) == 1 and not front.empty:
+        front = front.sort_values(objectives[0].column, ascending=objectives[0].direction == "minimize").head(1)
+    knobs = {t.number: t.user_attrs.get(record.KNOBS) for t in trials}
+    pareto = []
+    for _, row in front.sort_values("number").iterrows():
+        entry = _figures(row)
+        entry.update({o.name: row.get(o.column) for o in objectives})
+        entry["knobs"] = knobs.get(entry["number"])
+        pareto.append(entry)
+    return SearchSummary(study_name=study.study_name, storage=storage, states=states, statuses=statuses, pareto=pareto,
+                         best=best_scored(frame), ran=ran, seconds=seconds, metric_names=names, ladder=rung_text(trials))
+
+
+class ProgressBar:
+    """tqdm over counted trials, with the best figures so far and the ladder's rungs."""
+
+    def __init__(self, study: optuna.Study, total: int | None, done: int, enabled: bool,
+                 counts: Any = None) -> None:
+        self.study, self.bar, self.counts = study, None, counts
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=min(done, total) if total else done, unit="trial", dynamic_ncols=True,
+                            desc=f"search {study.study_name}")
+        self.done = done
+
+    def update(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """An Optuna callback: refresh after each finished trial."""
+        self.refresh_from(study)
+
+    def refresh_from(self, study: optuna.Study) -> None:
+        """Advance to the study's finished, counted trials and show the best so far."""
+        if self.bar is None:
+            return
+        trials = study.get_trials(deepcopy=False)
+        done = sum(self.counts(t) and t.state != TrialState.RUNNING for t in trials) if self.counts else len(trials)
+        if done > self.done:
+            self.bar.update(done - self.done)
+            self.done = done
+        best = best_scored(results.trials_frame(study, trials))
+        text = " ".join(filter(None, [best_text(best) if best is not None else "", rung_text(trials)]))
+        if text:
+            self.bar.set_postfix_str(text, refresh=True)
+
+    def close(self) -> None:
+        """Close the bar (no-op when disabled)."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+def rung_text(trials: list[FrozenTrial]) -> str:
+    """How many candidates reached each rung of a ladder (and passed the pre-screen), e.g.
+    `screen 9/30 rungs 1:9 3:3`; empty for a study without either.
+
+    Example:
+        >>> rung_text([])
+        ''
+    """
+    screened = sum(t.user_attrs.get(record.PRESCREEN_SCORE) is not None for t in trials)
+    passed = sum(t.user_attrs.get(record.PRESCREEN_SCORE) is not None and t.user_attrs.get(record.STATUS) != "screened"
+                 and t.state != TrialState.RUNNING for t in trials)
+    reached: dict[float, int] = {}
+    for trial in trials:
+        for key in trial.user_attrs.get(record.ACCURACY_BY_RUNG) or {}:
+            reached[float(key)] = reached.get(float(key), 0) + 1
+    parts = [f"screen {passed}/{screened}"] if screened else []
+    if reached:
+        parts.append("rungs " + " ".join(f"{rung:g}:{count}" for rung, count in sorted(reached.items())))
+    return " ".join(parts)
+
+
+def best_text(best: dict[str, Any]) -> str:
+    """`best acc=0.9312 (#7) macs=1.19M lat=2.87ms`."""
+    parts = [f"best acc={best['accuracy']:.4g} (#{best['number']})"]
+    if best.get("macs") is not None:
+        parts.append(f"macs={best['macs'] / 1e6:.2f}M")
+    if best.get("latency_ms") is not None:
+        parts.append(f"lat={best['latency_ms']:.2f}ms")
+    return " ".join(parts)

@@ -1,0 +1,193 @@
+"""Workers: the loop that asks the study for trials and runs them, in this process or in
+several spawned ones, and what counts toward `--trials`.
+
+* Totals: `trials` counts what the study already holds, so running the same command again
+  continues where it stopped. The total is exact with several workers: each worker counts the
+  study's trials and asks for a new one under the study lock (`workbench.storage.study_lock`).
+* Seeds: every worker of every run draws a run index from the study (`claim_run_index`) and
+  seeds its sampler with `seed + RUN_SEED_STRIDE * index`: the first run of a new study keeps
+  the plain seed (the same seed gives the same trials), a resumed or concurrent run continues
+  with a sequence of its own instead of replaying one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from workbench import record
+from workbench.errors import WorkbenchError
+from workbench.search.objective import TrialContext, TrialFailed, run_trial
+from workbench.search.samplers import make_pruner, make_sampler
+from workbench.search.space import SearchSpace, parse_space
+from workbench.search.study import open_for_search
+from workbench.storage import Lock, fail_running, normalise_url, study_lock
+
+# Stride between the sampler seeds of successive runs (a prime, far from the trial seeds' 1000s).
+RUN_SEED_STRIDE = 10007
+_INTERRUPTED = "interrupted"
+
+
+def counts_toward_total(trial: FrozenTrial) -> bool:
+    """Finished or running trials count; a FAIL without our record (a killed worker's
+    trial, failed by a heartbeat or at the next start), an interrupted one, or a candidate the
+    zero-cost pre-screen left out (never trained) does not."""
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get(record.STATUS) == "screened":
+        return False
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
+        return True
+    status = trial.user_attrs.get(record.STATUS)
+    reason = trial.user_attrs.get(record.REASON) or ""
+    return status == "failed" and not reason.startswith(_INTERRUPTED)
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials of the study that count toward `--trials`."""
+    return sum(counts_toward_total(t) for t in study.get_trials(deepcopy=False))
+
+
+def spent_seconds(study: optuna.Study, workers: int = 1) -> float:
+    """Search time already in the study (summed trial durations / workers), for `--timeout`."""
+    total = sum(t.duration.total_seconds() for t in study.get_trials(deepcopy=False) if t.duration is not None)
+    return total / max(1, workers)
+
+
+def fail_orphans(study: optuna.Study) -> int:
+    """Mark RUNNING trials FAIL (only safe when no other run uses the storage: a SQLite file
+    under its run lock). Returns how many."""
+    return fail_running(study, record.REASON, "worker died (found running when a new run started)")
+
+
+def claim_run_index(study: optuna.Study, new_lock: Callable[[], Lock]) -> int:
+    """A number no other run or worker of this study has drawn (0 for the first run of a new
+    study): its sampler is seeded from it, so a resumed or concurrent run never replays an
+    earlier run's sequence. Kept as the study attribute `record.STUDY_RUNS`."""
+    with new_lock():
+        stored = study.user_attrs.get(record.STUDY_RUNS)
+        index = int(stored) if isinstance(stored, int) else (1 if study.get_trials(deepcopy=False) else 0)
+        study.set_user_attr(record.STUDY_RUNS, index + 1)
+    return index
+
+
+@dataclass
+class WorkerConfig:
+    """Everything a worker process needs (picklable)."""
+
+    space_data: dict[str, Any]
+    space_source: str
+    space_base_dir: str | None
+    study_name: str
+    storage: str
+    sampler: str
+    seed: int
+    total_trials: int | None
+    deadline: float | None           # time.time() after which no new trial starts
+    device: str = "cpu"
+    worker_index: int = 0
+    workers: int = 1
+    threads: int | None = None
+    heartbeat: int | None = None
+    run_id: str = ""                 # names this command's trials (`record.RUN_ID`)
+
+    def space(self) -> SearchSpace:
+        return parse_space(self.space_data, self.space_source, Path(self.space_base_dir) if self.space_base_dir else None)
+
+
+def load_search_data(space: SearchSpace, device: str = "cpu") -> Any:
+    """The dataset a space scores on, shaped like its base architecture, on `device`."""
+    from workbench.data import load_dataset
+
+    base = space.base_arch()
+    data = load_dataset(space.dataset, input_size=base.input_size, in_channels=base.in_channels, seed=space.seed,
+                        val_fraction=space.val_fraction)
+    return data.to(device) if hasattr(data, "to") else data
+
+
+def run_worker(cfg: WorkerConfig, *, data: Any = None, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+               trainer: Callable[..., Any] | None = None) -> int:
+    """Run trials on the study until the total, the deadline or an interrupt; returns the
+    number of trials this worker ran."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+    space = cfg.space()
+    backend = open_for_search(cfg.storage, cfg.heartbeat)
+    new_lock = study_lock(normalise_url(cfg.storage), backend, cfg.study_name)
+    study = optuna.load_study(study_name=cfg.study_name, storage=backend, pruner=make_pruner(space))
+    seed = cfg.seed + RUN_SEED_STRIDE * claim_run_index(study, new_lock)
+    study.sampler = make_sampler(cfg.sampler, seed, n_trials=cfg.total_trials, parallel=cfg.workers > 1)
+    from workbench.profiling.protocol import device_name
+
+    protocol = space.latency_protocol(cfg.device)
+    data = data if data is not None else load_search_data(space, cfg.device)
+    ctx = TrialContext(space=space, data=data, protocol=protocol, device=cfg.device, seed=cfg.seed,
+                       device_name=device_name(cfg.device), trainer=trainer, claim_lock=new_lock, run_id=cfg.run_id)
+    callbacks = [lambda s, t: on_trial(s, t)] if on_trial else []
+    ran = 0
+    while cfg.deadline is None or time.time() < cfg.deadline:
+        lock = new_lock()
+        with lock:
+            if cfg.total_trials is not None and counted_trials(study) >= cfg.total_trials:
+                break
+
+            def objective(trial: optuna.Trial) -> Any:
+                lock.release()  # the trial exists now: other workers may count and ask
+                return run_trial(trial, ctx)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _quiet_optuna_warnings()
+                study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks, gc_after_trial=False)
+        ran += 1
+    return ran
+
+
+def _quiet_optuna_warnings() -> None:
+    """Failed trials are recorded with their reason; Optuna's own warning line is noise."""
+    logging.getLogger("optuna").setLevel(logging.ERROR)
+
+
+def _worker_main(cfg: WorkerConfig) -> None:
+    try:
+        run_worker(cfg)
+    except KeyboardInterrupt:
+        pass
+
+
+def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optuna.Study) -> None:
+    """Run `workers` worker processes (spawned, torch threads split between them) to the end,
+    refreshing `bar` from the study every second."""
+    context = multiprocessing.get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    processes = [context.Process(target=_worker_main, args=(WorkerConfig(**base_cfg, worker_index=i, threads=threads),), daemon=False)
+                 for i in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        while any(p.is_alive() for p in processes):
+            time.sleep(1.0)
+            bar.refresh_from(study)
+        bar.refresh_from(study)
+    except KeyboardInterrupt:
+        for process in processes:
+            process.join(timeout=60)
+        raise
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=10)
+    bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+    if bad:
+        raise WorkbenchError(f"{len(bad)} of {workers} worker processes exited with errors (exit codes {bad}); the study keeps every finished trial")

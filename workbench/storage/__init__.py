@@ -1,0 +1,41 @@
+"""The study store: the one package that opens Optuna storages and touches Optuna's internals.
+
+* `urls`: storage URLs and paths as users type them; opening for reading or for a search.
+* `optuna_internals`: every use of Optuna's private API (each with a contract test).
+* `locks`: the study lock (count-and-ask, claim an architecture) and SQLite's one-writer run lock.
+* `errors`: read-only, locked or unwritable storages as one line.
+
+Everything else in the workbench uses these functions or Optuna's public API.
+"""
+
+from workbench.storage.errors import describe_storage_error, storage_errors
+from workbench.storage.locks import Lock, exclusive_run, lock_file_for, study_lock
+from workbench.storage.optuna_internals import (
+    fail_running,
+    hypervolume,
+    named_constraints,
+    pareto_mask,
+    release_storage,
+    set_constraint_list,
+    storage_location,
+    stored_metric_names,
+    study_storage,
+    trial_by_number,
+)
+from workbench.storage.urls import (
+    DEFAULT_STORAGE,
+    JOURNAL_SUFFIXES,
+    journal_path,
+    load_study,
+    normalise_url,
+    open_storage,
+    postgres_driver_url,
+    sqlite_path,
+)
+
+__all__ = [
+    "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "describe_storage_error", "exclusive_run", "fail_running",
+    "hypervolume", "journal_path", "load_study", "lock_file_for", "named_constraints", "normalise_url",
+    "open_storage", "pareto_mask", "postgres_driver_url", "release_storage", "set_constraint_list", "sqlite_path",
+    "storage_errors", "storage_location", "stored_metric_names", "study_lock", "study_storage", "trial_by_number",
+]
