@@ -110,10 +110,25 @@ OBJECTIVES: dict[str, Objective] = {
     "latency_ms": Objective("latency_ms", LATENCY_P50, "minimize"),
 }
 
+# The one map between budgets and figures: budget field (also the constraint's name) -> the
+# record key it limits. Searches, results, the dashboard and the report all read it from here.
+BUDGET_COLUMNS: dict[str, str] = {
+    CONSTRAINT_PARAMS: PARAMS,
+    CONSTRAINT_MACS: MACS,
+    CONSTRAINT_LATENCY: LATENCY_P50,
+}
 # Cost columns a user may put on the x axis or budget, with their budget keys.
 COST_COLUMNS: dict[str, str] = {
-    MACS: "max_macs",
-    PARAMS: "max_params",
-    LATENCY_P50: "max_latency_ms",
-    LATENCY_P90: "max_latency_ms",
+    **{column: budget for budget, column in BUDGET_COLUMNS.items()},
+    LATENCY_P90: CONSTRAINT_LATENCY,
 }
+
+
+def within_budgets(constraints: dict[str, float]) -> bool:
+    """The one definition of feasible: every constraint value (figure - budget) is <= 0.
+
+    Example:
+        >>> within_budgets({"max_macs": -5.0, "max_params": 0.0}), within_budgets({"max_macs": 1.0})
+        (True, False)
+    """
+    return all(float(value) <= 0.0 for value in constraints.values())

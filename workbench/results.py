@@ -67,8 +67,8 @@ class Budgets:
     def mask(self, frame: pd.DataFrame) -> pd.Series:
         """True for rows within every budget (rows missing a budgeted figure are out)."""
         keep = pd.Series(True, index=frame.index)
-        for column, limit in ((record.PARAMS, self.max_params), (record.MACS, self.max_macs),
-                              (record.LATENCY_P50, self.max_latency_ms)):
+        for budget, column in record.BUDGET_COLUMNS.items():
+            limit = getattr(self, budget)
             if limit is not None:
                 keep &= frame[column].notna() & (frame[column] <= limit)
         return keep
@@ -140,8 +140,7 @@ def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
         status = _status(trial)
         statuses[status] = statuses.get(status, 0) + 1
-    budgets = Budgets(**{k: v for k, v in (attrs.get(record.STUDY_BUDGETS) or {}).items()
-                         if k in ("max_params", "max_macs", "max_latency_ms")})
+    budgets = Budgets(**{k: v for k, v in (attrs.get(record.STUDY_BUDGETS) or {}).items() if k in record.BUDGET_COLUMNS})
     noise = attrs.get(record.STUDY_NOISE)
     fidelity = attrs.get(record.STUDY_FIDELITY_TAU)
     return StudyInfo(
@@ -180,7 +179,7 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
 # --- which trials were scored ------------------------------------------------------------
 
 def _is_feasible(trial: FrozenTrial) -> bool:
-    return trial.state == TrialState.COMPLETE and all(v <= 0.0 for v in trial.constraints.values())
+    return trial.state == TrialState.COMPLETE and record.within_budgets(trial.constraints)
 
 
 def _status(trial: FrozenTrial) -> str:

@@ -8,35 +8,17 @@ fvcore's own `adaptive_avg_pool2d` convention: one per input element. `cat`, `sl
 
 from __future__ import annotations
 
-from math import prod
 from typing import Any, Callable
 
-from fvcore.nn.jit_handles import get_shape
+from fvcore.nn.jit_handles import elementwise_flop_counter
 
 Handle = Callable[[list[Any], list[Any]], int]
 
-
-def _numel(value: Any) -> int:
-    shape = get_shape(value)
-    return int(prod(shape)) if shape is not None else 0
-
-
-def per_output_element(inputs: list[Any], outputs: list[Any]) -> int:
-    """One operation per element of the first output (broadcasts count once per result).
-
-    Example:
-        >>> import torch
-        >>> graph = torch.jit.trace(lambda a, b: a + b, (torch.ones(2, 3), torch.ones(2, 3))).graph
-        >>> add = next(n for n in graph.nodes() if n.kind() == "aten::add")
-        >>> per_output_element(list(add.inputs()), list(add.outputs()))
-        6
-    """
-    return _numel(outputs[0])
-
-
-def per_input_element(inputs: list[Any], outputs: list[Any]) -> int:
-    """One operation per element of the first input (pooling windows)."""
-    return _numel(inputs[0])
+# fvcore's own public handle factory: input_scale * numel(first input) + output_scale * numel(first output).
+# One operation per element of the first output (broadcasts count once per result).
+per_output_element: Handle = elementwise_flop_counter(0, 1)
+# One operation per element of the first input (pooling windows).
+per_input_element: Handle = elementwise_flop_counter(1, 0)
 
 
 ELEMENTWISE_OPS = (

@@ -40,11 +40,7 @@ from workbench.storage import named_constraints, set_constraint_list
 # Placeholder objective value of a never-scored (rejected) trial; its record says None.
 WORST_ACCURACY = 0.0
 # Constraint names and the budget field / record key each one compares.
-CONSTRAINTS: tuple[tuple[str, str, str], ...] = (
-    (record.CONSTRAINT_PARAMS, "max_params", record.PARAMS),
-    (record.CONSTRAINT_MACS, "max_macs", record.MACS),
-    (record.CONSTRAINT_LATENCY, "max_latency_ms", record.LATENCY_P50),
-)
+CONSTRAINTS: tuple[tuple[str, str, str], ...] = tuple((name, name, column) for name, column in record.BUDGET_COLUMNS.items())
 # Record keys copied from a trial whose architecture is reused.
 # Ladder outcomes: scored below the top rung (stopped) or left out by the pre-screen (screened).
 _LADDER_STOPS = ("stopped", "screened")
@@ -265,7 +261,7 @@ def _reuse(trial: optuna.Trial, ctx: TrialContext, rec: dict[str, Any], source: 
         raise optuna.TrialPruned(rec[record.REASON])
     constraints = named_constraints(source)
     # Old studies stored over-budget trials (and their copies) as scored 0.0: infeasibility tells.
-    scored = attrs.get(record.STATUS) in record.SCORED_STATUSES and all(v <= 0 for v in constraints.values())
+    scored = attrs.get(record.STATUS) in record.SCORED_STATUSES and record.within_budgets(constraints)
     if not scored:
         for key in (record.ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD,
                     record.ACCURACY_SAMPLES):
