@@ -18,6 +18,8 @@ import streamlit
 from streamlit.testing.v1 import AppTest
 
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
+from test_dashboard_cache import Traffic
+from test_dashboard_scale import many_trials_study
 from workbench import record, results
 from workbench.dashboard import figures
 from workbench.results import Budgets
@@ -26,6 +28,7 @@ APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 120
 MAIN, THREE, EMPTY, FAILED = "test-study", "three-objectives", "empty-study", "only-failed"
 HONEST = "honest-study"   # rejected, failed and reused trials, intervals, seed noise, confirmations
+MANY = "sixty-trials"     # more trials than a page of the trial table
 
 
 def write_studies(url: str) -> None:
@@ -41,6 +44,8 @@ def write_studies(url: str) -> None:
         study = make_study(None, **spec)
         optuna.copy_study(from_study_name=spec["name"], from_storage=study._storage, to_storage=url)
     make_honest_study(url, name=HONEST, noise_sd=0.004, fidelity=HONEST_FIDELITY)
+    many, _ = many_trials_study(60, name=MANY)
+    optuna.copy_study(from_study_name=MANY, from_storage=many._storage, to_storage=url)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,11 @@ def storage() -> str:
 
 @pytest.fixture(autouse=True)
 def fresh_caches():
+    from workbench.dashboard import cache
+
     streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
+    cache.forget()
     yield
 
 
@@ -76,6 +85,12 @@ def assert_clean(at: AppTest) -> None:
 
 def tab(at: AppTest, label: str):
     return next(t for t in at.tabs if t.label == label)
+
+
+def open_tab(at: AppTest, label: str) -> AppTest:
+    """Click a tab: only the open tab is built, so the page reruns with it open."""
+    at.session_state["tab"] = label
+    return at.run()
 
 
 def frame_of(storage: str, name: str = MAIN) -> tuple[optuna.Study, pd.DataFrame]:
@@ -122,12 +137,18 @@ def test_storage_and_study_from_the_command_line_or_environment(monkeypatch):
 def test_every_tab_renders(monkeypatch, storage):
     at = run_app(monkeypatch, storage)
     assert_clean(at)
-    assert [t.label for t in at.tabs] == ["Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export"]
-    for t in at.tabs:
-        assert len(t.children) > 0, f"tab {t.label} is empty"
-    keys = {chart.proto.id for chart in at.get("plotly_chart")}
-    assert len(keys) >= 6  # pareto, validation curve, hypervolume, importance, macs-latency, compare
+    labels = ["Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export"]
+    assert [t.label for t in at.tabs] == labels
     assert "first_chart_s" in at.session_state["_timings"]
+    keys = set()
+    for label in labels:
+        open_tab(at, label)
+        assert_clean(at)
+        # only the open tab is built
+        assert [t.label for t in at.tabs if len(t.children) > 0] == [label], f"tab {label} is empty or not alone"
+        keys |= {chart.proto.id for chart in at.get("plotly_chart")}
+    assert len(keys) >= 6  # pareto, validation curve, hypervolume, importance, macs-latency, compare
+    open_tab(at, "Pareto front")
     # the sidebar names the study, its trial count, objectives and device
     picker = at.sidebar.selectbox(key="study")
     assert picker.value == MAIN
@@ -199,7 +220,7 @@ def test_export_downloads_the_cli_file(monkeypatch, storage, tmp_path):
     from workbench.export import export_study
 
     downloads = capture_downloads(monkeypatch)
-    at = run_app(monkeypatch, storage)
+    at = open_tab(run_app(monkeypatch, storage), "Export")
     assert_clean(at)
     study, frame = frame_of(storage)
     cases = [("Best under the budgets", "best-accuracy", "yaml"), ("Knee of the front", "knee", "json")]
@@ -232,7 +253,7 @@ def test_export_downloads_the_cli_file(monkeypatch, storage, tmp_path):
 
 def test_trials_tab_filters_and_csv(monkeypatch, storage):
     downloads = capture_downloads(monkeypatch)
-    at = run_app(monkeypatch, storage)
+    at = open_tab(run_app(monkeypatch, storage), "Trials")
     table = tab(at, "Trials").dataframe[0].value
     assert len(table) == 9 and {"state", "status", "reason", "knob_ratio", record.MACS} <= set(table.columns)
     at.multiselect(key="trials_state").set_value(["FAIL"]).run()
@@ -243,12 +264,12 @@ def test_trials_tab_filters_and_csv(monkeypatch, storage):
     at.text_input(key="trials_text").set_value("over budget").run()
     table = tab(at, "Trials").dataframe[0].value
     assert len(table) >= 1 and set(table["status"]) == {"rejected"}
-    csv = pd.read_csv(__import__("io").StringIO(downloads["trials_csv"]))
+    csv = pd.read_csv(__import__("io").StringIO(downloads["trials_csv"]()))  # made when clicked
     assert csv["number"].tolist() == table["number"].tolist()
 
 
 def test_trial_detail_shows_architecture_layers_latency_and_curve(monkeypatch, storage):
-    at = run_app(monkeypatch, storage)
+    at = open_tab(run_app(monkeypatch, storage), "Trial detail")
     at.selectbox(key="detail_trial").set_value(5).run()
     assert_clean(at)
     detail = tab(at, "Trial detail")
@@ -272,6 +293,7 @@ def test_three_objective_study_and_compare(monkeypatch, storage):
     assert_clean(at)
     kinds = [chart_spec(c)["data"][0]["type"] for c in tab(at, "Pareto front").get("plotly_chart")]
     assert "scatter3d" in kinds
+    open_tab(at, "Compare")
     at.multiselect(key="compare_studies").set_value([MAIN]).run()
     assert_clean(at)
     spec = chart_spec(tab(at, "Compare").get("plotly_chart")[0])
@@ -283,6 +305,45 @@ def test_auto_refresh_polls_without_breaking(monkeypatch, storage):
     at.toggle(key="auto_refresh").set_value(True).run()
     assert_clean(at)
     assert any(c.value.startswith("Checked at") for c in at.sidebar.caption)
+
+
+def test_auto_refresh_reads_only_the_new_trial(monkeypatch, storage, tmp_path):
+    copy = tmp_path / "growing.db"
+    copy.write_bytes(Path(storage[len("sqlite:///"):]).read_bytes())
+    url = f"sqlite:///{copy}"
+    at = run_app(monkeypatch, url)
+    assert_clean(at)
+    writer = optuna.load_study(study_name=MAIN, storage=url)  # a worker finishes one more trial
+    trial = writer.ask()
+    for key, value in {record.STATUS: "complete", record.ACCURACY: 0.99, record.MACS: 1.0e6, record.ARCH_HASH: "new"}.items():
+        trial.set_user_attr(key, value)
+    writer.tell(trial, [0.99, 1.0e6])
+    backend = optuna.storages.RDBStorage(url)
+    new_id = backend.get_trial_id_from_study_id_trial_number(backend.get_study_id_from_name(MAIN), trial.number)
+    backend.engine.dispose()
+    with Traffic() as traffic:
+        at.toggle(key="auto_refresh").set_value(True).run()  # polls the counts, sees the new trial, redraws
+    assert_clean(at)
+    assert traffic.trial_ids_read() == {new_id}
+    assert any("Last read: 1 new or unfinished trial" in c.value for c in at.sidebar.caption)
+    assert pareto_numbers(at)[0] == trial.number  # the new, cheapest and most accurate trial leads the front
+    assert "10 trials" in at.caption[0].value
+
+
+def test_trials_tab_pages_and_sorts_on_the_server(monkeypatch, storage):
+    _, written = many_trials_study(60, name=MANY)  # the same seeded trials as stored
+    at = open_tab(run_app(monkeypatch, storage, MANY), "Trials")
+    at.selectbox(key="trials_page_size").set_value(25).run()
+    assert tab(at, "Trials").dataframe[0].value["number"].tolist() == list(range(25))
+    at.number_input(key="trials_page").set_value(3).run()
+    assert_clean(at)
+    assert tab(at, "Trials").dataframe[0].value["number"].tolist() == list(range(50, 60))
+    assert any(c.value.startswith("Trials 51–60 of 60 matching") for c in tab(at, "Trials").caption)
+    at.selectbox(key="trials_sort").set_value(record.ACCURACY)
+    at.toggle(key="trials_descending").set_value(True)
+    at.number_input(key="trials_page").set_value(1).run()
+    scored = sorted((w for w in written if w.accuracy is not None), key=lambda w: -w.accuracy)
+    assert tab(at, "Trials").dataframe[0].value["number"].tolist()[:5] == [w.number for w in scored[:5]]
 
 
 @pytest.mark.parametrize("case", ["missing-file", "empty-study", "only-failed", "unreachable", "no-studies"])
@@ -328,7 +389,7 @@ def test_the_app_only_reads(monkeypatch, storage):
     a writer can add a trial right after a render."""
     path = Path(storage[len("sqlite:///"):])
     before = path.read_bytes()
-    at = run_app(monkeypatch, storage)
+    at = open_tab(run_app(monkeypatch, storage), "Trial detail")
     at.selectbox(key="detail_trial").set_value(3).run()
     assert_clean(at)
     assert path.read_bytes() == before
@@ -385,10 +446,11 @@ def test_honest_study_trials_table_and_confirmed_export(monkeypatch, storage):
     from workbench.export import export_study
 
     downloads = capture_downloads(monkeypatch)
-    at = run_app(monkeypatch, storage, HONEST)
+    at = open_tab(run_app(monkeypatch, storage, HONEST), "Trials")
     table = tab(at, "Trials").dataframe[0].value.set_index("number")
     assert (table.loc[0, record.ACCURACY_CI_LOW], table.loc[0, record.ACCURACY_CI_HIGH]) == (0.9358, 0.9611)
     assert pd.isna(table.loc[2, record.ACCURACY]) and table.loc[0, record.CONFIRMED_ACCURACY] == 0.93
+    open_tab(at, "Export")
     at.radio(key="export_pick").set_value("Best under the budgets")
     at.radio(key="export_by").set_value("confirmed").run()
     assert_clean(at)

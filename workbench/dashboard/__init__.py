@@ -8,5 +8,9 @@
 * `tables` — the architecture stage by stage and the per-layer MACs/params breakdown;
 * `data` — loading a study once (read-only, then released) and the plain messages for
   empty and broken storages;
-* `views` — the page: sidebar and tabs.
+* `cache` — a study read in full once, then only its new and unfinished trials;
+* `scale` — WebGL past a few hundred points, a labelled sample of the dominated cloud;
+* `hypervolume` — the hypervolume history, fast at 10,000 trials;
+* `paging` — the trial table filtered, sorted and paged on the server;
+* `views` — the page: sidebar and tabs (only the open tab is built).
 """

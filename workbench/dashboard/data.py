@@ -26,7 +26,8 @@ from optuna.trial import FrozenTrial
 
 from workbench import record, results
 from workbench.errors import WorkbenchError
-from workbench.storage import DEFAULT_STORAGE, load_study, normalise_url, open_storage
+from workbench.storage import (DEFAULT_STORAGE, load_study, normalise_url, open_storage, release_storage,
+                               study_storage)
 
 STORAGE_ENV = "WORKBENCH_STORAGE"
 STUDY_ENV = "WORKBENCH_STUDY"
@@ -58,13 +59,11 @@ def default_study(argv: Sequence[str] | None = None) -> str | None:
 
 def release(storage: BaseStorage | None) -> None:
     """Close every database connection a storage holds (RDB storages pool them)."""
-    backend = getattr(storage, "_backend", storage)
-    remove = getattr(backend, "remove_session", None)
-    engine = getattr(backend, "engine", None)
+    remove = getattr(storage, "remove_session", None)  # RDBStorage's public session reset
     if remove is not None:
         remove()
-    if engine is not None:
-        engine.dispose()
+    if storage is not None:
+        release_storage(storage)
 
 
 def _state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int, dict[str, int]]:
@@ -115,17 +114,24 @@ def study_catalog(storage_url: str | None) -> pd.DataFrame:
 @dataclass
 class StudyData:
     """One read of a study: its summary, its trials frame, and what the frame leaves out
-    (per-trial curves and latency protocol; light copies of the scored trials for importances)."""
+    (per-trial curves and latency protocol; the trials themselves, for importances)."""
 
     info: results.StudyInfo
     frame: pd.DataFrame
     extras: dict[int, dict[str, Any]] = field(default_factory=dict)
-    light_trials: list[FrozenTrial] = field(default_factory=list)
+    trials: list[FrozenTrial] = field(default_factory=list)
     directions: list[str] = field(default_factory=list)
 
     @property
     def objectives(self) -> list[record.Objective]:
         return self.info.objectives
+
+    @property
+    def light_trials(self) -> list[FrozenTrial]:
+        """Light copies (no user attributes) of the scored trials: what importances rank."""
+        # Importances rank knobs over scored trials only: a rejected trial's placeholder accuracy is no figure.
+        scored = set(self.frame.loc[results.scored_mask(self.frame), "number"]) if not self.frame.empty else set()
+        return [_light(t) for t in self.trials if t.number in scored and t.values is not None and len(t.params)]
 
 
 _EXTRA_KEYS = (record.VAL_CURVE, record.LOSS_CURVE, record.LATENCY_PROTOCOL, record.ARCH_HASH, record.UNSUPPORTED_OPS,
@@ -138,29 +144,32 @@ def _light(trial: FrozenTrial) -> FrozenTrial:
                                      distributions=trial.distributions, constraints=dict(trial.constraints))
 
 
+def build_study_data(study: optuna.Study, trials: Sequence[FrozenTrial]) -> StudyData:
+    """The trials frame and summary of `study` over `trials` (already read), through
+    `workbench.results`; reads only the study's attributes."""
+    info = results.study_info(study, trials)
+    frame = results.trials_frame(study, trials)
+    frame.attrs["latency_protocol"] = info.latency_protocol
+    extras = {t.number: {k: t.user_attrs.get(k) for k in _EXTRA_KEYS} for t in trials}
+    directions = [d.name.lower() for d in study.directions]
+    return StudyData(info=info, frame=frame, extras=extras, trials=list(trials), directions=directions)
+
+
 def load_study_data(storage_url: str | None, study_name: str) -> StudyData:
     """Read a study once (one `get_trials`), build its trials frame and summary through
     `workbench.results`, then release the storage."""
     study = load_study(study_name, storage_url)
     try:
-        trials = study.get_trials(deepcopy=False)
-        info = results.study_info(study, trials)
-        frame = results.trials_frame(study, trials)
-        directions = [d.name.lower() for d in study.directions]
+        return build_study_data(study, study.get_trials(deepcopy=False))
     finally:
-        release(study._storage)
-    frame.attrs["latency_protocol"] = info.latency_protocol
-    extras = {t.number: {k: t.user_attrs.get(k) for k in _EXTRA_KEYS} for t in trials}
-    # Importances rank knobs over scored trials only: a rejected trial's placeholder accuracy is no figure.
-    scored = results.scored_numbers(trials)
-    light = [_light(t) for t in trials if t.number in scored and t.values is not None and len(t.params)]
-    return StudyData(info=info, frame=frame, extras=extras, light_trials=light, directions=directions)
+        release(study_storage(study))
 
 
 def importances(data: StudyData) -> dict[str, dict[str, float]]:
     """Knob importance per objective (`results.param_importances`) over an in-memory copy of
     the scored trials, so storage is not read a second time."""
-    if len(data.light_trials) < 2:
+    light = data.light_trials
+    if len(light) < 2:
         return {o.name: {} for o in data.objectives}
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created in memory" line
@@ -169,7 +178,7 @@ def importances(data: StudyData) -> dict[str, dict[str, float]]:
             warnings.simplefilter("ignore")  # set_metric_names is "experimental"; the evaluator's notes
             study = optuna.create_study(directions=data.directions)
             study.set_metric_names([o.name for o in data.objectives])
-            study.add_trials(data.light_trials)
+            study.add_trials(light)
             return {o.name: dict(results.param_importances(study, o)) for o in data.objectives}
     finally:
         optuna.logging.set_verbosity(verbosity)

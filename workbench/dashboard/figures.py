@@ -1,9 +1,9 @@
 """Plotly figures of a study, shared by the dashboard and the HTML report.
 
 Every builder takes plain pandas data from `workbench.results` (a trials frame, a front, a
-hypervolume history) and returns a `go.Figure`; none of them reads storage. Points are SVG
-scatter traces (not WebGL) so a browser test can count them and an HTML report renders
-them anywhere. The accuracy-versus-cost charts live in `pareto`, the shared names and
+hypervolume history) and returns a `go.Figure`; none of them reads storage. Past a few hundred
+points the markers are WebGL (`scattergl`, see `scale`); a browser test counts them through
+plotly's own `gd.data`. The accuracy-versus-cost charts live in `pareto`, the shared names and
 number formats in `common`; both are re-exported here.
 
 Example:
@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from workbench import record, results
+from workbench.dashboard import scale
 from workbench.dashboard.common import (LABELS, TEMPLATE, accuracy_text, confirmed_text, fidelity_text, hover_texts, human,
                                         label, noise_text, note, protocol_text)
 from workbench.dashboard.pareto import (AXIS_BUDGET, BAND_NAME, DOMINATED, FRONT, INFEASIBLE, NEVER_SCORED, OVER_BUDGET,
@@ -73,7 +74,7 @@ def macs_latency_figure(frame: pd.DataFrame) -> go.Figure:
     both = frame.dropna(subset=[record.MACS, record.LATENCY_P50]) if not frame.empty else frame
     fig = go.Figure()
     if len(both):
-        fig.add_trace(go.Scatter(
+        fig.add_trace(scale.scatter_type(len(both))(
             x=both[record.MACS], y=both[record.LATENCY_P50], mode="markers", name="trials",
             marker={"size": 8, "color": both[record.ACCURACY] if record.ACCURACY in both else None, "colorscale": "Viridis",
                     "colorbar": {"title": {"text": "accuracy"}}, "opacity": 0.8},

@@ -23,6 +23,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from workbench import record, results
+from workbench.dashboard import scale
 from workbench.dashboard.common import TEMPLATE, hover_texts, human, label, note
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES, Objective
@@ -46,6 +47,7 @@ _STRIP_STYLE: dict[str, dict[str, Any]] = {
     "rejected": {"symbol": "x", "color": "#d62728", "size": 8, "opacity": 0.7},
     "failed": {"symbol": "triangle-down", "color": "#555555", "size": 8, "opacity": 0.7},
 }
+_STRIP_KEY = "never scored: "  # the strip's parts among the sampled cloud, by status
 _STRIP_DEFAULT = {"symbol": "circle-open", "color": "#888888", "size": 8, "opacity": 0.7}
 BAND_NAME = "indistinguishable from the best"
 _BAND_COLOUR = "#2ca02c"
@@ -188,6 +190,7 @@ def pareto_figure(
     *,
     protocol: Mapping[str, Any] | None = None,
     by: str = "proxy",
+    max_cloud: int | None = scale.MAX_CLOUD_POINTS,
 ) -> go.Figure:
     """Accuracy against `cost_column`: each scored architecture once, never-scored trials in
     a strip below.
@@ -204,6 +207,10 @@ def pareto_figure(
     Hover shows trial number, knobs, every figure and the latency `protocol` (default:
     `frame.attrs["latency_protocol"]`, else the trial's device).
 
+    Past `scale.WEBGL_MIN_POINTS` points the markers are WebGL (`scattergl`). The front is
+    always drawn whole; past `max_cloud` other points (dominated, over budget, infeasible,
+    never scored) a seeded sample of them is drawn, and the title and legend say so.
+
     Example:
         >>> fig = pareto_figure(frame, objectives, "macs", Budgets(max_macs=2e7))  # doctest: +SKIP
     """
@@ -216,8 +223,14 @@ def pareto_figure(
         if not strip.empty else make_subplots(rows=1, cols=1)
     spec = _color_spec(frame, color_by)
     band = tie_shading(frame, budgets, by) if accuracy in frame else None
+    front = frame[categories == FRONT]
+    cloud = {c: frame[categories == c] for c in (INFEASIBLE, OVER_BUDGET, DOMINATED)}
+    cloud.update({_STRIP_KEY + str(status): part for status, part in strip.groupby("status", sort=True)})
+    cloud = {k: v for k, v in cloud.items() if not v.empty}
+    drawn = scale.sample_parts(cloud, max_cloud)
+    trace = scale.scatter_type(len(front) + sum(len(p) for p in drawn.values()))
     for category in (INFEASIBLE, OVER_BUDGET, DOMINATED, FRONT):
-        part = frame[categories == category]
+        part = front if category == FRONT else drawn.get(category, front.head(0))
         if part.empty:
             continue
         if category == FRONT:
@@ -226,14 +239,14 @@ def pareto_figure(
                 x=ordered[cost_column], y=ordered[accuracy], mode="lines", line={"shape": "hv", "color": "#1f4e9c", "width": 2},
                 name="Pareto front", hoverinfo="skip", legendgroup="front", showlegend=False,
             ), row=1, col=1)
-        fig.add_trace(go.Scatter(
-            x=part[cost_column], y=part[accuracy], mode="markers", name=f"{category} ({len(part)})",
+        fig.add_trace(trace(
+            x=part[cost_column], y=part[accuracy], mode="markers", name=f"{category} ({_count(part, cloud.get(category))})",
             marker=_marker(category, part, color_by, spec), text=hover_texts(part, protocol),
             error_y=_error_bars(part, accuracy, by, STYLE[category]["color"]),
             customdata=part["number"].to_numpy(), hovertemplate="%{text}<extra></extra>",
             legendgroup="front" if category == FRONT else category,
         ), row=1, col=1)
-    _add_strip(fig, strip, cost_column, protocol)
+    _add_strip(fig, drawn, cloud, cost_column, protocol, trace)
     _add_band(fig, band)
     _add_budget_line(fig, cost_column, budgets, rows=2 if not strip.empty else 1)
     plotted = frame[categories.notna()]
@@ -247,9 +260,23 @@ def pareto_figure(
     if spec is not None and color_by is not None:
         _add_colour_legend(fig, color_by, spec)
     _layout(fig, accuracy, cost_column, len(plotted), len(strip), _y_range(plotted, accuracy, by, band), by)
+    _say_sampled(fig, len(front), sum(len(p) for p in drawn.values()), sum(len(p) for p in cloud.values()))
     if plotted.empty and strip.empty:
         note(fig, "no measured trials to plot yet")
     return fig
+
+
+def _count(part: pd.DataFrame, whole: pd.DataFrame | None) -> str:
+    """'12' for a part drawn whole, '7,950; 1,200 drawn' for a sampled one."""
+    total = len(part) if whole is None else len(whole)
+    return f"{total}" if len(part) >= total else f"{total:,}; {len(part):,} drawn"
+
+
+def _say_sampled(fig: go.Figure, n_front: int, n_drawn: int, n_cloud: int) -> None:
+    """Name the sampling in the title: the front is whole, the rest is a sample."""
+    if n_drawn < n_cloud:
+        fig.update_layout(title_text=f"{fig.layout.title.text}<br><sup>All {n_front} front trials drawn; the other points are "
+                                     f"a seeded sample of {n_drawn:,} of {n_cloud:,} (the legend gives each group's full count)</sup>")
 
 
 def _layout(fig: go.Figure, accuracy: str, cost_column: str, n_plotted: int, n_strip: int, y_range: list[float] | None,
@@ -267,12 +294,17 @@ def _layout(fig: go.Figure, accuracy: str, cost_column: str, n_plotted: int, n_s
         fig.update_yaxes(type="category", categoryarray=[NEVER_SCORED], showgrid=False, fixedrange=True, row=2, col=1)
 
 
-def _add_strip(fig: go.Figure, strip: pd.DataFrame, cost_column: str, protocol: Mapping[str, Any] | None) -> None:
+def _add_strip(fig: go.Figure, drawn: Mapping[str, pd.DataFrame], whole: Mapping[str, pd.DataFrame], cost_column: str,
+               protocol: Mapping[str, Any] | None, trace: type[go.Scatter] | type[go.Scattergl]) -> None:
     """The never-scored trials on the cost axis, one trace per status, in the lower row."""
-    for status, part in strip.groupby("status", sort=True):
+    for key, part in drawn.items():
+        if not key.startswith(_STRIP_KEY):
+            continue
+        status = key[len(_STRIP_KEY):]
         style = _STRIP_STYLE.get(str(status), _STRIP_DEFAULT)
-        fig.add_trace(go.Scatter(
-            x=part[cost_column], y=[NEVER_SCORED] * len(part), mode="markers", name=f"{status}, {NEVER_SCORED} ({len(part)})",
+        fig.add_trace(trace(
+            x=part[cost_column], y=[NEVER_SCORED] * len(part), mode="markers",
+            name=f"{status}, {NEVER_SCORED} ({_count(part, whole.get(key))})",
             marker=dict(style), text=hover_texts(part, protocol), customdata=part["number"].to_numpy(),
             hovertemplate="%{text}<extra></extra>", legendgroup=NEVER_SCORED,
         ), row=2, col=1)

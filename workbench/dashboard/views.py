@@ -1,8 +1,9 @@
 """The dashboard page: a sidebar (storage, study, auto-refresh, budgets) and six tabs.
 
-`main()` is all `app.py` calls. Reads go through `data` (read-only, released after each
-read) and are cached with `st.cache_data`, keyed on the storage, the study and its trial
-counts by state, so a running study is re-read only when it has changed.
+`main()` is all `app.py` calls. A study is read through `cache` (read-only, released after
+each read): in full once, then only the trials that are new or were unfinished, whenever the
+catalog's trial counts by state change. Only the open tab is built; what a tab derives from
+the study is cached on the study's version.
 """
 
 from __future__ import annotations
@@ -15,17 +16,22 @@ import pandas as pd
 import streamlit as st
 
 from workbench import record, results
-from workbench.dashboard import data, figures, tables
+from workbench.dashboard import cache, data, figures, hypervolume, paging, tables
 from workbench.errors import WorkbenchError
 from workbench.record import COST_COLUMNS
 from workbench.results import Budgets
 from workbench.storage import journal_path, normalise_url, sqlite_path
 
 CATALOG_TTL_S = 5          # how stale the study list and trial counts may be
-STUDY_TTL_S = 120          # a loaded study is also keyed on its trial counts
+STUDY_TTL_S = 120          # a loaded study is also keyed on its trial counts; past this it is refreshed
 REFRESH_EVERY_S = 10       # auto-refresh polling interval
 EXPORT_FORMATS = ("yaml", "json")
 TAB_NAMES = ("pareto", "trials", "detail", "insights", "compare", "export")
+TAB_LABELS = ("Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export")
+TAB_KEY = "tab"
+PAGE_SIZES = (25, 50, 100, 500)
+# The x axes a chart offers, MACs first (the GhostNet papers' cost, and the axis every study has).
+COST_AXES = (record.MACS, *(c for c in COST_COLUMNS if c != record.MACS))
 PICKS = {"Best under the budgets": "best-accuracy", "Knee of the front": "knee", "A trial by number": "trial"}
 TABLE_COLUMNS = [
     "number", "state", "status", "feasible", record.ACCURACY, record.MACS, record.PARAMS, record.FLOPS_FVCORE,
@@ -46,19 +52,26 @@ def cached_catalog(storage: str) -> pd.DataFrame:
     return data.study_catalog(storage)
 
 
-@st.cache_data(ttl=STUDY_TTL_S, max_entries=16, show_spinner="Reading the study…")
-def cached_study(storage: str, name: str, counts: tuple[int, ...]) -> data.StudyData:
-    return data.load_study_data(storage, name)
+# Resources, not data: a 10,000-trial study is shared by reference, never pickled per rerun.
+@st.cache_resource(ttl=STUDY_TTL_S, max_entries=16, show_spinner="Reading the study…")
+def cached_snapshot(storage: str, name: str, counts: tuple[int, ...]) -> cache.Snapshot:
+    """The study, refreshed incrementally whenever its trial counts by state change."""
+    return cache.study_cache(storage, name).refresh()
 
 
-@st.cache_data(ttl=STUDY_TTL_S, max_entries=16, show_spinner="Ranking the knobs…")
-def cached_importances(storage: str, name: str, counts: tuple[int, ...], _study: data.StudyData) -> dict[str, dict[str, float]]:
+@st.cache_data(max_entries=16, show_spinner="Ranking the knobs…")
+def cached_importances(storage: str, name: str, version: int, _study: data.StudyData) -> dict[str, dict[str, float]]:
     return data.importances(_study)
 
 
-@st.cache_data(ttl=STUDY_TTL_S, max_entries=16, show_spinner=False)
-def cached_history(storage: str, name: str, counts: tuple[int, ...], _study: data.StudyData) -> pd.DataFrame:
-    return results.hypervolume_history(_study.frame, _study.objectives)
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_history(storage: str, name: str, version: int, _study: data.StudyData) -> pd.DataFrame:
+    return hypervolume.hypervolume_history(_study.frame, _study.objectives)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def cached_search_text(storage: str, name: str, version: int, _study: data.StudyData) -> pd.Series:
+    return paging.search_text(_study.frame)
 
 
 @st.cache_data(max_entries=64, show_spinner="Counting MACs per layer…")
@@ -68,19 +81,19 @@ def cached_layer_table(arch_json: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=STUDY_TTL_S, max_entries=32, show_spinner="Building the export…")
 def cached_export(storage: str, name: str, number: int, spec: str, budgets: tuple[float | None, float | None, float | None],
-                  fmt: str, counts: tuple[int, ...], _row: pd.Series, by: str = "proxy") -> str:
+                  fmt: str, version: int, _row: pd.Series, by: str = "proxy") -> str:
     """The text `workbench export --pick SPEC --max-*` writes for this trial (same code path;
     `_row` is the trial's row of the cached frame, so only the study's attributes and that
     one trial are read again)."""
     from workbench.config.io import dump_model
     from workbench.export import build_export
-    from workbench.storage import load_study
+    from workbench.storage import load_study, study_storage
 
     study = load_study(name, storage)
     try:
         config = build_export(study, _row, pick=spec, budgets=Budgets(*budgets), by=by)
     finally:
-        data.release(study._storage)
+        data.release(study_storage(study))
     return dump_model(config, fmt=fmt)
 
 
@@ -95,6 +108,7 @@ class Selection:
     counts: tuple[int, ...]
     budgets: Budgets
     catalog: pd.DataFrame
+    version: int = 0
 
 
 def main() -> None:
@@ -122,9 +136,11 @@ def _page(started: float) -> None:
     counts = _counts(catalog, name)
     with st.sidebar:
         _auto_refresh(storage, name, counts)
-    study = cached_study(storage, name, counts)
+        snapshot = cached_snapshot(storage, name, counts)
+        _read_caption(storage, snapshot)
+    study = snapshot.study
     budgets = _budget_inputs(name, study.info.budgets)
-    selection = Selection(storage, name, counts, budgets, catalog)
+    selection = Selection(storage, name, counts, budgets, catalog, snapshot.version)
     _header(study, selection)
     if study.frame.empty:
         st.info(f"Study '{name}' has no trials yet. Start it with `workbench search`, then turn on "
@@ -136,13 +152,16 @@ def _page(started: float) -> None:
                    "The table below gives the reason each one stopped.")
         _trials_tab(study, selection)
         return
-    tabs = st.tabs(["Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export"])
+    # Only the open tab is built: switching tabs reruns the page with the other one open.
+    tabs = st.tabs(list(TAB_LABELS), key=TAB_KEY, on_change="rerun")
     sections: list[Callable[[data.StudyData, Selection], None]] = [
         lambda s, sel: _pareto_tab(s, sel, started), _trials_tab, _detail_tab, _insights_tab, _compare_tab, _export_tab,
     ]
     timings = st.session_state["_timings"]
     timings["load_s"] = time.perf_counter() - started
     for tab, section, label in zip(tabs, sections, TAB_NAMES):
+        if tab.open is False:
+            continue
         with tab:
             tab_started = time.perf_counter()
             section(study, selection)
@@ -224,6 +243,20 @@ def _watch(storage: str, name: str, counts: tuple[int, ...]) -> None:
     if now != counts:
         cached_catalog.clear()
         st.rerun(scope="app")
+
+
+def _read_caption(storage: str, snapshot: cache.Snapshot) -> None:
+    """What the last refresh read, and a button to read the whole study again."""
+    read = snapshot.read
+    what = f"all {len(read.numbers):,} trials" if read.full else \
+        (f"{len(read.numbers)} new or unfinished trial{'s' if len(read.numbers) != 1 else ''}" if read.numbers else "no trials")
+    st.caption(f"Last read: {what} in {read.seconds:.2f} s (finished trials are read once).")
+    if st.button("Re-read the whole study", key="reread", help="Reads every trial again; normally only new and "
+                 "unfinished trials are read."):
+        cache.forget(storage)
+        cached_snapshot.clear()
+        cached_catalog.clear()
+        st.rerun()
 
 
 def _budget_inputs(name: str, stored: Budgets) -> Budgets:
@@ -315,7 +348,7 @@ def _pareto_tab(study: data.StudyData, selection: Selection, started: float) -> 
     frame, budgets = study.frame, selection.budgets
     knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
     left, right = st.columns(2)
-    cost = left.selectbox("Cost axis", list(COST_COLUMNS), format_func=figures.label, key="pareto_cost")
+    cost = left.selectbox("Cost axis", list(COST_AXES), format_func=figures.label, key="pareto_cost")
     color_by = right.selectbox("Colour by knob", [None, *knobs], format_func=lambda c: "none" if c is None else figures.label(c),
                                key="pareto_color")
     by = "proxy"
@@ -352,6 +385,7 @@ def _pareto_tab(study: data.StudyData, selection: Selection, started: float) -> 
 
 
 def _trials_tab(study: data.StudyData, selection: Selection) -> None:
+    """Every trial, filtered, sorted and cut into pages on the server (the browser gets one page)."""
     frame = study.frame
     knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
     violations = [c for c in frame.columns if c.startswith("violation_")]
@@ -361,21 +395,25 @@ def _trials_tab(study: data.StudyData, selection: Selection) -> None:
     statuses = b.multiselect("Status", sorted(frame["status"].dropna().astype(str).unique()), key="trials_status",
                              placeholder="all statuses")
     text = c.text_input("Filter text", key="trials_text", placeholder="matches reason, status, knobs… (e.g. 'budget')")
-    shown = frame[columns]
-    if states:
-        shown = shown[shown["state"].isin(states)]
-    if statuses:
-        shown = shown[shown["status"].astype(str).isin(statuses)]
-    if text.strip():
-        haystack = shown.map(str).agg(" ".join, axis=1).str.lower()
-        shown = shown[haystack.str.contains(text.strip().lower(), regex=False)]
+    haystack = cached_search_text(selection.storage, selection.study, selection.version, study) if text.strip() else None
+    shown = paging.filter_trials(frame, states, statuses, text, haystack)[columns]
     over = ~selection.budgets.mask(shown) if not shown.empty else pd.Series(dtype=bool)
     shown = shown.assign(within_budgets=~over) if not shown.empty else shown
-    st.caption(f"Showing {len(shown)} of {len(frame)} trials; click a column header to sort.")
-    st.dataframe(shown, hide_index=True, key="trials_table",
+    d, e, f, g = st.columns([2, 1, 1, 1])
+    sort = d.selectbox("Sort by", columns, format_func=figures.label, key="trials_sort")
+    descending = e.toggle("Descending", key="trials_descending")
+    size = f.selectbox("Rows per page", PAGE_SIZES, index=1, key="trials_page_size")
+    n_pages = paging.pages(len(shown), size)
+    number = g.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, value=1, step=1, key="trials_page")
+    rows = paging.page(shown, sort, descending, int(number), size)
+    first = (min(int(number), n_pages) - 1) * size
+    st.caption(f"Trials {first + 1 if len(rows) else 0}–{first + len(rows)} of {len(shown):,} matching "
+               f"({len(frame):,} in the study), sorted by {figures.label(sort)}{' descending' if descending else ''}.")
+    st.dataframe(rows, hide_index=True, key="trials_table",
                  column_config={**_NUMBER_FORMATS, "reason": st.column_config.TextColumn(width="large")})
-    st.download_button("Download CSV", shown.to_csv(index=False), file_name=f"{selection.study}-trials.csv",
-                       mime="text/csv", key="trials_csv", on_click="ignore")
+    # The file is made only when the button is clicked: a 10,000-row CSV is not built on every rerun.
+    st.download_button(f"Download the {len(shown):,} matching trials as CSV", lambda: shown.to_csv(index=False),
+                       file_name=f"{selection.study}-trials.csv", mime="text/csv", key="trials_csv", on_click="ignore")
 
 
 def _detail_tab(study: data.StudyData, selection: Selection) -> None:
@@ -438,12 +476,12 @@ def _export_command(selection: Selection, spec: str, file_name: str, by: str = "
 
 def _insights_tab(study: data.StudyData, selection: Selection) -> None:
     frame, objectives = study.frame, study.objectives
-    history = cached_history(selection.storage, selection.study, selection.counts, study)
+    history = cached_history(selection.storage, selection.study, selection.version, study)
     st.plotly_chart(figures.hypervolume_figure(history), key="insights_hv", width="stretch")
     reference = results.reference_point(frame, objectives)
     st.caption("Scored feasible trials only, each architecture once. Reference point (in loss space: accuracy negated, "
                "costs as measured): " + ", ".join(f"{o.name}={v:.4g}" for o, v in zip(objectives, reference)))
-    importances = cached_importances(selection.storage, selection.study, selection.counts, study)
+    importances = cached_importances(selection.storage, selection.study, selection.version, study)
     st.plotly_chart(figures.importance_figure(importances), key="insights_importance", width="stretch")
     st.plotly_chart(figures.macs_latency_figure(frame), key="insights_macs_latency", width="stretch")
     st.caption("Where FLOPs stop predicting latency on this device: points far from the dotted line are architectures "
@@ -454,10 +492,11 @@ def _compare_tab(study: data.StudyData, selection: Selection) -> None:
     others = [n for n in selection.catalog["study"] if n != selection.study]
     chosen = st.multiselect("Studies to compare with this one", others, key="compare_studies",
                             placeholder="pick studies from the same storage")
-    cost = st.selectbox("Cost axis", list(COST_COLUMNS), format_func=figures.label, key="compare_cost")
+    cost = st.selectbox("Cost axis", list(COST_AXES), format_func=figures.label, key="compare_cost")
     fronts, rows = {}, []
     for name in [selection.study, *chosen]:
-        other = study if name == selection.study else cached_study(selection.storage, name, _counts(selection.catalog, name))
+        other = study if name == selection.study else \
+            cached_snapshot(selection.storage, name, _counts(selection.catalog, name)).study
         axes = figures.axis_objectives(other.objectives, cost)
         front = results.pareto_front(other.frame, axes, selection.budgets)
         fronts[name] = front
@@ -498,7 +537,7 @@ def _export_tab(study: data.StudyData, selection: Selection) -> None:
     try:
         budgets = selection.budgets
         text = cached_export(selection.storage, selection.study, number, spec, (budgets.max_params, budgets.max_macs,
-                             budgets.max_latency_ms), fmt, selection.counts, row, by)
+                             budgets.max_latency_ms), fmt, selection.version, row, by)
     except ImportError:
         st.warning("Exporting needs `workbench.export`, which this installation does not have.")
         return
