@@ -232,3 +232,37 @@ def test_train_fraction_rungs_train_on_a_share(tmp_path: Path) -> None:
     full = 1797 - 359 - 287  # digits less its test and validation splits
     sizes = sorted({call["train_size"] for call in trainer.calls})
     assert sizes == [round(0.5 * full), full]
+
+
+def test_dashboard_shows_each_rung(ladder_study, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    from streamlit.testing.v1 import AppTest
+
+    study, _, _, url = ladder_study
+    monkeypatch.setenv("WORKBENCH_STORAGE", url)
+    monkeypatch.setenv("WORKBENCH_STUDY", "tiny")
+    app = Path(__file__).resolve().parents[1] / "app.py"
+    at = AppTest.from_file(str(app), default_timeout=120).run()
+    assert not at.exception
+
+    def front_numbers() -> set[int]:
+        text = next(m.value for m in at.markdown if m.value.startswith("**Pareto trials**"))
+        return {int(n) for n in re.findall(r"\d+", text.split(":", 1)[1])}
+
+    slider = at.select_slider(key="pareto_rung")
+    assert slider.value == 2.0                                        # the top rung by default
+    assert len(slider.options) == 2
+    top = {t.number for t in study.get_trials() if t.state == TrialState.COMPLETE}
+    assert front_numbers() <= top
+    slider.set_value(1.0).run()
+    # Rung 1's front by hand: every trained trial's accuracy at rung 1 against its MACs, one per architecture.
+    points, seen = [], set()
+    for t in study.get_trials():
+        by_rung = t.user_attrs.get(record.ACCURACY_BY_RUNG) or {}
+        if "1" in by_rung and t.user_attrs[record.ARCH_HASH] not in seen:
+            seen.add(t.user_attrs[record.ARCH_HASH])
+            points.append((t.number, by_rung["1"], t.user_attrs[record.MACS]))
+    by_hand = {n for n, a, m in points
+               if not any(a2 >= a and m2 <= m and (a2 > a or m2 < m) for _, a2, m2 in points)}
+    assert front_numbers() == by_hand

@@ -32,7 +32,8 @@ from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES, Objective
 from workbench.stats import binomial_se, tie_band
-from workbench.storage import hypervolume as _hypervolume, load_study, named_constraints, open_storage, pareto_mask
+from workbench.storage import (hypervolume as _hypervolume, load_study, named_constraints, normalise_url, open_storage, pareto_mask,
+                               release_storage, stored_metric_names, study_id, trial_state_counts)
 
 # Metric columns of the trials frame, in display order.
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -153,27 +154,43 @@ def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
     )
 
 
+STUDY_COLUMNS = ["study", "trials", "complete", "failed", "running", "objectives", "dataset", "device", "started"]
+
+
 def list_studies(storage: str | None = None) -> pd.DataFrame:
-    """One row per study: name, trial counts by state, objectives, dataset and device.
+    """One row per study: name, trial counts by state (all, complete, failed, running or
+    waiting), objectives, dataset, device and start time. Read without loading any trial on a
+    database (one counting query), and the connections are released before returning: the
+    listing of `workbench studies` and of the dashboard.
+
+    Raises:
+        WorkbenchError: a missing file or a database that opens but cannot be read.
 
     Example:
         >>> list_studies("sqlite:///workbench.db")  # doctest: +SKIP
     """
     backend = open_storage(storage)
+    try:
+        studies = backend.get_all_studies()
+        counts = trial_state_counts(backend, studies)
+        starts = {s.study_name: s.datetime_start for s in optuna.get_all_study_summaries(backend, include_best_trial=False)} \
+            if len(studies) <= 50 else {}
+    except Exception as error:  # noqa: BLE001 - a database that opens but cannot be read
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbenchError(f"storage '{normalise_url(storage)}': cannot read ({detail})") from error
+    finally:
+        release_storage(backend)
     rows = []
-    for summary in optuna.get_all_study_summaries(backend, include_best_trial=False):
-        study = optuna.load_study(study_name=summary.study_name, storage=backend)
-        trials = study.get_trials(deepcopy=False)
-        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    for study in studies:
+        by_state = counts.get(study_id(study), {})
+        names = stored_metric_names(study.system_attrs) or study.user_attrs.get(record.STUDY_OBJECTIVES) or []
         rows.append({
-            "study": summary.study_name, "trials": len(trials), "complete": complete,
-            "feasible": sum(_is_feasible(t) for t in trials),
-            "objectives": ", ".join(study.metric_names or []),
-            "dataset": study.user_attrs.get(record.STUDY_DATASET),
-            "device": study.user_attrs.get(record.STUDY_DEVICE),
-            "started": summary.datetime_start,
+            "study": study.study_name, "trials": sum(by_state.values()), "complete": by_state.get("COMPLETE", 0),
+            "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0) + by_state.get("WAITING", 0),
+            "objectives": ", ".join(names), "dataset": study.user_attrs.get(record.STUDY_DATASET),
+            "device": study.user_attrs.get(record.STUDY_DEVICE), "started": starts.get(study.study_name),
         })
-    return pd.DataFrame(rows, columns=["study", "trials", "complete", "feasible", "objectives", "dataset", "device", "started"])
+    return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 
 
 # --- which trials were scored ------------------------------------------------------------

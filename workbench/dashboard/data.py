@@ -59,56 +59,14 @@ def default_study(argv: Sequence[str] | None = None) -> str | None:
 
 def release(storage: BaseStorage | None) -> None:
     """Close every database connection a storage holds (RDB storages pool them)."""
-    remove = getattr(storage, "remove_session", None)  # RDBStorage's public session reset
-    if remove is not None:
-        remove()
     if storage is not None:
         release_storage(storage)
 
 
-def _state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int, dict[str, int]]:
-    """Trial counts by state for each study id: one GROUP BY query on an RDB storage
-    (reading every trial just to count them takes seconds on a large study)."""
-    engine = getattr(storage, "engine", None)
-    counts: dict[int, dict[str, int]] = {s._study_id: {} for s in studies}
-    if engine is not None:
-        import sqlalchemy
-
-        with engine.connect() as connection:
-            rows = connection.execute(sqlalchemy.text("SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state"))
-            for study_id, state, n in rows:
-                name = state.name if hasattr(state, "name") else str(state)
-                counts.setdefault(int(study_id), {})[name] = int(n)
-        return counts
-    for study in studies:
-        for trial in storage.get_all_trials(study._study_id, deepcopy=False):
-            counts[study._study_id][trial.state.name] = counts[study._study_id].get(trial.state.name, 0) + 1
-    return counts
-
-
 def study_catalog(storage_url: str | None) -> pd.DataFrame:
-    """One row per study in the storage: name, trial counts (all, complete, failed,
-    running), objectives, dataset and device. Raises `WorkbenchError` for a missing file
-    or an unreachable database."""
-    storage = open_storage(storage_url)
-    try:
-        studies = storage.get_all_studies()
-        counts = _state_counts(storage, studies)
-    except Exception as error:  # a database that opens but cannot be read
-        raise WorkbenchError(f"storage '{normalise_url(storage_url)}': cannot read ({_first_line(error)})") from error
-    finally:
-        release(storage)
-    rows = []
-    for study in studies:
-        by_state = counts.get(study._study_id, {})
-        names = study.system_attrs.get("study:metric_names") or study.user_attrs.get(record.STUDY_OBJECTIVES) or []
-        rows.append({
-            "study": study.study_name, "trials": sum(by_state.values()), "complete": by_state.get("COMPLETE", 0),
-            "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0) + by_state.get("WAITING", 0),
-            "objectives": ", ".join(names), "dataset": study.user_attrs.get(record.STUDY_DATASET),
-            "device": study.user_attrs.get(record.STUDY_DEVICE),
-        })
-    return pd.DataFrame(rows, columns=CATALOG_COLUMNS)
+    """One row per study in the storage (`results.list_studies`, the listing `workbench
+    studies` prints). Raises `WorkbenchError` for a missing file or an unreachable database."""
+    return results.list_studies(storage_url)[CATALOG_COLUMNS]
 
 
 @dataclass

@@ -344,6 +344,19 @@ _NUMBER_FORMATS = {
 
 # --- tabs ---------------------------------------------------------------------------------
 
+def _rung_view(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """A ladder study's frame on the rung the user picks: the top rung by default (its fully
+    trained candidates), a lower rung shows more, shorter-trained candidates."""
+    levels = results.rungs(frame)
+    if len(levels) < 2 or by != "proxy":
+        return frame
+    rung = st.select_slider("Rung (fidelity ladder)", options=levels, value=levels[-1], key="pareto_rung",
+                            format_func=lambda r: f"{r:g}" + (" (top)" if r == levels[-1] else ""),
+                            help="Accuracy at this rung of the ladder; candidates stopped below it are left out. "
+                                 "Picks and the front default to the top rung.")
+    return frame if rung == levels[-1] else results.at_rung(frame, rung)
+
+
 def _pareto_tab(study: data.StudyData, selection: Selection, started: float) -> None:
     frame, budgets = study.frame, selection.budgets
     knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
@@ -357,6 +370,7 @@ def _pareto_tab(study: data.StudyData, selection: Selection, started: float) -> 
             help="Accuracy re-measured by `workbench confirm` (longer training, several seeds); trials without a "
                  "confirmation are left out, and the best and the front are taken on it."):
         by = "confirmed"
+    frame = _rung_view(frame, by)
     best, problem = _best(frame, budgets, by)
     highlight = int(best["number"]) if best is not None else None
     fig = figures.pareto_figure(frame, study.objectives, cost, budgets, color_by, highlight, by=by)

@@ -19,8 +19,10 @@ from workbench.storage.optuna_internals import (
     set_constraint_list,
     storage_location,
     stored_metric_names,
+    study_id,
     study_storage,
     trial_by_number,
+    trial_state_counts,
 )
 from workbench.storage.urls import (
     DEFAULT_STORAGE,
@@ -37,5 +39,6 @@ __all__ = [
     "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "describe_storage_error", "exclusive_run", "fail_running",
     "hypervolume", "journal_path", "load_study", "lock_file_for", "named_constraints", "normalise_url",
     "open_storage", "pareto_mask", "postgres_driver_url", "release_storage", "set_constraint_list", "sqlite_path",
-    "storage_errors", "storage_location", "stored_metric_names", "study_lock", "study_storage", "trial_by_number",
+    "storage_errors", "storage_location", "stored_metric_names", "study_id", "study_lock", "study_storage",
+    "trial_by_number", "trial_state_counts",
 ]

@@ -111,8 +111,12 @@ def storage_location(storage: BaseStorage) -> tuple[str | None, str | None]:
 
 
 def release_storage(storage: BaseStorage) -> None:
-    """Close an RDB storage's connection pool now (readers must not hold SQLite locks)."""
+    """Close an RDB storage's sessions and connection pool now (readers must not hold SQLite
+    locks); a no-op for other storages."""
     backend = getattr(storage, "_backend", storage)
+    remove = getattr(backend, "remove_session", None)  # RDBStorage's public session reset
+    if remove is not None:
+        remove()
     engine = getattr(backend, "engine", None)
     if engine is not None:
         engine.dispose()
@@ -122,6 +126,34 @@ def stored_metric_names(system_attrs: dict[str, Any]) -> list[str] | None:
     """A study's objective names from its system attributes (a `FrozenStudy`'s included)."""
     names = system_attrs.get(_METRIC_NAMES_KEY)
     return list(names) if names else None
+
+
+def study_id(study: Any) -> int:
+    """The storage's id of a study (`Study` or `FrozenStudy`)."""
+    return int(study._study_id)
+
+
+def trial_state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int, dict[str, int]]:
+    """Trial counts by state name for each study id: one GROUP BY on Optuna's `trials` table
+    for an RDB storage (reading every trial only to count them takes seconds on a large study),
+    otherwise by reading the trials."""
+    ids = [study_id(s) for s in studies]
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    backend = getattr(storage, "_backend", storage)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        import sqlalchemy
+
+        with engine.connect() as connection:
+            rows = connection.execute(sqlalchemy.text("SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state"))
+            for sid, state, n in rows:
+                name = state.name if hasattr(state, "name") else str(state)
+                counts.setdefault(int(sid), {})[name] = int(n)
+        return counts
+    for sid in ids:
+        for trial in storage.get_all_trials(sid, deepcopy=False):
+            counts[sid][trial.state.name] = counts[sid].get(trial.state.name, 0) + 1
+    return counts
 
 
 def pareto_mask(losses: np.ndarray) -> np.ndarray:
