@@ -173,8 +173,6 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
     try:
         studies = backend.get_all_studies()
         counts = trial_state_counts(backend, studies)
-        starts = {s.study_name: s.datetime_start for s in optuna.get_all_study_summaries(backend, include_best_trial=False)} \
-            if len(studies) <= 50 else {}
     except Exception as error:  # noqa: BLE001 - a database that opens but cannot be read
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbenchError(f"storage '{normalise_url(storage)}': cannot read ({detail})") from error
@@ -182,13 +180,14 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
         release_storage(backend)
     rows = []
     for study in studies:
-        by_state = counts.get(study_id(study), {})
+        by_state = dict(counts.get(study_id(study), {}))
+        started = by_state.pop("started", None)
         names = stored_metric_names(study.system_attrs) or study.user_attrs.get(record.STUDY_OBJECTIVES) or []
         rows.append({
             "study": study.study_name, "trials": sum(by_state.values()), "complete": by_state.get("COMPLETE", 0),
             "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0) + by_state.get("WAITING", 0),
             "objectives": ", ".join(names), "dataset": study.user_attrs.get(record.STUDY_DATASET),
-            "device": study.user_attrs.get(record.STUDY_DEVICE), "started": starts.get(study.study_name),
+            "device": study.user_attrs.get(record.STUDY_DEVICE), "started": started,
         })
     return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 

@@ -133,27 +133,45 @@ def study_id(study: Any) -> int:
     return int(study._study_id)
 
 
-def trial_state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int, dict[str, int]]:
-    """Trial counts by state name for each study id: one GROUP BY on Optuna's `trials` table
-    for an RDB storage (reading every trial only to count them takes seconds on a large study),
+def trial_state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """Per study id: trial counts by state name, and the earliest trial start under the key
+    `"started"` (None without trials). One GROUP BY on Optuna's `trials` table for an RDB
+    storage (reading every trial only to count them takes seconds on a large study),
     otherwise by reading the trials."""
     ids = [study_id(s) for s in studies]
-    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    counts: dict[int, dict[str, Any]] = {i: {"started": None} for i in ids}
     backend = getattr(storage, "_backend", storage)
     engine = getattr(backend, "engine", None)
     if engine is not None:
         import sqlalchemy
 
         with engine.connect() as connection:
-            rows = connection.execute(sqlalchemy.text("SELECT study_id, state, COUNT(*) FROM trials GROUP BY study_id, state"))
-            for sid, state, n in rows:
+            rows = connection.execute(sqlalchemy.text(
+                "SELECT study_id, state, COUNT(*), MIN(datetime_start) FROM trials GROUP BY study_id, state"))
+            for sid, state, n, first in rows:
                 name = state.name if hasattr(state, "name") else str(state)
-                counts.setdefault(int(sid), {})[name] = int(n)
+                entry = counts.setdefault(int(sid), {"started": None})
+                entry[name] = int(n)
+                first = _as_datetime(first)
+                if first is not None and (entry["started"] is None or first < entry["started"]):
+                    entry["started"] = first
         return counts
     for sid in ids:
         for trial in storage.get_all_trials(sid, deepcopy=False):
-            counts[sid][trial.state.name] = counts[sid].get(trial.state.name, 0) + 1
+            entry = counts[sid]
+            entry[trial.state.name] = entry.get(trial.state.name, 0) + 1
+            if trial.datetime_start is not None and (entry["started"] is None or trial.datetime_start < entry["started"]):
+                entry["started"] = trial.datetime_start
     return counts
+
+
+def _as_datetime(value: Any) -> Any:
+    """SQLite hands back text where PostgreSQL hands back a datetime."""
+    if isinstance(value, str):
+        from datetime import datetime
+
+        return datetime.fromisoformat(value)
+    return value
 
 
 def pareto_mask(losses: np.ndarray) -> np.ndarray:
