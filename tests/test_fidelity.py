@@ -266,3 +266,13 @@ def test_dashboard_shows_each_rung(ladder_study, monkeypatch: pytest.MonkeyPatch
     by_hand = {n for n, a, m in points
                if not any(a2 >= a and m2 <= m and (a2 > a or m2 < m) for _, a2, m2 in points)}
     assert front_numbers() == by_hand
+
+
+def test_the_digits_space_turns_into_a_ladder_by_uncommenting_one_line(tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[1] / "search_spaces" / "digits.yaml"
+    text = shipped.read_text(encoding="utf-8")
+    line = next(l for l in text.splitlines() if l.startswith("# fidelity:"))
+    (tmp_path / "digits.yaml").write_text(text.replace(line, line[2:]), encoding="utf-8")
+    space = load_space(str(tmp_path / "digits.yaml"))
+    assert space.fidelity is not None and space.fidelity.rungs == [1, 3]
+    assert space.proxy_recipe().epochs == 3 and load_space("digits").fidelity is None
