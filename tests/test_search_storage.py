@@ -187,3 +187,18 @@ def test_postgres_heartbeat_fails_a_killed_workers_trial(tmp_path, postgres_url)
     assert study.trials[killed.number].state == optuna.trial.TrialState.FAIL
     assert record.STATUS not in study.trials[killed.number].user_attrs or study.trials[killed.number].user_attrs[record.STATUS] is None
     assert counted_trials(study) == 2 and summary.states.get("COMPLETE") == 2
+
+
+@pytest.mark.postgres
+def test_two_commands_on_postgres_never_train_one_architecture_twice(tmp_path, postgres_url) -> None:
+    two_archs = {**TINY, "knobs": {"dw_size": {"choices": [1, 3]}}}
+    space_file = write_space(tmp_path, two_archs)
+    processes = [start_search(space_file, postgres_url, 6, "--study", "pg-claims", "--sampler", "random") for _ in range(2)]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    trials = optuna.load_study(study_name="pg-claims", storage=open_storage(postgres_url)).trials
+    trained = [t.user_attrs[record.ARCH_HASH] for t in trials if t.user_attrs.get(record.STATUS) == "complete"]
+    assert len(trained) == len(set(trained)) <= 2          # each architecture trained once, by one command
+    assert {t.user_attrs[record.STATUS] for t in trials} <= {"complete", "reused"}
+    assert len({t.user_attrs[record.RUN_ID] for t in trials}) == 2
