@@ -52,7 +52,7 @@ CONFIRMED_SAMPLES = "confirmed_samples"    # every seed's accuracy
 ACCURACY_BY_RUNG = "accuracy_by_rung"  # {"<rung>": accuracy at that rung}, e.g. {"1": 0.71, "3": 0.86}
 RUNG = "rung"                          # the highest rung the trial was scored on (epochs or train fraction)
 PRESCREEN_SCORE = "prescreen_score"    # the zero-cost proxy's score the pre-screen ranked it by
-RUN_ID = "run_id"                      # which `workbench search` command ran the trial (host:pid:start)
+RUN_ID = "run_id"                      # which `workbench search` command ran the trial (host:pid:start:nonce)
 
 TRIAL_KEYS: tuple[str, ...] = (
     ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,

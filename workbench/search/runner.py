@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import uuid
 from typing import Any, Callable
 
 import optuna
@@ -124,8 +125,9 @@ def _search(space: SearchSpace, url: str, study_name: str, *, data: Any, device:
 
 
 def new_run_id() -> str:
-    """`host:pid:start` of this command: written on its trials (`record.RUN_ID`)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+    """`host:pid:start:nonce` of this command, written on its trials (`record.RUN_ID`); the
+    nonce keeps two runs of one process within one second apart."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}:{uuid.uuid4().hex[:8]}"
 
 
 def trials_of_run(study: optuna.Study, run_id: str) -> int:
@@ -161,7 +163,7 @@ _RUN_ID_GRACE_S = 60.0
 def _is_dead(run_id: Any, age_s: float) -> bool:
     if not isinstance(run_id, str) or run_id.count(":") < 2:
         return age_s > _RUN_ID_GRACE_S
-    host, pid, _ = run_id.rsplit(":", 2)
+    host, pid = run_id.split(":")[:2]
     if host != socket.gethostname():
         return False
     try:
