@@ -21,7 +21,7 @@ from test_search import TINY, tiny, write_space
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.search import run_search
-from workbench.search.runner import counted_trials
+from workbench.search.workers import counted_trials
 from workbench.storage import open_storage
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

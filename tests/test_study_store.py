@@ -12,7 +12,6 @@ import shlex
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

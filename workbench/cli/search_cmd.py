@@ -14,7 +14,9 @@ from typing import Any
 from workbench.cli.common import human, print_table
 from workbench.profiling.protocol import DEVICE_CHOICES
 from workbench.search.loading import load_space
-from workbench.search.runner import DEFAULT_HEARTBEAT_S, SAMPLERS, SearchSummary, run_search
+from workbench.search.runner import DEFAULT_HEARTBEAT_S, run_search
+from workbench.search.samplers import SAMPLERS
+from workbench.search.summary import SearchSummary
 from workbench.storage import DEFAULT_STORAGE
 
 

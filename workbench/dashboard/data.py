@@ -21,13 +21,10 @@ from typing import Any, Sequence
 
 import optuna
 import pandas as pd
-from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from workbench import record, results
-from workbench.errors import WorkbenchError
-from workbench.storage import (DEFAULT_STORAGE, load_study, normalise_url, open_storage, release_storage,
-                               study_storage)
+from workbench.storage import DEFAULT_STORAGE, load_study, release_storage, study_storage
 
 STORAGE_ENV = "WORKBENCH_STORAGE"
 STUDY_ENV = "WORKBENCH_STUDY"
@@ -57,10 +54,8 @@ def default_study(argv: Sequence[str] | None = None) -> str | None:
     return os.environ.get(STUDY_ENV) or None
 
 
-def release(storage: BaseStorage | None) -> None:
-    """Close every database connection a storage holds (RDB storages pool them)."""
-    if storage is not None:
-        release_storage(storage)
+# Close every database connection a storage holds (the storage package owns how).
+release = release_storage
 
 
 def study_catalog(storage_url: str | None) -> pd.DataFrame:
@@ -140,8 +135,3 @@ def importances(data: StudyData) -> dict[str, dict[str, float]]:
             return {o.name: dict(results.param_importances(study, o)) for o in data.objectives}
     finally:
         optuna.logging.set_verbosity(verbosity)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__

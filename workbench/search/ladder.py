@@ -28,8 +28,9 @@ from workbench import record
 from workbench.search.fidelity import FidelitySpec
 from workbench.search.promotion import is_promoted, promoted_count
 
-# Record keys written as soon as they are known, so other workers can compare against them.
-_EARLY_KEYS = (record.ARCH_HASH, record.PARAMS, record.MACS, record.LATENCY_P50)
+# Record keys written as soon as they are known, so other workers can compare against them
+# (the architecture hash is already published by the claim, `objective.claim_architecture`).
+_EARLY_KEYS = (record.PARAMS, record.MACS, record.LATENCY_P50)
 
 
 def rung_key(rung: float) -> str:

@@ -6,7 +6,6 @@ asked not to) against the budgets, before any trial runs.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from workbench.config.io import read_mapping
 from workbench.errors import WorkbenchError

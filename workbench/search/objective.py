@@ -208,23 +208,19 @@ def _release_memory() -> None:
 _MEASURED = {TrialState.COMPLETE: ("complete", "rejected", "reused"), TrialState.PRUNED: _LADDER_STOPS}
 
 
-def find_measured(trial: optuna.Trial, digest: str) -> FrozenTrial | None:
-    """An earlier finished trial of the study with the same architecture hash: completed,
-    rejected, reused, or stopped / screened on a ladder."""
-    for other in trial.study.get_trials(deepcopy=False, states=tuple(_MEASURED)):
-        attrs = other.user_attrs
-        if (other.number != trial.number and attrs.get(record.ARCH_HASH) == digest
-                and attrs.get(record.STATUS) in _MEASURED[other.state]):
-            return other
-    return None
-
-
-def find_in_progress(trial: optuna.Trial, digest: str) -> FrozenTrial | None:
-    """Another RUNNING trial of the study that claimed the same architecture hash."""
-    for other in trial.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if other.number != trial.number and other.user_attrs.get(record.ARCH_HASH) == digest:
-            return other
-    return None
+def same_architecture(trial: optuna.Trial, digest: str) -> tuple[FrozenTrial | None, bool]:
+    """(an earlier finished trial with this architecture hash whose figures can be reused,
+    whether another RUNNING trial has claimed the same hash), from one read of the study.
+    Reusable: completed, rejected, reused, or stopped / screened on a ladder."""
+    measured, busy = None, False
+    for other in trial.study.get_trials(deepcopy=False, states=(*_MEASURED, TrialState.RUNNING)):
+        if other.number == trial.number or other.user_attrs.get(record.ARCH_HASH) != digest:
+            continue
+        if other.state == TrialState.RUNNING:
+            busy = True
+        elif measured is None and other.user_attrs.get(record.STATUS) in _MEASURED[other.state]:
+            measured = other
+    return measured, busy
 
 
 def claim_architecture(trial: optuna.Trial, ctx: TrialContext, digest: str) -> FrozenTrial | None:
@@ -236,10 +232,10 @@ def claim_architecture(trial: optuna.Trial, ctx: TrialContext, digest: str) -> F
     while True:
         lock = ctx.claim_lock() if ctx.claim_lock is not None else nullcontext()
         with lock:
-            source = find_measured(trial, digest)
+            source, busy = same_architecture(trial, digest)
             if source is not None:
                 return source
-            if find_in_progress(trial, digest) is None or waited >= ctx.claim_wait_s:
+            if not busy or waited >= ctx.claim_wait_s:
                 trial.set_user_attr(record.ARCH_HASH, digest)
                 return None
         time.sleep(_CLAIM_POLL_S)

@@ -30,11 +30,11 @@ from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
 from workbench.search.budgets import check_latency_budget
 from workbench.search.noise import measure_noise, stored_noise
-from workbench.search.samplers import SAMPLERS, make_pruner, make_sampler  # noqa: F401  (re-exported)
+from workbench.search.samplers import SAMPLERS
 from workbench.search.space import SearchSpace
-from workbench.search.study import check_study_name, is_database_server, open_search_study  # noqa: F401
-from workbench.search.summary import ProgressBar, SearchSummary, summarise  # noqa: F401  (re-exported)
-from workbench.search.workers import (  # noqa: F401  (re-exported: counted_trials, load_search_data)
+from workbench.search.study import check_study_name, is_database_server, open_search_study
+from workbench.search.summary import ProgressBar, SearchSummary, summarise
+from workbench.search.workers import (  # load_search_data: imported from here by confirm, noise and benchmarks
     WorkerConfig,
     counted_trials,
     counts_toward_total,
@@ -43,7 +43,7 @@ from workbench.search.workers import (  # noqa: F401  (re-exported: counted_tria
     run_worker,
     spent_seconds,
 )
-from workbench.storage import exclusive_run, fail_running, journal_path, normalise_url, sqlite_path, storage_errors
+from workbench.storage import exclusive_run, fail_running, journal_path, normalise_url, storage_errors
 
 DEFAULT_HEARTBEAT_S = 30
 
@@ -102,7 +102,7 @@ def _search(space: SearchSpace, url: str, study_name: str, *, data: Any, device:
                     space_base_dir=str(space._base_dir) if space._base_dir else None, study_name=study_name,
                     storage=url, sampler=sampler, seed=seed, total_trials=trials, deadline=deadline, device=device,
                     workers=workers, heartbeat=heartbeat if is_database_server(url) else None, run_id=run_id)
-    bar = ProgressBar(study, trials, counted_trials(study), enabled=progress, counts=counts_toward_total)
+    bar = ProgressBar(study, trials, counted_trials(study), enabled=progress)
     interrupted = False
     try:
         if workers == 1:
@@ -142,7 +142,7 @@ def fail_orphans(study: optuna.Study, url: str) -> int:
     no longer exists (or of a version that recorded no run id); a database server's heartbeats
     do it there. Returns how many."""
     reason = "worker died (found running when a new run started)"
-    if sqlite_path(url) is not None or url.startswith("sqlite"):
+    if url.startswith("sqlite"):
         return fail_running(study, record.REASON, reason)
     if journal_path(url) is None:
         return 0

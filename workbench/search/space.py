@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from workbench.config.arch import ArchConfig
-from workbench.config.io import format_validation_error, load_arch, parse_model, read_mapping, to_plain
+from workbench.config.io import format_validation_error, load_arch, parse_model, to_plain
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES
 from workbench.search.fidelity import FidelitySpec, PrescreenSpec, check_fidelity

@@ -10,7 +10,7 @@ import optuna
 from workbench import __version__, record
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
-from workbench.search.space import SearchSpace, parse_space  # noqa: F401  (parse_space: the example)
+from workbench.search.space import SearchSpace
 from workbench.storage import normalise_url, open_storage
 
 
@@ -91,6 +91,7 @@ def mismatch_text(attrs: dict[str, Any], space: SearchSpace) -> str:
     (the differing fields), or both; the files are named.
 
     Example:
+        >>> from workbench.search.space import parse_space
         >>> mismatch_text({"space": {"dataset": "digits", "seed": 0}, "space_file": "a.yaml"},
         ...               parse_space({"base": "ghostnet_cifar_050", "dataset": "cifar10:/d"}, "b.yaml"))[:64]
         "the data: the study was made on 'digits', this run reads 'cifar1"

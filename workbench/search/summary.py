@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record, results
 from workbench.errors import WorkbenchError
+from workbench.search.workers import counts_toward_total
 
 
 @dataclass
@@ -87,9 +88,8 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
 class ProgressBar:
     """tqdm over counted trials, with the best figures so far and the ladder's rungs."""
 
-    def __init__(self, study: optuna.Study, total: int | None, done: int, enabled: bool,
-                 counts: Any = None) -> None:
-        self.study, self.bar, self.counts = study, None, counts
+    def __init__(self, study: optuna.Study, total: int | None, done: int, enabled: bool) -> None:
+        self.study, self.bar = study, None
         if enabled:
             from tqdm.auto import tqdm
 
@@ -102,14 +102,16 @@ class ProgressBar:
         self.refresh_from(study)
 
     def refresh_from(self, study: optuna.Study) -> None:
-        """Advance to the study's finished, counted trials and show the best so far."""
+        """Advance to the study's finished, counted trials and show the best so far (the
+        study's frame is rebuilt only when a trial has finished: this runs every second)."""
         if self.bar is None:
             return
         trials = study.get_trials(deepcopy=False)
-        done = sum(self.counts(t) and t.state != TrialState.RUNNING for t in trials) if self.counts else len(trials)
-        if done > self.done:
-            self.bar.update(done - self.done)
-            self.done = done
+        done = sum(counts_toward_total(t) and t.state != TrialState.RUNNING for t in trials)
+        if done <= self.done:
+            return
+        self.bar.update(done - self.done)
+        self.done = done
         best = best_scored(results.trials_frame(study, trials))
         text = " ".join(filter(None, [best_text(best) if best is not None else "", rung_text(trials)]))
         if text:
