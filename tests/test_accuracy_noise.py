@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
-from test_search import TINY, load, sqlite, write_space
+from helpers.search import TINY, load, sqlite, write_space
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.search import load_space, run_search

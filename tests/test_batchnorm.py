@@ -138,7 +138,7 @@ def test_proxy_training_recalibrates_without_changing_the_training(digits) -> No
 
 
 def test_full_training_saves_recalibrated_statistics(tmp_path) -> None:
-    from test_train import exported, tiny_arch
+    from helpers.train import exported, tiny_arch
 
     from workbench.training.checkpoint import load_weights
     from workbench.training.full import train_full

@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from study_factory import DEFAULT_TRIALS, make_study
-from test_search import TINY, write_space
+from helpers.search import TINY, write_space
 from workbench import record
 from workbench.cli.main import main
 from workbench.confirm import confirm_study, select_trials, store_confirmation, store_fidelity_tau

@@ -18,8 +18,8 @@ import streamlit
 from streamlit.testing.v1 import AppTest
 
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
-from test_dashboard_cache import Traffic
-from test_dashboard_scale import many_trials_study
+from helpers.dashboard import Traffic
+from helpers.dashboard import many_trials_study
 from workbench import record, results
 from workbench.dashboard import figures
 from workbench.results import Budgets

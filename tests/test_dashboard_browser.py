@@ -25,7 +25,7 @@ import optuna
 import pytest
 
 from study_factory import make_study
-from test_dashboard_scale import many_trials_study
+from helpers.dashboard import many_trials_study
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "reports" / "dashboard.png"

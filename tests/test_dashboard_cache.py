@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-import sqlalchemy
 
 from study_factory import make_study
+from helpers.dashboard import Traffic
 from workbench import record, results
 from workbench.dashboard import cache
 
@@ -31,28 +31,6 @@ def storage():
         study = make_study(None, name=NAME)
         optuna.copy_study(from_study_name=NAME, from_storage=study._storage, to_storage=url)
         yield url
-
-
-class Traffic:
-    """Every SQL statement any SQLAlchemy engine runs while recording, with its parameters."""
-
-    def __init__(self) -> None:
-        self.statements: list[tuple[str, tuple]] = []
-
-    def __enter__(self) -> "Traffic":
-        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        sqlalchemy.event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self.statements.append((statement, tuple(parameters or ())))
-
-    def trial_ids_read(self, table: str = "trial_user_attributes") -> set:
-        """The trial ids whose rows of `table` were selected (all parameters of those SELECTs)."""
-        return {p for s, params in self.statements if s.lstrip().upper().startswith("SELECT") and f"FROM {table}" in s
-                for p in params}
 
 
 def trial_id(url: str, number: int) -> int:

@@ -7,60 +7,17 @@ keys; the expected figures come from the list of trials as written."""
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
-from optuna.distributions import IntDistribution
-from optuna.trial import TrialState
 
+from helpers.dashboard import Written, many_trials_study
 from workbench import record, results
 from workbench.dashboard import figures, hypervolume, paging, scale
 from workbench.results import Budgets
 
 OBJECTIVES = [record.OBJECTIVES["accuracy"], record.OBJECTIVES["macs"]]
-
-
-@dataclass(frozen=True)
-class Written:
-    """One trial as written: its number, status, accuracy (None: never scored) and MACs."""
-
-    number: int
-    status: str
-    accuracy: float | None
-    macs: float | None
-
-
-def many_trials_study(n: int, name: str = "many", seed: int = 0) -> tuple[optuna.Study, list[Written]]:
-    """An in-memory study of `n` trials, each its own architecture: ~80% complete, ~12% rejected
-    (costed, never scored), ~8% failed (nothing measured)."""
-    rng = random.Random(seed)
-    study = optuna.create_study(study_name=name, directions=["maximize", "minimize"])
-    study.set_metric_names(["accuracy", "macs"])
-    study.set_user_attr(record.STUDY_OBJECTIVES, ["accuracy", "macs"])
-    written, trials = [], []
-    for number in range(n):
-        draw, macs = rng.random(), rng.uniform(1e6, 4e7)
-        accuracy = min(0.999, 0.8 + 0.03 * np.log10(macs / 1e6) + rng.gauss(0, 0.02))
-        params, distributions = {"ratio": rng.randint(2, 5)}, {"ratio": IntDistribution(2, 5)}
-        attrs = {record.ARCH_HASH: f"arch-{number}", record.KNOBS: params, record.VAL_SIZE: 1000}
-        if draw < 0.08:
-            written.append(Written(number, "failed", None, None))
-            trials.append(optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=distributions,
-                                                    user_attrs={**attrs, record.STATUS: "failed", record.REASON: "oom"}))
-            continue
-        status = "rejected" if draw < 0.2 else "complete"
-        written.append(Written(number, status, accuracy if status == "complete" else None, macs))
-        attrs.update({record.STATUS: status, record.MACS: macs, record.ACCURACY: accuracy if status == "complete" else None,
-                      record.REASON: "macs over budget" if status == "rejected" else None})
-        trials.append(optuna.trial.create_trial(
-            values=[accuracy if status == "complete" else 0.0, macs], params=params, distributions=distributions,
-            user_attrs=attrs, constraints={record.CONSTRAINT_MACS: 1.0 if status == "rejected" else -1.0}))
-    study.add_trials(trials)
-    return study, written
 
 
 def true_front(written: list[Written]) -> set[int]:

@@ -17,7 +17,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from test_search import TINY, sqlite, write_space
+from helpers.search import TINY, sqlite, write_space
 from workbench import record
 from workbench.results import at_rung, pareto_front, rungs, study_objectives, trials_frame
 from workbench.search import load_space, run_search

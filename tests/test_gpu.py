@@ -21,7 +21,7 @@ from workbench.profiling import LatencyProtocol, measure_latency, profile_arch
 from workbench.profiling.latency import _step, prepare
 from workbench.profiling.protocol import DTYPES
 
-from test_models import _randomise_bn
+from helpers.models import randomise_bn
 from workbench.profiling.timing import CudaTimer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -69,7 +69,7 @@ def test_cuda_latency_records_its_protocol(dtype: str) -> None:
 def test_folded_model_under_each_dtype_matches_eager_fp32(dtype: str, tolerance: float) -> None:
     torch.manual_seed(0)
     model = build_model(ARCH).eval()
-    _randomise_bn(model)
+    randomise_bn(model)
     inputs = torch.randn(8, ARCH.in_channels, ARCH.input_size, ARCH.input_size)
     with torch.no_grad():
         expected = model(inputs)

@@ -8,22 +8,14 @@ import pytest
 import torch
 from torch import nn
 
+from helpers.models import randomise_bn
 from workbench.models import GhostBottleneck, GhostModule, SqueezeExcite, build_model, fold_batchnorm, get_preset, ghostify, make_divisible
 from workbench.models.deploy import count_batchnorms
 from workbench.models.plain import ResNet56Cifar, VGG16Cifar
 from workbench.profiling.counting import count_model
 
 
-def _randomise_bn(model: nn.Module) -> None:
-    """Give every BatchNorm non-trivial statistics so folding is really exercised."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(n, generator=generator) * 0.1)
+
 
 
 @pytest.mark.parametrize("out_ch,ratio", [(16, 2), (17, 2), (30, 3), (32, 4), (8, 1)])
@@ -103,7 +95,7 @@ def test_batchnorm_folding_keeps_outputs(name: str) -> None:
     arch = get_preset(name)
     torch.manual_seed(0)
     model = build_model(arch)
-    _randomise_bn(model)
+    randomise_bn(model)
     model.eval()
     folded = fold_batchnorm(model)
     if arch.family == "ghostnet" or not arch.ghostify:
@@ -121,7 +113,7 @@ def test_imagenet_ghostnet_folds_exactly_at_224() -> None:
     arch = get_preset("ghostnet_050")
     torch.manual_seed(1)
     model = build_model(arch)
-    _randomise_bn(model)
+    randomise_bn(model)
     model.eval()
     folded = fold_batchnorm(model)
     x = torch.randn(1, 3, 224, 224)

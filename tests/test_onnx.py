@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import torch
 pytest.importorskip("onnxruntime")
 import onnxruntime as ort  # noqa: E402
 
-from test_train import SIZE, exported, tiny_arch  # noqa: E402
+from helpers.train import SIZE, exported, tiny_arch  # noqa: E402
 from workbench.cli.main import main  # noqa: E402
 from workbench.config import ExportConfig, dump_model  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_train import exported, tiny_arch
+from helpers.train import exported, tiny_arch
 
 import workbench
 from workbench.cli.main import main

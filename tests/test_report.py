@@ -3,7 +3,6 @@ HTML page is self-contained (plotly.js inline once, every figure present)."""
 
 from __future__ import annotations
 
-import json
 
 import pandas as pd
 import pytest

@@ -8,14 +8,12 @@ No mocks of Optuna, fvcore or the storages: every study here is a real SQLite st
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
-import yaml
 
+from helpers.search import TINY, load, sqlite, tiny, write_space
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.results import pareto_front, study_objectives, trials_frame
@@ -23,42 +21,6 @@ from workbench.search import load_space, run_search
 from workbench.storage import named_constraints
 
 CONSTRAINT_NAMES = [record.CONSTRAINT_PARAMS, record.CONSTRAINT_MACS, record.CONSTRAINT_LATENCY]
-
-# A space small enough for a 2-core CI: GhostNet-CIFAR at width ~0.3, 16x16 digits, a fifth
-# of an epoch, a few latency samples.
-TINY: dict[str, Any] = {
-    "name": "tiny",
-    "base": "ghostnet_cifar_050",
-    "dataset": "digits",
-    "input_size": 16,
-    "knobs": {
-        "ratio": {"low": 2, "high": 4},
-        "dw_size": {"choices": [1, 3, 5]},
-        "width": {"low": 0.25, "high": 0.4, "step": 0.05},
-        "depth": {"low": 1, "high": 2, "scope": "per_stage", "stages": [6, 8]},
-    },
-    "objectives": ["accuracy", "macs"],
-    "recipe": {"epochs": 0.2, "batch_size": 128},
-    "latency": {"warmup": 1, "repeats": 3, "max_seconds": 0.05},
-    "seed": 0,
-}
-
-
-def write_space(folder: Path, data: dict[str, Any], name: str = "tiny.yaml") -> Path:
-    path = Path(folder) / name
-    path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    return path
-
-
-def tiny(tmp_path: Path, **changes: Any):
-    data = copy.deepcopy(TINY)
-    data.update(changes)
-    return load_space(str(write_space(tmp_path, data)))
-
-
-def sqlite(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'study.db'}"
-
 
 class CountingTrainer:
     """Wraps the real proxy trainer and records each call's architecture."""
@@ -81,10 +43,6 @@ def run(space, tmp_path, **kwargs):
     kwargs.setdefault("storage", sqlite(tmp_path))
     kwargs.setdefault("progress", False)
     return run_search(space, **kwargs)
-
-
-def load(tmp_path: Path, name: str = "tiny") -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=sqlite(tmp_path))
 
 
 def test_record_pareto_and_study_attrs(tmp_path) -> None:

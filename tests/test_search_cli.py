@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from test_search import TINY, write_space
+from helpers.search import TINY, write_space
 from workbench.cli.main import main
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from test_search import TINY, tiny, write_space
+from helpers.search import TINY, tiny, write_space
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.search import run_search

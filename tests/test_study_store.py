@@ -19,7 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from test_search import TINY, tiny, write_space
+from helpers.search import TINY, tiny, write_space
 from workbench import record
 from workbench.cli.main import main
 from workbench.search import run_search

@@ -5,38 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from helpers.train import SIZE, exported, tiny_arch
 from workbench.cli.main import main
-from workbench.config import ArchConfig, ExportConfig, MeasuredFigures, Provenance, TrainRecipe, dump_model, load_config
+from workbench.config import ExportConfig, dump_model, load_config
 from workbench.config.io import to_plain
 from workbench.data import load_dataset
 from workbench.errors import WorkbenchError
-from workbench.models import build_model, get_preset
+from workbench.models import build_model
 from workbench.profiling.counting import count_model
 from workbench.training.checkpoint import load_weights
 from workbench.training.full import default_out_dir, train_full
-
-SIZE = 16
-
-
-def tiny_arch(width: float = 0.35) -> ArchConfig:
-    data = get_preset("ghostnet_cifar_050", width=width, input_size=SIZE).model_dump()
-    data["head"].update(last_channels=128, features=128)
-    return ArchConfig.model_validate(data)
-
-
-def exported(arch: ArchConfig, **train) -> ExportConfig:
-    counts = count_model(build_model(arch), arch)
-    recipe = TrainRecipe(dataset="digits", input_size=SIZE, epochs=2, batch_size=32, lr=0.05, seed=3, **train)
-    provenance = Provenance(study="test", trial=0, pick="trial:0", measured=MeasuredFigures(params=counts.params, macs=counts.macs),
-                            workbench_version="0", torch_version=torch.__version__, exported_at="now")
-    return ExportConfig(arch=arch, train=recipe, provenance=provenance)
-
 
 @pytest.fixture(scope="module")
 def small_data():

@@ -20,7 +20,7 @@ import pathlib
 import pytest
 import torch
 from fake_timm import VARIANTS, fake_input, fake_state, reference
-from test_train import SIZE, exported, tiny_arch
+from helpers.train import exported, tiny_arch
 
 from workbench.cli.main import main
 from workbench.config import dump_model
