@@ -22,7 +22,7 @@ from helpers.dashboard import Traffic
 from helpers.dashboard import many_trials_study
 from workbench import record, results
 from workbench.dashboard import figures
-from workbench.results import Budgets
+from workbench.record import Budgets
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 120

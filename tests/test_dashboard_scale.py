@@ -15,7 +15,7 @@ import pytest
 from helpers.dashboard import Written, many_trials_study
 from workbench import record, results
 from workbench.dashboard import figures, hypervolume, paging, scale
-from workbench.results import Budgets
+from workbench.record import Budgets
 
 OBJECTIVES = [record.OBJECTIVES["accuracy"], record.OBJECTIVES["macs"]]
 

@@ -15,7 +15,7 @@ from workbench import record, results
 from workbench.dashboard import figures, tables
 from workbench.models import build_model
 from workbench.profiling.counting import count_model
-from workbench.results import Budgets
+from workbench.record import Budgets
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ import optuna
 import pandas as pd
 
 from workbench import record, results
+from workbench.record import StudyRecord, write_confirmation, write_fidelity_tau
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.search.space import SearchSpace, parse_space, seed_rule
@@ -86,16 +87,6 @@ class ConfirmSummary:
 Trainer = Callable[..., Any]
 
 
-def confirm_key(number: int) -> str:
-    """The study attribute holding trial `number`'s confirmation.
-
-    Example:
-        >>> confirm_key(7)
-        'confirm:7'
-    """
-    return f"{record.STUDY_CONFIRM_PREFIX}{number}"
-
-
 def default_epochs(space: SearchSpace) -> float:
     """`EPOCHS_FACTOR` times the space's proxy epochs (15 for the digits space).
 
@@ -118,12 +109,12 @@ def study_space(study: optuna.Study, data: str | None = None) -> SearchSpace:
         >>> study_space(load_study("digits")).dataset  # doctest: +SKIP
         'digits'
     """
-    attrs = study.user_attrs
-    stored = attrs.get(record.STUDY_SPACE)
-    if not isinstance(stored, dict):
+    study_record = StudyRecord.of(study)
+    stored = study_record.space
+    if stored is None:
         raise WorkbenchError(f"study '{study.study_name}' holds no search space (attribute '{record.STUDY_SPACE}'); "
                              "only studies made by `workbench search` can be confirmed")
-    source = attrs.get(record.STUDY_SPACE_FILE) or "<stored space>"
+    source = study_record.space_file or "<stored space>"
     space = parse_space(stored, source=source, base_dir=Path(source).parent if source != "<stored space>" else None)
     return space.with_dataset(data) if data else space
 
@@ -264,10 +255,10 @@ def _plan(study: optuna.Study, space: SearchSpace, chosen: dict[int, list[str]],
           seeds: int) -> tuple[list[tuple[int, dict[int, float], list[int]]], list[str]]:
     """Per chosen trial: the seeds already stored at `epochs` ({seed: accuracy}) and the
     seeds still to train; notes for confirmations that start over at other epochs."""
-    attrs = study.user_attrs
+    study_record = StudyRecord.of(study)
     plan, notes = [], []
     for number in chosen:
-        stored = attrs.get(confirm_key(number)) or {}
+        stored = study_record.confirmation(number)
         done: dict[int, float] = {}
         if stored.get("samples"):
             if _same(stored.get("epochs"), epochs):
@@ -325,7 +316,7 @@ def store_confirmation(study: optuna.Study, number: int, epochs: float, runs: di
         "samples": samples,
         "seeds": seeds,
     }
-    study.set_user_attr(confirm_key(number), value)
+    write_confirmation(study, number, value)
     return value
 
 
@@ -343,7 +334,7 @@ def store_fidelity_tau(study: optuna.Study, proxy: dict[int, float], epochs: flo
     """
     from workbench.stats import kendall_tau_bootstrap
 
-    used = {number: value for number, value in results.confirmations(study.user_attrs).items()
+    used = {number: value for number, value in StudyRecord.of(study).confirmations.items()
             if number in proxy and _same(value.get("epochs"), epochs) and len(value.get("samples") or []) >= seeds}
     if len(used) < MIN_TAU_TRIALS:
         if notes is not None:
@@ -354,7 +345,7 @@ def store_fidelity_tau(study: optuna.Study, proxy: dict[int, float], epochs: flo
     tau, low, high = kendall_tau_bootstrap([proxy[n] for n in numbers], [used[n]["accuracy"] for n in numbers])
     value = {"tau": _finite(tau), "low": _finite(low), "high": _finite(high), "n": len(numbers),
              "epochs": float(epochs), "seeds": min(len(used[n]["samples"]) for n in numbers)}
-    study.set_user_attr(record.STUDY_FIDELITY_TAU, value)
+    write_fidelity_tau(study, value)
     return value
 
 
@@ -364,7 +355,7 @@ def _finite(value: float) -> float | None:
 
 
 def _confirmation(study: optuna.Study, number: int, why: list[str], proxy: float, trained: int) -> Confirmation:
-    stored = study.user_attrs.get(confirm_key(number)) or {}
+    stored = StudyRecord.of(study).confirmation(number)
     return Confirmation(number=number, chosen=why, proxy_accuracy=proxy, accuracy=stored.get("accuracy"),
                         sd=stored.get("sd"), epochs=stored.get("epochs"), samples=list(stored.get("samples") or []),
                         seeds=list(stored.get("seeds") or []), trained=trained)

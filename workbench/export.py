@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +24,11 @@ import pandas as pd
 import torch
 
 from workbench import __version__, record, results
+from workbench.record import StudyRecord, TrialRecord
 from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigures, Provenance, TrainRecipe
 from workbench.config.io import dump_model
 from workbench.errors import WorkbenchError
-from workbench.results import Budgets
+from workbench.record import Budgets
 from workbench.storage import storage_location, study_storage, trial_by_number
 
 FORMATS = ("yaml", "json")
@@ -67,7 +67,8 @@ def proxy_recipe(space: dict[str, Any]) -> dict[str, Any]:
 def train_recipe_for(study: optuna.Study, input_size: int, epochs: float = DEFAULT_EPOCHS) -> TrainRecipe:
     """The full-training recipe for a study's architectures: its dataset, input size and proxy
     recipe (optimiser settings, schedule, augmentation, seed) at a full length of `epochs`."""
-    space = study.user_attrs.get(record.STUDY_SPACE) or {}
+    stored = StudyRecord.of(study)
+    space = stored.space or {}
     proxy = proxy_recipe(space)
     values: dict[str, Any] = {k: proxy[k] for k in _SHARED_RECIPE_KEYS if proxy.get(k) is not None}
     # Flips follow the dataset (off for digits) unless the space chose explicitly.
@@ -77,7 +78,7 @@ def train_recipe_for(study: optuna.Study, input_size: int, epochs: float = DEFAU
     if proxy.get("nesterov") is False:
         values["optimizer"] = "sgd"
     values.update(
-        dataset=space.get("dataset") or study.user_attrs.get(record.STUDY_DATASET) or "digits",
+        dataset=space.get("dataset") or stored.dataset or "digits",
         input_size=input_size, epochs=epochs, seed=int(space.get("seed", 0) or 0),
     )
     if space.get("val_fraction") is not None:
@@ -135,15 +136,16 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
                              f"({str(error).splitlines()[0]})") from error
     info_budgets = budgets if budgets is not None else results.study_info(study, trials=[]).budgets
     trial = trial_by_number(study, number)
-    attrs = trial.user_attrs
-    space = study.user_attrs.get(record.STUDY_SPACE) or {}
+    attrs = TrialRecord.of(trial)
+    stored = StudyRecord.of(study)
+    space = stored.space or {}
     source = str(row.get(record.ACCURACY_SOURCE) or "")
     proxy = proxy_recipe(space) if space else None
     provenance = Provenance(
         study=study.study_name, storage=storage_url(study), trial=number, pick=pick_label(pick or f"trial:{number}", by),
-        budgets=dataclasses.asdict(info_budgets), measured=measured_figures(row),
-        latency_protocol=attrs.get(record.LATENCY_PROTOCOL) or study.user_attrs.get(record.STUDY_LATENCY_PROTOCOL),
-        device=row.get(record.DEVICE) or study.user_attrs.get(record.STUDY_DEVICE),
+        budgets=info_budgets.model_dump(), measured=measured_figures(row),
+        latency_protocol=attrs.latency_protocol or stored.latency_protocol,
+        device=row.get(record.DEVICE) or stored.device,
         proxy_recipe=proxy if source.startswith("proxy-train") else None,
         proxy_seed=int(space.get("seed", 0) or 0) + number if space and source.startswith("proxy-train") else None,
         search_workbench_version=attrs.get(record.WORKBENCH_VERSION), workbench_version=__version__,

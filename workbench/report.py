@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,7 @@ def csv_text(frame: pd.DataFrame) -> str:
 def budget_variants(budgets: Budgets) -> list[Budgets]:
     """No budget, each of the study's budgets alone, and all of them together."""
     variants = [Budgets()]
-    single = [Budgets(**{k: v}) for k, v in asdict(budgets).items() if v is not None]
+    single = [Budgets(**{k: v}) for k, v in budgets.limits().items()]
     variants += single
     if len(single) > 1:
         variants.append(budgets)

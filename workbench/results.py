@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from workbench import record
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
-from workbench.record import OBJECTIVES, Objective
+from workbench.record import OBJECTIVES, Budgets, Objective, StudyRecord, TrialRecord, study_names
 from workbench.stats import binomial_se, tie_band
 from workbench.storage import (hypervolume as _hypervolume, load_study, named_constraints, normalise_url, open_storage, pareto_mask,
                                release_storage, stored_metric_names, study_id, trial_state_counts)
@@ -58,29 +58,6 @@ CONFIRMED_OBJECTIVE = Objective("confirmed_accuracy", record.CONFIRMED_ACCURACY,
 
 
 @dataclass(frozen=True)
-class Budgets:
-    """Hard limits a pick or a view honours; None means unbounded."""
-
-    max_params: float | None = None
-    max_macs: float | None = None
-    max_latency_ms: float | None = None
-
-    def mask(self, frame: pd.DataFrame) -> pd.Series:
-        """True for rows within every budget (rows missing a budgeted figure are out)."""
-        keep = pd.Series(True, index=frame.index)
-        for budget, column in record.BUDGET_COLUMNS.items():
-            limit = getattr(self, budget)
-            if limit is not None:
-                keep &= frame[column].notna() & (frame[column] <= limit)
-        return keep
-
-    def describe(self) -> str:
-        """'max_macs=2e+07, max_latency_ms=5' or 'no budgets'."""
-        parts = [f"{k}={v:g}" for k, v in vars(self).items() if v is not None]
-        return ", ".join(parts) if parts else "no budgets"
-
-
-@dataclass(frozen=True)
 class StudyInfo:
     """What a study is: its name, objectives, space, dataset, device and trial counts, and how
     noisy its accuracy is (seed noise sd, proxy-to-confirmed Kendall tau) where measured."""
@@ -103,7 +80,7 @@ class StudyInfo:
 
 def study_objectives(study: optuna.Study) -> list[Objective]:
     """The study's objectives, from its registered metric names (or its stored attribute)."""
-    names = study.metric_names or study.user_attrs.get(record.STUDY_OBJECTIVES)
+    names = study_names(study)
     if not names:
         raise WorkbenchError(f"study '{study.study_name}' has no registered objective names; was it made by workbench?")
     if len(names) != len(study.directions):
@@ -134,23 +111,18 @@ def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
         ({'complete': 18, 'rejected': 2}, 0.0081)
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
-    attrs = dict(study.user_attrs)
+    stored = StudyRecord.of(study)
     states: dict[str, int] = {}
     statuses: dict[str, int] = {}
     for trial in trials:
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
         status = _status(trial)
         statuses[status] = statuses.get(status, 0) + 1
-    budgets = Budgets(**{k: v for k, v in (attrs.get(record.STUDY_BUDGETS) or {}).items() if k in record.BUDGET_COLUMNS})
-    noise = attrs.get(record.STUDY_NOISE)
-    fidelity = attrs.get(record.STUDY_FIDELITY_TAU)
     return StudyInfo(
         name=study.study_name, objectives=study_objectives(study), n_trials=len(trials), states=states,
-        dataset=attrs.get(record.STUDY_DATASET), device=attrs.get(record.STUDY_DEVICE),
-        space_file=attrs.get(record.STUDY_SPACE_FILE), budgets=budgets,
-        latency_protocol=attrs.get(record.STUDY_LATENCY_PROTOCOL), attrs=attrs, statuses=statuses,
-        noise_sd=_finite(attrs.get(record.STUDY_NOISE_SD)), noise=noise if isinstance(noise, dict) else None,
-        fidelity=fidelity if isinstance(fidelity, dict) and _finite(fidelity.get("tau")) is not None else None,
+        dataset=stored.dataset, device=stored.device, space_file=stored.space_file, budgets=stored.budgets,
+        latency_protocol=stored.latency_protocol, attrs=dict(stored.attrs), statuses=statuses,
+        noise_sd=stored.noise_sd, noise=stored.noise, fidelity=stored.fidelity,
     )
 
 
@@ -182,12 +154,13 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
     for study in studies:
         by_state = dict(counts.get(study_id(study), {}))
         started = by_state.pop("started", None)
-        names = stored_metric_names(study.system_attrs) or study.user_attrs.get(record.STUDY_OBJECTIVES) or []
+        stored = StudyRecord.of(study)
+        names = stored_metric_names(study.system_attrs) or stored.objectives or []
         rows.append({
             "study": study.study_name, "trials": sum(by_state.values()), "complete": by_state.get("COMPLETE", 0),
             "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0) + by_state.get("WAITING", 0),
-            "objectives": ", ".join(names), "dataset": study.user_attrs.get(record.STUDY_DATASET),
-            "device": study.user_attrs.get(record.STUDY_DEVICE), "started": started,
+            "objectives": ", ".join(names), "dataset": stored.dataset,
+            "device": stored.device, "started": started,
         })
     return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 
@@ -199,7 +172,7 @@ def _is_feasible(trial: FrozenTrial) -> bool:
 
 
 def _status(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get(record.STATUS) or trial.state.name.lower())
+    return TrialRecord.of(trial).status
 
 
 def scored_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
@@ -222,7 +195,7 @@ def scored_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
         if status == "reused":
             # A copy of a rejected trial is as unscored as its original (it also copies the
             # broken constraints, which is all an old study's copy may tell).
-            origin = trial.user_attrs.get(record.REUSED_FROM)
+            origin = TrialRecord.of(trial).reused_from
             if not _is_feasible(trial) or statuses.get(origin, "complete") not in record.SCORED_STATUSES:
                 continue
         scored.add(trial.number)
@@ -233,27 +206,6 @@ def scored_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     """The trials of `trials` that were scored (see `scored_numbers`), in their order."""
     numbers = scored_numbers(trials)
     return [t for t in trials if t.number in numbers]
-
-
-def confirmations(attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
-    """The confirmations `workbench confirm` stored as study attributes `confirm:<number>`,
-    by trial number (malformed entries are skipped).
-
-    Example:
-        >>> confirmations({"confirm:7": {"accuracy": 0.97, "sd": 0.004, "epochs": 15}, "dataset": "digits"})
-        {7: {'accuracy': 0.97, 'sd': 0.004, 'epochs': 15}}
-    """
-    found: dict[int, dict[str, Any]] = {}
-    for key, value in attrs.items():
-        if not key.startswith(record.STUDY_CONFIRM_PREFIX) or not isinstance(value, dict):
-            continue
-        try:
-            number = int(key[len(record.STUDY_CONFIRM_PREFIX):])
-        except ValueError:
-            continue
-        if _finite(value.get("accuracy")) is not None:
-            found[number] = value
-    return found
 
 
 def scored_mask(frame: pd.DataFrame) -> pd.Series:
@@ -287,14 +239,14 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
 # --- the trials frame ----------------------------------------------------------------------
 
 def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int, str]] = ()) -> dict[str, Any]:
-    attrs = trial.user_attrs
+    attrs = TrialRecord.of(trial)
     row: dict[str, Any] = {
         "number": trial.number,
         "state": trial.state.name,
         "status": _status(trial),
         SCORED: scored,
         "feasible": _is_feasible(trial),
-        "reason": attrs.get(record.REASON),
+        "reason": attrs.reason,
     }
     for column in METRIC_COLUMNS:
         value = _finite(attrs.get(column))
@@ -308,15 +260,14 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
     row[ACCURACY_SE] = np.nan  # filled in by `trials_frame`, which knows the study's noise
     val_size = _finite(attrs.get(record.VAL_SIZE))
     row[record.VAL_SIZE] = np.nan if val_size is None else val_size
-    samples = attrs.get(record.ACCURACY_SAMPLES)
-    row[record.ACCURACY_SAMPLES] = [float(s) for s in samples if _finite(s) is not None] if scored and isinstance(samples, list) else None
+    row[record.ACCURACY_SAMPLES] = attrs.accuracy_samples if scored else None
     for column in CONFIRMED_COLUMNS:
         row[column] = None if column == record.CONFIRMED_SAMPLES else np.nan
     row[record.ACCURACY_SOURCE] = attrs.get(record.ACCURACY_SOURCE)
     row[record.LATENCY_NOISY] = attrs.get(record.LATENCY_NOISY)
     row[record.DEVICE] = attrs.get(record.DEVICE)
     row[record.REUSED_FROM] = attrs.get(record.REUSED_FROM)
-    for name, value in (attrs.get(record.KNOBS) or trial.params).items():
+    for name, value in attrs.knobs.items():
         row[f"{KNOB_PREFIX}{name}"] = value
     for name, value in named_constraints(trial).items():
         row[f"violation_{name}"] = value
@@ -327,8 +278,7 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
     row["duration_s"] = trial.duration.total_seconds() if trial.duration else np.nan
     row[record.ARCH_HASH] = attrs.get(record.ARCH_HASH)
     row[record.ARCH_JSON] = attrs.get(record.ARCH_JSON)
-    by_rung = attrs.get(record.ACCURACY_BY_RUNG)
-    row[record.ACCURACY_BY_RUNG] = dict(by_rung) if isinstance(by_rung, dict) else None
+    row[record.ACCURACY_BY_RUNG] = attrs.accuracy_by_rung
     rung = _finite(attrs.get(record.RUNG))
     row[record.RUNG] = np.nan if rung is None else rung
     score = _finite(attrs.get(record.PRESCREEN_SCORE))
@@ -366,9 +316,9 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
         frame = pd.DataFrame(columns=_EMPTY_COLUMNS)
     else:
         frame = frame.sort_values("number").reset_index(drop=True)
-        attrs = study.user_attrs
-        frame[ACCURACY_SE] = _proxy_se(frame, _finite(attrs.get(record.STUDY_NOISE_SD)))
-        _add_confirmations(frame, confirmations(attrs))
+        stored = StudyRecord.of(study)
+        frame[ACCURACY_SE] = _proxy_se(frame, stored.noise_sd)
+        _add_confirmations(frame, stored.confirmations)
     frame.attrs["study"] = study.study_name
     return frame
 

@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _confirmed(args: argparse.Namespace, number: int) -> str:
     """The picked trial's confirmed accuracy as '0.9700 ± 0.0040 (sd)' (it was picked on it)."""
-    from workbench.results import confirmations
+    from workbench.record import StudyRecord
     from workbench.storage import load_study
 
-    found = confirmations(load_study(args.study, args.storage).user_attrs).get(number) or {}
+    found = StudyRecord.of(load_study(args.study, args.storage)).confirmations.get(number) or {}
     sd = found.get("sd")
     return f"{float(found.get('accuracy', float('nan'))):.4f}" + (f" ± {float(sd):.4f} (sd)" if sd is not None else "")

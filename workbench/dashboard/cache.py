@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from workbench.dashboard import data
 from workbench.errors import WorkbenchError
+from workbench.record import StudyRecord
 from workbench.storage import normalise_url, open_storage
 
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
@@ -84,7 +85,7 @@ class StudyCache:
             try:
                 numbers, was_full = self._read(storage, self._study_id_of(storage), full)
                 study = optuna.load_study(study_name=self.study_name, storage=storage)
-                attrs = (study.user_attrs, study.metric_names)
+                attrs = (StudyRecord.of(study), study.metric_names)
                 if numbers or attrs != self._attrs or self._snapshot is None:
                     self._attrs = attrs
                     trials = [self._trials[n] for n in sorted(self._trials)]

@@ -23,6 +23,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
+from workbench.record import TrialRecord
 from workbench import record, results
 from workbench.storage import DEFAULT_STORAGE, load_study, release_storage, study_storage
 
@@ -103,7 +104,7 @@ def build_study_data(study: optuna.Study, trials: Sequence[FrozenTrial]) -> Stud
     info = results.study_info(study, trials)
     frame = results.trials_frame(study, trials)
     frame.attrs["latency_protocol"] = info.latency_protocol
-    extras = {t.number: {k: t.user_attrs.get(k) for k in _EXTRA_KEYS} for t in trials}
+    extras = {t.number: TrialRecord.of(t).figures(_EXTRA_KEYS) for t in trials}
     directions = [d.name.lower() for d in study.directions]
     return StudyData(info=info, frame=frame, extras=extras, trials=list(trials), directions=directions)
 

@@ -27,7 +27,7 @@ from workbench.dashboard import scale
 from workbench.dashboard.common import TEMPLATE, hover_texts, human, label, note
 from workbench.errors import WorkbenchError
 from workbench.record import OBJECTIVES, Objective
-from workbench.results import Budgets
+from workbench.record import Budgets
 from workbench.stats import Z95, tie_band
 
 # Which budget bounds which axis (p90 has no budget of its own: budgets bound p50).

@@ -19,7 +19,7 @@ from workbench import record, results
 from workbench.dashboard import cache, data, figures, hypervolume, paging, tables
 from workbench.errors import WorkbenchError
 from workbench.record import COST_COLUMNS
-from workbench.results import Budgets
+from workbench.record import Budgets
 from workbench.storage import journal_path, normalise_url, sqlite_path
 
 CATALOG_TTL_S = 5          # how stale the study list and trial counts may be
@@ -91,7 +91,7 @@ def cached_export(storage: str, name: str, number: int, spec: str, budgets: tupl
 
     study = load_study(name, storage)
     try:
-        config = build_export(study, _row, pick=spec, budgets=Budgets(*budgets), by=by)
+        config = build_export(study, _row, pick=spec, budgets=Budgets(**dict(zip(Budgets.model_fields, budgets))), by=by)
     finally:
         data.release(study_storage(study))
     return dump_model(config, fmt=fmt)

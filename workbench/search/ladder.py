@@ -25,6 +25,8 @@ import optuna
 import torch
 
 from workbench import record
+from workbench.record import TrialRecord, write_record
+from workbench.record import publish as publish_figures
 from workbench.search.fidelity import FidelitySpec
 from workbench.search.promotion import is_promoted, promoted_count
 
@@ -50,23 +52,21 @@ def cost_columns(space: Any) -> list[str]:
 
 def publish(trial: optuna.Trial, rec: dict[str, Any]) -> None:
     """Write the figures other workers compare against before the trial ends."""
-    for key in _EARLY_KEYS:
-        if rec.get(key) is not None:
-            trial.set_user_attr(key, rec[key])
+    publish_figures(trial, rec, [key for key in _EARLY_KEYS if rec.get(key) is not None])
 
 
 def _peers(trial: optuna.Trial, key: str, pick: Any, digest: str, costs: list[str]) -> list[list[float]]:
     """Loss rows (-score, costs...) of every other architecture scored under `key`, each once."""
     rows, seen = [], {digest}
     for other in trial.study.get_trials(deepcopy=False):
-        attrs = other.user_attrs
-        if other.number == trial.number or attrs.get(record.ARCH_HASH) in seen:
+        attrs = TrialRecord.of(other)
+        if other.number == trial.number or attrs.arch_hash in seen:
             continue
         score = pick(attrs)
         figures = [attrs.get(column) for column in costs]
         if score is None or any(f is None for f in figures) or not math.isfinite(float(score)):
             continue
-        seen.add(attrs.get(record.ARCH_HASH))
+        seen.add(attrs.arch_hash)
         rows.append([-float(score), *map(float, figures)])
     return rows
 
@@ -94,10 +94,10 @@ def prescreen(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any]) -> 
     score = float(zero_cost_score(spec.proxy, model, ctx.data, batch_size=spec.batch_size, seed=seed))
     rec[record.PRESCREEN_SCORE] = score if math.isfinite(score) else None
     publish(trial, rec)
-    trial.set_user_attr(record.PRESCREEN_SCORE, rec[record.PRESCREEN_SCORE])
+    publish_figures(trial, rec, [record.PRESCREEN_SCORE])
     if rec[record.PRESCREEN_SCORE] is None:
         _stop(trial, rec, "screened", f"zero-cost {spec.proxy} score is not finite")
-    promoted, n = decide(trial, rec, score, key=record.PRESCREEN_SCORE, pick=lambda a: a.get(record.PRESCREEN_SCORE),
+    promoted, n = decide(trial, rec, score, key=record.PRESCREEN_SCORE, pick=lambda a: a.prescreen_score,
                          eta=spec.eta, costs=cost_columns(ctx.space))
     if not promoted:
         _stop(trial, rec, "screened", f"screened out: {spec.proxy} {score:.4g} is not in the top {spec.keep:g} "
@@ -105,8 +105,6 @@ def prescreen(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any]) -> 
 
 
 def _stop(trial: optuna.Trial, rec: dict[str, Any], status: str, reason: str) -> None:
-    from workbench.search.objective import write_record
-
     rec[record.STATUS] = status
     rec[record.REASON] = reason
     write_record(trial, rec)
@@ -136,12 +134,11 @@ def train_on_ladder(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any
     def passed(rung: float, accuracy: float) -> bool:
         by_rung[rung_key(rung)] = float(accuracy)
         rec[record.ACCURACY_BY_RUNG], rec[record.RUNG] = dict(by_rung), float(rung)
-        trial.set_user_attr(record.ACCURACY_BY_RUNG, dict(by_rung))
-        trial.set_user_attr(record.RUNG, float(rung))
+        publish_figures(trial, rec, [record.ACCURACY_BY_RUNG, record.RUNG])
         if rung == fidelity.top:
             return True
         key = rung_key(rung)
-        promoted, n = decide(trial, rec, accuracy, key=key, pick=lambda a: (a.get(record.ACCURACY_BY_RUNG) or {}).get(key),
+        promoted, n = decide(trial, rec, accuracy, key=key, pick=lambda a: (a.accuracy_by_rung or {}).get(key),
                              eta=fidelity.eta, costs=costs)
         if not promoted:
             state["stop"] = (rung, accuracy, n)

@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
+from workbench.record import StudyRecord, TrialRecord, write_noise
 from workbench.config.arch import ArchConfig
 from workbench.search.objective import train_candidate
 from workbench.search.space import SearchSpace, seed_rule
@@ -41,14 +42,14 @@ def noise_candidates(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     seen: set[str] = set()
     pool = []
     for trial in sorted(trials, key=lambda t: t.number):
-        attrs = trial.user_attrs
-        digest = attrs.get(record.ARCH_HASH)
-        if (trial.state != TrialState.COMPLETE or attrs.get(record.STATUS) != "complete"
-                or not attrs.get(record.ACCURACY_SAMPLES) or not attrs.get(record.ARCH_JSON) or digest in seen):
+        rec = TrialRecord.of(trial)
+        digest = rec.arch_hash
+        if (trial.state != TrialState.COMPLETE or rec.stored_status != "complete"
+                or not rec.get(record.ACCURACY_SAMPLES) or not rec.arch_json or digest in seen):
             continue
         seen.add(digest)
         pool.append(trial)
-    return sorted(pool, key=lambda t: (t.user_attrs[record.ACCURACY], t.number))
+    return sorted(pool, key=lambda t: (TrialRecord.of(t).accuracy, t.number))
 
 
 def spread_pick(pool: list[FrozenTrial], count: int, keep: Sequence[int] = ()) -> list[FrozenTrial]:
@@ -71,14 +72,13 @@ def spread_pick(pool: list[FrozenTrial], count: int, keep: Sequence[int] = ()) -
 
 def stored_noise(study: optuna.Study) -> dict[str, Any]:
     """The study's stored noise measurement (empty when none)."""
-    value = study.user_attrs.get(record.STUDY_NOISE)
-    return dict(value) if isinstance(value, dict) else {}
+    return StudyRecord.of(study).noise or {}
 
 
 def noise_complete(study: optuna.Study, space: SearchSpace) -> bool:
     """True when the study holds the space's noise measurement (T trials with S seeds)."""
     spec = space.noise
-    if spec is None or study.user_attrs.get(record.STUDY_NOISE_SD) is None:
+    if spec is None or StudyRecord.of(study).noise_sd is None:
         return spec is None
     samples = stored_noise(study).get("samples") or {}
     return sum(len(values) >= spec.seeds for values in samples.values()) >= spec.trials
@@ -112,7 +112,7 @@ def measure_noise(study: optuna.Study, space: SearchSpace, data: Any, *, seed: i
         for trial in picked:
             key = str(trial.number)
             values = samples.get(key) or _own_samples(trial)
-            arch = ArchConfig.model_validate(json.loads(trial.user_attrs[record.ARCH_JSON]))
+            arch = ArchConfig.model_validate(json.loads(TrialRecord.of(trial).arch_json))
             try:
                 for extra in seed_rule(base_seed, trial.number, spec.seeds, first=len(values)):
                     result = train_candidate(space, arch, data, extra, device=device, trainer=trainer)
@@ -131,7 +131,7 @@ def measure_noise(study: optuna.Study, space: SearchSpace, data: Any, *, seed: i
 
 def _own_samples(trial: FrozenTrial) -> list[float]:
     """The accuracies the search itself measured (seeds 0 .. K-1)."""
-    return [float(v) for v in trial.user_attrs[record.ACCURACY_SAMPLES]]
+    return [float(v) for v in TrialRecord.of(trial).get(record.ACCURACY_SAMPLES)]
 
 
 def _store(study: optuna.Study, samples: dict[str, list[float]], seeds: int) -> None:
@@ -139,8 +139,7 @@ def _store(study: optuna.Study, samples: dict[str, list[float]], seeds: int) -> 
     if not math.isfinite(sd):
         return
     measured = sum(len(values) >= seeds for values in samples.values())
-    study.set_user_attr(record.STUDY_NOISE, {"sd": sd, "trials": measured, "seeds": seeds, "samples": samples})
-    study.set_user_attr(record.STUDY_NOISE_SD, sd)
+    write_noise(study, {"sd": sd, "trials": measured, "seeds": seeds, "samples": samples})
 
 
 def _bar(total: int, enabled: bool) -> Any:

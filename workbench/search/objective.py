@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import __version__, record
+from workbench.record import TrialRecord, empty_record, publish, write_record
 from workbench.config.arch import ArchConfig
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
@@ -59,24 +59,6 @@ def arch_hash(arch: ArchConfig) -> tuple[str, str]:
     """(canonical JSON, sha256 of it) of an architecture: the dedupe key."""
     text = json.dumps(to_plain(arch), sort_keys=True)
     return text, hashlib.sha256(text.encode()).hexdigest()
-
-
-def empty_record() -> dict[str, Any]:
-    """The fixed record with every key present and None."""
-    return {key: None for key in record.TRIAL_KEYS}
-
-
-def write_record(trial: optuna.Trial, values: dict[str, Any]) -> None:
-    """Store all of the fixed record's keys (None where not applicable) on the trial."""
-    for key in record.TRIAL_KEYS:
-        trial.set_user_attr(key, _plain(values.get(key)))
-
-
-def _plain(value: Any) -> Any:
-    """JSON-safe values for every storage (NaN becomes None)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass
@@ -131,7 +113,7 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
     rec[record.ACCURACY_SOURCE] = ctx.space.accuracy_source
     rec[record.RUN_ID] = ctx.run_id or None
     try:
-        trial.set_user_attr(record.RUN_ID, rec[record.RUN_ID])  # now: a later run must tell a dead worker's trial
+        publish(trial, rec, [record.RUN_ID])  # now: a later run must tell a dead worker's trial
         params = sample_params(trial, ctx.space)
         rec[record.KNOBS] = params
         arch = arch_from_params(ctx.space, params, base=ctx.base)
@@ -214,11 +196,11 @@ def same_architecture(trial: optuna.Trial, digest: str) -> tuple[FrozenTrial | N
     Reusable: completed, rejected, reused, or stopped / screened on a ladder."""
     measured, busy = None, False
     for other in trial.study.get_trials(deepcopy=False, states=(*_MEASURED, TrialState.RUNNING)):
-        if other.number == trial.number or other.user_attrs.get(record.ARCH_HASH) != digest:
+        if other.number == trial.number or TrialRecord.of(other).arch_hash != digest:
             continue
         if other.state == TrialState.RUNNING:
             busy = True
-        elif measured is None and other.user_attrs.get(record.STATUS) in _MEASURED[other.state]:
+        elif measured is None and TrialRecord.of(other).stored_status in _MEASURED[other.state]:
             measured = other
     return measured, busy
 
@@ -236,7 +218,7 @@ def claim_architecture(trial: optuna.Trial, ctx: TrialContext, digest: str) -> F
             if source is not None:
                 return source
             if not busy or waited >= ctx.claim_wait_s:
-                trial.set_user_attr(record.ARCH_HASH, digest)
+                publish(trial, {record.ARCH_HASH: digest}, [record.ARCH_HASH])
                 return None
         time.sleep(_CLAIM_POLL_S)
         waited += _CLAIM_POLL_S
@@ -245,8 +227,8 @@ def claim_architecture(trial: optuna.Trial, ctx: TrialContext, digest: str) -> F
 def _reuse(trial: optuna.Trial, ctx: TrialContext, rec: dict[str, Any], source: FrozenTrial) -> list[float] | float:
     """Copy an earlier trial's figures. A copy of a never-scored (over-budget) trial stays
     "rejected" with no accuracy; only a copy of a scored one is "reused"."""
-    attrs = source.user_attrs
-    origin = attrs.get(record.REUSED_FROM)
+    attrs = TrialRecord.of(source)
+    origin = attrs.reused_from
     origin = source.number if origin is None else origin
     for key in _REUSED_KEYS:
         rec[key] = attrs.get(key)

@@ -26,6 +26,7 @@ import optuna
 from optuna.trial import TrialState
 
 from workbench import record
+from workbench.record import TrialRecord
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
 from workbench.search.budgets import check_latency_budget
@@ -132,7 +133,7 @@ def new_run_id() -> str:
 
 def trials_of_run(study: optuna.Study, run_id: str) -> int:
     """Counted trials this command ran (another command's trials on the same study excluded)."""
-    return sum(counts_toward_total(t) and t.user_attrs.get(record.RUN_ID) == run_id
+    return sum(counts_toward_total(t) and TrialRecord.of(t).run_id == run_id
                for t in study.get_trials(deepcopy=False))
 
 
@@ -148,7 +149,7 @@ def fail_orphans(study: optuna.Study, url: str) -> int:
         return 0
     now = time.time()
     dead = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if _is_dead(t.user_attrs.get(record.RUN_ID), _age(t, now))]
+            if _is_dead(TrialRecord.of(t).run_id, _age(t, now))]
     return fail_running(study, record.REASON, reason, numbers=dead) if dead else 0
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from workbench.config.arch import ArchConfig
 from workbench.config.io import format_validation_error, load_arch, parse_model, to_plain
 from workbench.errors import WorkbenchError
-from workbench.record import OBJECTIVES
+from workbench.record import OBJECTIVES, Budgets
 from workbench.search.fidelity import FidelitySpec, PrescreenSpec, check_fidelity
 
 Scope = Literal["global", "per_stage"]
@@ -130,14 +130,6 @@ class Knobs(_Strict):
         return [(name, getattr(self, name)) for name in KNOB_TABLE if getattr(self, name) is not None]
 
 
-class Budgets(_Strict):
-    """Hard limits; a trial over any of them is recorded, marked infeasible and never trained."""
-
-    max_params: Optional[float] = Field(None, gt=0)
-    max_macs: Optional[float] = Field(None, gt=0)
-    max_latency_ms: Optional[float] = Field(None, gt=0)
-
-
 class AccuracySpec(_Strict):
     """How a candidate's accuracy is scored: `proxy` training (validation accuracy after
     the space's `recipe`) or a `zero_cost` proxy (`proxy: synflow | naswot | grad_norm ...`)."""
@@ -204,6 +196,14 @@ class SearchSpace(_Strict):
     val_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     knobs: Knobs = Field(default_factory=Knobs)
     budgets: Budgets = Field(default_factory=Budgets)
+
+    @field_validator("budgets")
+    @classmethod
+    def _positive_budgets(cls, budgets: Budgets) -> Budgets:
+        for name, limit in budgets.limits().items():
+            if limit <= 0:
+                raise ValueError(f"{name} must be greater than 0, got {limit:g}")
+        return budgets
     objectives: list[str] = Field(default_factory=lambda: ["accuracy", "macs"])
     scalarization: Optional[Scalarization] = None
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from workbench import __version__, record
+from workbench.record import StudyRecord, study_names, write_study_record
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
 from workbench.search.space import SearchSpace
@@ -45,16 +46,14 @@ def open_search_study(space: SearchSpace, study_name: str, storage: str | None, 
         study = optuna.load_study(study_name=study_name, storage=backend)
         _check_resume(study, space, allow_space_change)
         if allow_space_change:
-            for key, value in study_attrs(space, device_name, protocol).items():
-                study.set_user_attr(key, value)
+            write_study_record(study, study_attrs(space, device_name, protocol))
         return study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=backend, directions=space.directions, load_if_exists=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(space.metric_names)
-    for key, value in study_attrs(space, device_name, protocol).items():
-        study.set_user_attr(key, value)
+    write_study_record(study, study_attrs(space, device_name, protocol))
     return study
 
 
@@ -73,30 +72,30 @@ def _existing_names(backend: optuna.storages.BaseStorage) -> set[str]:
 
 
 def _check_resume(study: optuna.Study, space: SearchSpace, allow_space_change: bool) -> None:
-    stored_names = study.metric_names or study.user_attrs.get(record.STUDY_OBJECTIVES)
+    stored_names = study_names(study)
     if stored_names and list(stored_names) != space.metric_names:
         raise WorkbenchError(
             f"study '{study.study_name}' optimises {list(stored_names)} but {space.source} asks for {space.metric_names}; "
             "objectives cannot change within a study (use another --study name)"
         )
-    stored = study.user_attrs.get(record.STUDY_SPACE_HASH)
+    stored = StudyRecord.of(study).space_hash
     if stored and stored != space.space_hash() and not allow_space_change:
         raise WorkbenchError(f"study '{study.study_name}' was made from a different space: "
-                             f"{mismatch_text(study.user_attrs, space)}; use another --study name, or "
+                             f"{mismatch_text(StudyRecord.of(study), space)}; use another --study name, or "
                              "--allow-space-change to continue anyway")
 
 
-def mismatch_text(attrs: dict[str, Any], space: SearchSpace) -> str:
+def mismatch_text(stored_record: StudyRecord, space: SearchSpace) -> str:
     """What differs between the space a study was made from and `space`: its data, its text
     (the differing fields), or both; the files are named.
 
     Example:
         >>> from workbench.search.space import parse_space
-        >>> mismatch_text({"space": {"dataset": "digits", "seed": 0}, "space_file": "a.yaml"},
+        >>> mismatch_text(StudyRecord({"space": {"dataset": "digits", "seed": 0}, "space_file": "a.yaml"}),
         ...               parse_space({"base": "ghostnet_cifar_050", "dataset": "cifar10:/d"}, "b.yaml"))[:64]
         "the data: the study was made on 'digits', this run reads 'cifar1"
     """
-    stored = dict(attrs.get(record.STUDY_SPACE) or {})
+    stored = dict(stored_record.space or {})
     current = to_plain(space)
     parts = []
     if stored.get("dataset") != current.get("dataset"):
@@ -106,7 +105,7 @@ def mismatch_text(attrs: dict[str, Any], space: SearchSpace) -> str:
     if fields:
         shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")
         parts.append(f"the space's text: {shown} differ")
-    where = attrs.get(record.STUDY_SPACE_FILE)
+    where = stored_record.space_file
     files = f"stored from {where}, this run reads {space.source}" if where != space.source else f"both from {space.source}"
     if not parts:
         parts.append("the space's hash (an older workbench version hashed it differently)")

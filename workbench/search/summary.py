@@ -15,6 +15,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record, results
+from workbench.record import TrialRecord
 from workbench.errors import WorkbenchError
 from workbench.search.workers import counts_toward_total
 
@@ -67,14 +68,14 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
     statuses: dict[str, int] = {}
     for trial in trials:
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
-        status = trial.user_attrs.get(record.STATUS) or trial.state.name.lower()
+        status = TrialRecord.of(trial).status
         statuses[status] = statuses.get(status, 0) + 1
     objectives = results.study_objectives(study)
     names = [o.name for o in objectives]
     front = results.pareto_front(frame, objectives) if not frame.empty else frame
     if len(objectives) == 1 and not front.empty:
         front = front.sort_values(objectives[0].column, ascending=objectives[0].direction == "minimize").head(1)
-    knobs = {t.number: t.user_attrs.get(record.KNOBS) for t in trials}
+    knobs = {t.number: TrialRecord.of(t).stored_knobs for t in trials}
     pareto = []
     for _, row in front.sort_values("number").iterrows():
         entry = _figures(row)
@@ -131,12 +132,13 @@ def rung_text(trials: list[FrozenTrial]) -> str:
         >>> rung_text([])
         ''
     """
-    screened = sum(t.user_attrs.get(record.PRESCREEN_SCORE) is not None for t in trials)
-    passed = sum(t.user_attrs.get(record.PRESCREEN_SCORE) is not None and t.user_attrs.get(record.STATUS) != "screened"
-                 and t.state != TrialState.RUNNING for t in trials)
+    records = [TrialRecord.of(t) for t in trials]
+    screened = sum(r.prescreen_score is not None for r in records)
+    passed = sum(r.prescreen_score is not None and r.stored_status != "screened" and r.state != TrialState.RUNNING
+                 for r in records)
     reached: dict[float, int] = {}
-    for trial in trials:
-        for key in trial.user_attrs.get(record.ACCURACY_BY_RUNG) or {}:
+    for rec in records:
+        for key in rec.accuracy_by_rung or {}:
             reached[float(key)] = reached.get(float(key), 0) + 1
     parts = [f"screen {passed}/{screened}"] if screened else []
     if reached:

@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
+from workbench.record import StudyRecord, TrialRecord, write_run_index
 from workbench.errors import WorkbenchError
 from workbench.search.objective import TrialContext, TrialFailed, run_trial
 from workbench.search.samplers import make_pruner, make_sampler
@@ -41,12 +42,13 @@ def counts_toward_total(trial: FrozenTrial) -> bool:
     """Finished or running trials count; a FAIL without our record (a killed worker's
     trial, failed by a heartbeat or at the next start), an interrupted one, or a candidate the
     zero-cost pre-screen left out (never trained) does not."""
-    if trial.state == TrialState.PRUNED and trial.user_attrs.get(record.STATUS) == "screened":
+    rec = TrialRecord.of(trial)
+    if trial.state == TrialState.PRUNED and rec.stored_status == "screened":
         return False
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
         return True
-    status = trial.user_attrs.get(record.STATUS)
-    reason = trial.user_attrs.get(record.REASON) or ""
+    status = rec.stored_status
+    reason = rec.reason or ""
     return status == "failed" and not reason.startswith(_INTERRUPTED)
 
 
@@ -72,9 +74,9 @@ def claim_run_index(study: optuna.Study, new_lock: Callable[[], Lock]) -> int:
     study): its sampler is seeded from it, so a resumed or concurrent run never replays an
     earlier run's sequence. Kept as the study attribute `record.STUDY_RUNS`."""
     with new_lock():
-        stored = study.user_attrs.get(record.STUDY_RUNS)
-        index = int(stored) if isinstance(stored, int) else (1 if study.get_trials(deepcopy=False) else 0)
-        study.set_user_attr(record.STUDY_RUNS, index + 1)
+        stored = StudyRecord.of(study).runs
+        index = stored if stored is not None else (1 if study.get_trials(deepcopy=False) else 0)
+        write_run_index(study, index + 1)
     return index
 
 
