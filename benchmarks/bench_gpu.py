@@ -39,8 +39,9 @@ from _report import save_report  # noqa: E402
 from workbench.data.batching import DeviceBatches, default_padding  # noqa: E402
 from workbench.models import build_model, get_preset  # noqa: E402
 from workbench.profiling import LatencyProtocol, count_model, measure_latency  # noqa: E402
-from workbench.search.sampling import arch_from_params, sample_params  # noqa: E402
+from workbench.search.arch_sampling import arch_from_params, sample_params  # noqa: E402
 from workbench.search.loading import load_space  # noqa: E402
+from workbench.search.space_resolve import base_arch, latency_protocol  # noqa: E402
 from workbench.training import ProxyRecipe  # noqa: E402
 from workbench.training.loop import AMP_DTYPES, autocast_for, make_optimizer, make_scheduler, train_epoch  # noqa: E402
 
@@ -51,12 +52,12 @@ TARGETS = {"kendall_tau": 0.95, "median_rel_diff": 0.02, "graphs_ratio": 0.6, "i
 def sampled_archs(space_name: str, count: int, seed: int = 0) -> list[Any]:
     """`count` distinct architectures drawn at random from a space, as its search would build them."""
     space = load_space(space_name)
-    base = space.base_arch()
+    base = base_arch(space)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     archs, seen = [], set()
     while len(archs) < count:
         trial = study.ask()
-        arch = arch_from_params(space, sample_params(trial, space), base=base)
+        arch = arch_from_params(space, sample_params(trial, space, base), base)
         study.tell(trial, 0.0)
         key = arch.model_dump_json()
         if key not in seen:
@@ -68,7 +69,7 @@ def sampled_archs(space_name: str, count: int, seed: int = 0) -> list[Any]:
 def bench_repeatability(count: int) -> dict[str, Any]:
     """Two passes of the space's own protocol (resolved to CUDA, so CUDA graphs on) over the
     same architectures, and the same two passes without graphs for contrast."""
-    protocol = load_space("ghostnet_cifar").latency_protocol("cuda")
+    protocol = latency_protocol(load_space("ghostnet_cifar"), "cuda")
     archs = sampled_archs("ghostnet_cifar", count)
     models = [build_model(a) for a in archs]
     report = {"protocol": protocol.to_dict(), "archs": count, "macs": [count_model(m, a).macs for m, a in zip(models, archs)]}

@@ -43,6 +43,7 @@ from _report import save_report  # noqa: E402
 from workbench import record, results  # noqa: E402
 from workbench.search.loading import load_space  # noqa: E402
 from workbench.search.space import SearchSpace  # noqa: E402
+from workbench.search.space_resolve import proxy_recipe  # noqa: E402
 
 STRATEGIES = ("plain", "ladder", "ladder+prescreen")
 WORK = Path("reports/benchmarks/multifidelity_work")
@@ -50,7 +51,7 @@ WORK = Path("reports/benchmarks/multifidelity_work")
 
 def strategy_space(space: SearchSpace, strategy: str, *, eta: float, keep: float, proxy: str) -> SearchSpace:
     """The space as one strategy searches it (the space's own noise measurement left out)."""
-    top = float(space.proxy_recipe().epochs)
+    top = float(proxy_recipe(space).epochs)
     recipe = {k: v for k, v in space.recipe.items() if k != "epochs"}
     update: dict[str, Any] = {"noise": None}
     if strategy != "plain":
@@ -58,9 +59,10 @@ def strategy_space(space: SearchSpace, strategy: str, *, eta: float, keep: float
     if strategy == "ladder+prescreen":
         update["prescreen"] = {"proxy": proxy, "keep": keep}
     data = {**space.model_dump(), **update}
-    from workbench.search.space import check_space, parse_space
+    from workbench.search.space import parse_space
+    from workbench.search.space_check import check_space
 
-    out = parse_space(data, source=space.source, base_dir=space._base_dir)
+    out = parse_space(data, source=space.source, base_dir=space.base_dir)
     check_space(out)
     return out
 
@@ -87,14 +89,16 @@ def confirm_run(args: tuple[dict[str, Any], str, str, int, float]) -> float:
 
     torch.set_num_threads(1)
     from workbench.config.arch import ArchConfig
-    from workbench.confirm import long_space
-    from workbench.search.objective import train_candidate
-    from workbench.search.runner import load_search_data
+    from workbench.confirm import long_recipe
+    from workbench.search.scoring import train_candidate
     from workbench.search.space import parse_space
+    from workbench.search.space_resolve import resolve_space
+    from workbench.search.workers import load_search_data
 
-    space = long_space(parse_space(space_data, source=source), epochs)
+    space = parse_space(space_data, source=source)
     arch = ArchConfig.model_validate_json(arch_json)
-    return float(train_candidate(space, arch, load_search_data(space), seed).val_accuracy)
+    data = load_search_data(resolve_space(space, device="cpu"))
+    return float(train_candidate(long_recipe(space, epochs), arch, data, seed).val_accuracy)
 
 
 def front_of(study_name: str, storage: str) -> tuple[Any, Any, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Does the cheap score rank architectures like a long training does, at a space's own settings?
 
 Samples distinct architectures from a search space the way the search does (the space's knobs
-through `workbench.search.sampling`, Optuna's random sampler, seeded; over-budget ones skipped)
+through `workbench.search.arch_sampling`, Optuna's random sampler, seeded; over-budget ones skipped)
 and trains them on the space's own data, input size and recipe. Each architecture gets:
 
 * a 1-epoch proxy run, scored without and with BatchNorm recalibration (the same weights);
@@ -56,9 +56,10 @@ from workbench.data import Dataset  # noqa: E402
 from workbench.data.digits_hard import NAME as DIGITS_HARD, describe  # noqa: E402
 from workbench.models import build_model  # noqa: E402
 from workbench.profiling import count_model  # noqa: E402
-from workbench.search.objective import arch_hash  # noqa: E402
-from workbench.search.runner import load_search_data  # noqa: E402
-from workbench.search.sampling import arch_from_params, sample_params  # noqa: E402
+from workbench.search.dedupe import arch_hash  # noqa: E402
+from workbench.search.space_resolve import base_arch, resolve_space  # noqa: E402
+from workbench.search.workers import load_search_data  # noqa: E402
+from workbench.search.arch_sampling import arch_from_params, sample_params  # noqa: E402
 from workbench.search.loading import load_space  # noqa: E402
 from workbench.search.space import SearchSpace  # noqa: E402
 from workbench.stats import kendall_tau_bootstrap, pooled_sd  # noqa: E402
@@ -90,7 +91,7 @@ class Settings:
 def search_base(space: SearchSpace, data: Dataset) -> ArchConfig:
     """The space's base shaped like the data, as the search's `TrialContext` does."""
     update = {"num_classes": data.num_classes, "in_channels": data.in_channels, "input_size": data.input_size}
-    return ArchConfig.model_validate({**space.base_arch().model_dump(), **update})
+    return ArchConfig.model_validate({**base_arch(space).model_dump(), **update})
 
 
 def sample_architectures(space: SearchSpace, base: ArchConfig, count: int, seed: int) -> list[dict[str, Any]]:
@@ -108,8 +109,8 @@ def sample_architectures(space: SearchSpace, base: ArchConfig, count: int, seed:
     for _ in range(50 * count):
         if len(chosen) == count:
             break
-        params = sample_params(study.ask(), space)
-        arch = arch_from_params(space, params, base=base)
+        params = sample_params(study.ask(), space, base)
+        arch = arch_from_params(space, params, base)
         text, digest = arch_hash(arch)
         if digest in seen:
             continue
@@ -376,8 +377,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         reference_seeds=args.reference_seeds or (2 if args.quick else 3), seed=seed,
                         space_hash=space.space_hash())
     started = time.perf_counter()
-    data = load_search_data(space, "cpu")
-    recipe = space.proxy_recipe()
+    resolved = resolve_space(space, device="cpu")
+    data = load_search_data(resolved, "cpu")
+    recipe = resolved.recipe
     archs = sample_architectures(space, search_base(space, data), settings.archs, seed)
     name = report_name(space, args.dataset, args.quick)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 from workbench import __version__, record  # noqa: E402
 from workbench.config import ExportConfig, TrainRecipe  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.search.space_resolve import proxy_recipe  # noqa: E402
 
 OUT_DIR = ROOT / "reports" / "benchmarks"
 TOLERANCE_POINTS = 0.5
@@ -73,7 +74,7 @@ def export_config(storage: str | None, study: str | None, work: Path) -> tuple[E
         from workbench.search.loading import load_space
 
         space = load_space("digits")
-        proxy = space.proxy_recipe()
+        proxy = proxy_recipe(space)
         recipe = TrainRecipe(dataset="digits", input_size=32, batch_size=proxy.batch_size, lr=proxy.lr, seed=space.seed)
         return ExportConfig(arch=get_preset("ghostnet_cifar_050"), train=recipe), "preset ghostnet_cifar_050 (no study)"
     from workbench.config import load_config

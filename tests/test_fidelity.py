@@ -21,6 +21,7 @@ from helpers.search import TINY, sqlite, write_space
 from workbench import record
 from workbench.results import at_rung, pareto_front, rungs, study_objectives, trials_frame
 from workbench.search import load_space, run_search
+from workbench.search.space_resolve import proxy_recipe
 from workbench.search.promotion import hypervolume_contributions, is_promoted, nondominated_ranks, promoted_count, promotion_order
 
 LADDER = {"rungs": [1, 2], "unit": "epochs", "eta": 3}
@@ -160,14 +161,16 @@ def test_promoted_candidates_keep_training_and_stopped_ones_stop(ladder_study) -
 
 def test_top_rung_equals_a_plain_run_of_the_same_recipe(ladder_study, tmp_path: Path) -> None:
     from workbench.config.arch import ArchConfig
-    from workbench.search.objective import train_candidate
-    from workbench.search.runner import load_search_data
+    from workbench.search.scoring import train_candidate
+    from workbench.search.space_resolve import resolve_space
+    from workbench.search.workers import load_search_data
 
     study, _, _, _ = ladder_study
     done = next(t for t in study.get_trials() if t.user_attrs[record.STATUS] == "complete")
     plain = load_space(str(write_space(tmp_path, {**copy.deepcopy(TINY), "recipe": {"epochs": 2, "batch_size": 128, "bn_recalibration_batches": 2}})))
     arch = ArchConfig.model_validate_json(done.user_attrs[record.ARCH_JSON])
-    run = train_candidate(plain, arch, load_search_data(plain), plain.trial_seeds(done.number)[0])
+    resolved = resolve_space(plain, device="cpu")
+    run = train_candidate(resolved.recipe, arch, load_search_data(resolved), plain.trial_seeds(done.number)[0])
     assert run.val_curve == pytest.approx([done.user_attrs[record.ACCURACY_BY_RUNG]["1"],
                                            done.user_attrs[record.ACCURACY_BY_RUNG]["2"]], abs=1e-12)
 
@@ -194,12 +197,14 @@ def test_resumed_ladder_search_reuses_a_stopped_architecture(ladder_study, tmp_p
     assert stopped
     source = stopped[0]
     study.enqueue_trial(source.params)
-    from workbench.search.objective import TrialContext, run_trial
-    from workbench.search.runner import load_search_data
+    from workbench.search.space_resolve import resolve_space
+    from workbench.search.trial import TrialContext, run_trial
+    from workbench.search.workers import load_search_data
 
     _, trainer, space, _ = ladder_study
     calls = len(trainer.calls)
-    ctx = TrialContext(space=space, data=load_search_data(space), protocol=space.latency_protocol("cpu"), trainer=trainer)
+    resolved = resolve_space(space, device="cpu")
+    ctx = TrialContext(resolved=resolved, data=load_search_data(resolved), trainer=trainer)
     study.optimize(lambda trial: run_trial(trial, ctx), n_trials=1)
     copy_trial = study.get_trials()[-1]
     assert copy_trial.state == TrialState.PRUNED and copy_trial.user_attrs[record.STATUS] == "stopped"
@@ -275,4 +280,4 @@ def test_the_digits_space_turns_into_a_ladder_by_uncommenting_one_line(tmp_path:
     (tmp_path / "digits.yaml").write_text(text.replace(line, line[2:]), encoding="utf-8")
     space = load_space(str(tmp_path / "digits.yaml"))
     assert space.fidelity is not None and space.fidelity.rungs == [1, 3]
-    assert space.proxy_recipe().epochs == 3 and load_space("digits").fidelity is None
+    assert proxy_recipe(space).epochs == 3 and load_space("digits").fidelity is None

@@ -6,9 +6,10 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from workbench.search.sampling import arch_from_params, param_names, sample_params
+from workbench.search.arch_sampling import arch_from_params, param_names, sample_params
 from workbench.search.loading import load_space
 from workbench.search.space import KNOB_TABLE, parse_space
+from workbench.search.space_resolve import base_arch
 
 FULL = {
     "name": "full",
@@ -39,8 +40,8 @@ def test_every_knob_is_suggested(space) -> None:
     assert {name for name, _ in space.knobs.items()} == set(KNOB_TABLE)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
-    params = sample_params(trial, space)
-    expected = {p for knob in KNOB_TABLE for p in param_names(space, knob)}
+    params = sample_params(trial, space, base_arch(space))
+    expected = {p for knob in KNOB_TABLE for p in param_names(space, knob, base_arch(space))}
     assert set(params) == expected == set(trial.params)
     assert {"kernel_s3", "kernel_s7", "se_s0", "se_s6", "depth_s6", "depth_s7", "stage_width_s5", "primary_kernel_s2"} <= expected
 
@@ -48,8 +49,8 @@ def test_every_knob_is_suggested(space) -> None:
 def test_values_land_in_the_arch(space) -> None:
     params = {"ratio": 4, "dw_size": 5, "cheap_op": "pw", "primary_kernel_s2": 3, "kernel_s3": 7, "kernel_s7": 3,
               "width": 0.75, "stage_width_s5": 1.25, "se_s0": True, "se_s6": False, "depth_s6": 2, "depth_s7": 3}
-    base = space.base_arch()
-    arch = arch_from_params(space, params)
+    base = base_arch(space)
+    arch = arch_from_params(space, params, base_arch(space))
     assert (arch.ghost.ratio, arch.ghost.dw_size, arch.ghost.cheap_op, arch.width) == (4, 5, "pw", 0.75)
     assert arch.stages[2].ghost.primary_kernel == 3 and arch.resolved_ghost(2, 0).primary_kernel == 3
     assert arch.resolved_ghost(1, 0).primary_kernel == base.ghost.primary_kernel
@@ -71,26 +72,26 @@ def test_values_land_in_the_arch(space) -> None:
 def test_sampling_is_seeded_and_pure(space) -> None:
     def run(seed: int) -> list[dict]:
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        return [sample_params(study.ask(), space) for _ in range(5)]
+        return [sample_params(study.ask(), space, base_arch(space)) for _ in range(5)]
 
     assert run(3) == run(3) != run(4)
     params = run(3)[0]
-    assert arch_from_params(space, params) == arch_from_params(space, params)
+    assert arch_from_params(space, params, base_arch(space)) == arch_from_params(space, params, base_arch(space))
 
 
 def test_global_kernel_and_se_apply_to_every_block() -> None:
     space = parse_space({**FULL, "knobs": {"kernel": {"choices": [5, 7]}, "se": {"choices": [False]}}}, "g.yaml")
-    arch = arch_from_params(space, {"kernel": 7, "se": False})
+    arch = arch_from_params(space, {"kernel": 7, "se": False}, base_arch(space))
     assert all(b.kernel == 7 and b.se == 0.0 for s in arch.stages for b in s.blocks)
 
 
 def test_plain_ghost_base_takes_ratio_and_dw_size() -> None:
     space = load_space("ghost_vgg16_cifar")
-    arch = arch_from_params(space, {"ratio": 3, "dw_size": 7})
+    arch = arch_from_params(space, {"ratio": 3, "dw_size": 7}, base_arch(space))
     assert arch.family == "vgg16_cifar" and arch.ghostify and (arch.ghost.ratio, arch.ghost.dw_size) == (3, 7)
 
 
 def test_num_classes_and_channels_follow_the_data(space) -> None:
-    params = sample_params(optuna.create_study().ask(), space)
-    arch = arch_from_params(space, params, num_classes=7, in_channels=1)
+    params = sample_params(optuna.create_study().ask(), space, base_arch(space))
+    arch = arch_from_params(space, params, base_arch(space), num_classes=7, in_channels=1)
     assert (arch.num_classes, arch.in_channels) == (7, 1)

@@ -74,7 +74,7 @@ def test_record_pareto_and_study_attrs(tmp_path) -> None:
 
 def test_over_budget_trials_are_rejected_before_training(tmp_path) -> None:
     # The cheapest corner fits; most of the space does not.
-    from workbench.search.budgets import check_cost_budgets
+    from workbench.search.space_check import check_cost_budgets
 
     corner = min(c["macs"] for c in check_cost_budgets(tiny(tmp_path, budgets={"max_macs": 1e12})))
     space = tiny(tmp_path, budgets={"max_macs": corner * 1.15})
@@ -268,7 +268,7 @@ def test_repeats_train_every_seed_and_score_their_mean(tmp_path) -> None:
 
 def test_a_copy_of_a_rejected_trial_stays_never_scored(tmp_path) -> None:
     # One architecture only, over budget: trial 0 is rejected, every later trial copies it.
-    from workbench.search.budgets import check_cost_budgets
+    from workbench.search.space_check import check_cost_budgets
 
     knobs = {"ratio": {"choices": [2]}, "dw_size": {"choices": [3]}, "width": {"choices": [0.4]},
              "depth": {"choices": [2], "scope": "per_stage", "stages": [6, 8]}}

@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from workbench.errors import WorkbenchError
-from workbench.search.budgets import cheapest_corners
+from workbench.search.space_check import cheapest_corners
 from workbench.search.loading import load_space, resolve_space_path, space_names
 from workbench.search.space import SearchSpace
+from workbench.search.space_resolve import base_arch
 
 SHIPPED = ("digits", "ghostnet_cifar", "ghostnet_mobile", "ghost_vgg16_cifar")
 
@@ -139,7 +140,7 @@ def test_impossible_params_budget(tmp_path) -> None:
 
 def test_cheapest_corner_tries_every_cheap_op() -> None:
     space = load_space("ghostnet_cifar", check_budgets=False)
-    corners = cheapest_corners(space)
+    corners = cheapest_corners(space, base_arch(space))
     assert {c["cheap_op"] for c in corners} == {"dw", "pw"}
     assert all(c["ratio"] == 5 and c["width"] == 0.35 and c["depth_s6"] == 1 and c["se_s3"] is False for c in corners)
 

@@ -33,7 +33,12 @@ from workbench import record, results
 from workbench.record import StudyRecord, write_confirmation, write_fidelity_tau
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
+from workbench.profiling.protocol import check_device, resolve_device
+from workbench.search.scoring import train_candidate
 from workbench.search.space import SearchSpace, parse_space, seed_rule
+from workbench.search.space_resolve import proxy_recipe, resolve_space
+from workbench.search.workers import load_search_data
+from workbench.training import ProxyRecipe, TrainingDiverged
 from workbench.storage import load_study, normalise_url
 
 DEFAULT_TOP = 3
@@ -95,7 +100,7 @@ def default_epochs(space: SearchSpace) -> float:
         >>> default_epochs(load_space("digits"))
         15.0
     """
-    return float(EPOCHS_FACTOR * space.proxy_recipe().epochs)
+    return float(EPOCHS_FACTOR * proxy_recipe(space).epochs)
 
 
 def study_space(study: optuna.Study, data: str | None = None) -> SearchSpace:
@@ -167,20 +172,16 @@ def confirm_study(study_name: str, storage: str | None = None, *, top: int = DEF
         >>> summary = confirm_study("digits", top=3, seeds=3)  # doctest: +SKIP
         >>> summary.tau["tau"], summary.confirmations[0].accuracy  # doctest: +SKIP
     """
-    from workbench.profiling.protocol import check_device, resolve_device
-
     started = time.time()
     check_counts(top=top, seeds=seeds, epochs=epochs)
     study = load_study(study_name, storage)
     pool, chosen = select_trials(study, top)
     space = study_space(study, data)
     epochs = default_epochs(space) if epochs is None else float(epochs)
-    longer = long_space(space, epochs)
+    longer = long_recipe(space, epochs)
     device = resolve_device(device)
     check_device(device)
-    from workbench.search.runner import load_search_data
-
-    dataset = load_search_data(space, device)
+    dataset = load_search_data(resolve_space(space, device=device), device)
     proxy = {int(n): float(a) for n, a in zip(pool["number"], pool[record.ACCURACY])}
     archs = {int(n): text for n, text in zip(pool["number"], pool[record.ARCH_JSON])}
     plan, notes = _plan(study, space, chosen, epochs, seeds)
@@ -230,25 +231,23 @@ def check_counts(*, top: int, seeds: int, epochs: float | None) -> None:
         raise WorkbenchError(f"--epochs must be more than 0, got {epochs:g}")
 
 
-def long_space(space: SearchSpace, epochs: float) -> SearchSpace:
-    """The space with its proxy recipe trained for `epochs` (the recipe's own limits apply).
+def long_recipe(space: SearchSpace, epochs: float) -> ProxyRecipe:
+    """The space's proxy recipe trained for `epochs` (the recipe's own limits apply).
 
     Raises:
         WorkbenchError: `epochs` outside what a recipe allows.
 
     Example:
         >>> from workbench.search import load_space
-        >>> long_space(load_space("digits"), 15).proxy_recipe().epochs
+        >>> long_recipe(load_space("digits"), 15).epochs
         15.0
     """
     # A ladder's top rung would override the epochs; a confirmation is one plain long run.
-    longer = space.model_copy(update={"recipe": {**space.recipe, "epochs": epochs}, "fidelity": None, "prescreen": None})
-    longer._source, longer._base_dir = space._source, space._base_dir
+    longer = space.replace(recipe={**space.recipe, "epochs": epochs}, fidelity=None, prescreen=None)
     try:
-        longer.proxy_recipe()
+        return proxy_recipe(longer)
     except WorkbenchError as error:
         raise WorkbenchError(f"--epochs {epochs:g}: {error}") from None
-    return longer
 
 
 def _plan(study: optuna.Study, space: SearchSpace, chosen: dict[int, list[str]], epochs: float,
@@ -284,15 +283,12 @@ def _bar(study_name: str, plan: list[tuple[int, dict[int, float], list[int]]], e
                 disable=not enabled)
 
 
-def _train_seed(space: SearchSpace, arch: ArchConfig, data: Any, seed: int, device: str, trainer: Trainer | None,
+def _train_seed(recipe: ProxyRecipe, arch: ArchConfig, data: Any, seed: int, device: str, trainer: Trainer | None,
                 notes: list[str], number: int) -> float | None:
     """One confirmation run, scored exactly as the search scores a trial seed (only longer);
     None (and a note) when the run diverged."""
-    from workbench.search.objective import train_candidate
-    from workbench.training import TrainingDiverged
-
     try:
-        result = train_candidate(space, arch, data, seed, device=device, trainer=trainer)
+        result = train_candidate(recipe, arch, data, seed, device=device, trainer=trainer)
     except TrainingDiverged as error:
         notes.append(f"trial {number} seed {seed}: training diverged ({error}); nothing stored for that seed")
         return None

@@ -15,7 +15,7 @@ from workbench.cli.common import human, print_table
 from workbench.profiling.protocol import DEVICE_CHOICES
 from workbench.search.loading import load_space
 from workbench.search.runner import DEFAULT_HEARTBEAT_S, run_search
-from workbench.search.samplers import SAMPLERS
+from workbench.search.optuna_samplers import SAMPLERS
 from workbench.search.summary import SearchSummary
 from workbench.storage import DEFAULT_STORAGE
 

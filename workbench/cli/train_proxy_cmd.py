@@ -129,9 +129,10 @@ def _run_plain(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_space(args: argparse.Namespace) -> dict[str, Any]:
     """Score as the space's search does; `score` holds the mean over the trial's seeds."""
-    from workbench.search.objective import accuracy_figures, train_candidate
-    from workbench.search.runner import load_search_data
     from workbench.search.loading import load_space
+    from workbench.search.scoring import accuracy_figures, train_candidate
+    from workbench.search.space_resolve import resolve_space
+    from workbench.search.workers import load_search_data
 
     if args.trial is not None and args.trial < 0:
         raise WorkbenchError(f"--trial must be a trial number (0 or more), got {args.trial}")
@@ -143,9 +144,10 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
                              "a proxy-trained space")
     changes = _changes(args)
     if changes:  # the score then no longer reproduces the study's
-        space = space.with_recipe(changes)
-    base = space.base_arch()
-    data = load_search_data(space, args.device)
+        space = space.replace(recipe={**space.recipe, **changes})
+    resolved = resolve_space(space, device="cpu")
+    base = resolved.base
+    data = load_search_data(resolved, args.device)
     if args.preset is None and args.config is None:
         overrides = parse_set_values(args.set)
         if args.input_size is not None:
@@ -157,7 +159,7 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
         seeds = space.trial_seeds(args.trial)
     else:
         seeds = [space.seed if args.seed is None else args.seed]
-    recipe = space.proxy_recipe().model_copy(update={"seed": seeds[0]})
+    recipe = resolved.recipe.model_copy(update={"seed": seeds[0]})
     report: dict[str, Any] = {"arch": arch.name, "space": space.source, "trial": args.trial,
                               "data": data.summary(), "recipe": recipe.model_dump()}
     if args.zero_cost:
@@ -167,7 +169,7 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
     runs = []
     for seed in seeds:
         try:
-            runs.append(train_candidate(space, arch, data, seed, device=args.device).to_dict())
+            runs.append(train_candidate(resolved.recipe, arch, data, seed, device=args.device).to_dict())
         except TrainingDiverged as error:
             raise WorkbenchError(f"training diverged (seed {seed}): {error.reason}") from None
     report["result"] = runs[0]

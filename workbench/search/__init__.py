@@ -6,12 +6,13 @@ Example:
     >>> summary = run_search(load_space("digits"), trials=20)  # doctest: +SKIP
 """
 
-from workbench.search.objective import TrialContext, TrialFailed, arch_hash, run_trial
+from workbench.search.dedupe import arch_hash
+from workbench.search.trial import TrialContext, TrialFailed, run_trial
 from workbench.search.runner import run_search
-from workbench.search.samplers import SAMPLERS, make_sampler
+from workbench.search.optuna_samplers import SAMPLERS, make_sampler
 from workbench.search.study import open_search_study
 from workbench.search.summary import SearchSummary, summarise
-from workbench.search.sampling import arch_from_params, param_names, sample_params
+from workbench.search.arch_sampling import arch_from_params, param_names, sample_params
 from workbench.search.loading import load_space, resolve_space_path, space_names
 from workbench.search.space import KNOB_TABLE, SearchSpace, parse_space
 

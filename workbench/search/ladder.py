@@ -27,11 +27,14 @@ import torch
 from workbench import record
 from workbench.record import TrialRecord, write_record
 from workbench.record import publish as publish_figures
-from workbench.search.fidelity import FidelitySpec
+from workbench.models import build_model
+from workbench.search.ladder_spec import FidelitySpec
+from workbench.search.scoring import accuracy_figures, train_candidate
+from workbench.training import seed_everything, zero_cost_score
 from workbench.search.promotion import is_promoted, promoted_count
 
 # Record keys written as soon as they are known, so other workers can compare against them
-# (the architecture hash is already published by the claim, `objective.claim_architecture`).
+# (the architecture hash is already published by the claim, `dedupe.claim_architecture`).
 _EARLY_KEYS = (record.PARAMS, record.MACS, record.LATENCY_P50)
 
 
@@ -84,11 +87,8 @@ def decide(trial: optuna.Trial, rec: dict[str, Any], score: float, *, key: str, 
 def prescreen(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any]) -> None:
     """Score the untrained candidate with the space's zero-cost proxy; record it and raise
     `optuna.TrialPruned` (status `screened`) unless it is in the top `keep` share so far."""
-    from workbench.models import build_model
-    from workbench.training import seed_everything, zero_cost_score
-
     spec = ctx.space.prescreen
-    seed = ctx.space.trial_seeds(trial.number, ctx.seed)[0]
+    seed = ctx.resolved.trial_seeds(trial.number)[0]
     seed_everything(seed)
     model = build_model(arch).to(ctx.device)
     score = float(zero_cost_score(spec.proxy, model, ctx.data, batch_size=spec.batch_size, seed=seed))
@@ -118,11 +118,9 @@ class _StopAtRung(Exception):
 def train_on_ladder(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any]) -> None:
     """Train through the rungs; fills the accuracy figures of the highest rung reached, and
     raises `optuna.TrialPruned` (status `stopped`, record written) below the top rung."""
-    from workbench.search.objective import accuracy_figures
-
     space = ctx.space
     fidelity: FidelitySpec = space.fidelity
-    seed = space.trial_seeds(trial.number, ctx.seed)[0]
+    seed = ctx.resolved.trial_seeds(trial.number)[0]
     val_size = len(ctx.data.val_y)
     costs = cost_columns(space)
     by_rung: dict[str, float] = {}
@@ -168,7 +166,7 @@ def train_on_ladder(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any
     rung = rec[record.RUNG]
     rec.update(accuracy_figures([by_rung[rung_key(rung)]], val_size))
     rec[record.ACCURACY_SOURCE] = f"proxy-train:{fidelity.label(rung)}" if fidelity.unit == "epochs" else \
-        f"proxy-train:{space.proxy_recipe().epochs:g}ep@{fidelity.label(rung)}"
+        f"proxy-train:{ctx.resolved.recipe.epochs:g}ep@{fidelity.label(rung)}"
     if state["stop"] is not None:
         stop_rung, accuracy, n = state["stop"]
         _stop(trial, rec, "stopped", f"stopped at rung {fidelity.label(stop_rung)}: accuracy {accuracy:.4f} is not in the "
@@ -176,9 +174,7 @@ def train_on_ladder(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any
 
 
 def _train(ctx: Any, arch: Any, data: Any, seed: int, on_epoch: Any) -> Any:
-    from workbench.search.objective import train_candidate
-
-    return train_candidate(ctx.space, arch, data, seed, device=ctx.device, trainer=ctx.trainer, on_epoch=on_epoch)
+    return train_candidate(ctx.resolved.recipe, arch, data, seed, device=ctx.device, trainer=ctx.trainer, on_epoch=on_epoch)
 
 
 def train_share(data: Any, fraction: float, seed: int) -> Any:

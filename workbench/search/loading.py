@@ -9,8 +9,9 @@ from pathlib import Path
 
 from workbench.config.io import read_mapping
 from workbench.errors import WorkbenchError
-from workbench.search.budgets import check_cost_budgets
-from workbench.search.space import SearchSpace, check_space, parse_space
+from workbench.search.space_check import check_cost_budgets
+from workbench.search.space import SearchSpace, parse_space
+from workbench.search.space_check import check_space
 
 _REPO_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"
 
@@ -53,8 +54,7 @@ def load_space(name_or_path: str, *, data: str | None = None, check_budgets: boo
     raw = read_mapping(path)
     space = parse_space(raw, source=str(path), base_dir=path.parent)
     if space.name is None:
-        space = space.model_copy(update={"name": path.stem})
-        space._source, space._base_dir = str(path), path.parent
+        space = space.replace(name=path.stem)
     if data:
         space = space.with_dataset(data)
     check_space(space)

@@ -6,7 +6,7 @@ loaded before any study exists; the whole run holds SQLite's one-writer lock
 (`workbench.storage.storage_errors`). Then the study is created or resumed
 (`workbench.search.study`), dead workers' trials are failed, the workers run
 (`workbench.search.workers`), the study's seed noise is measured when the space asks for it
-(`workbench.search.noise`), and the summary is read through `workbench.results`
+(`workbench.search.seed_noise`), and the summary is read through `workbench.results`
 (`workbench.search.summary`).
 
 Storages: `sqlite:///workbench.db` by default; a journal file (`*.log`, `journal:PATH`) for
@@ -27,12 +27,13 @@ from optuna.trial import TrialState
 
 from workbench import record
 from workbench.record import TrialRecord
-from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
-from workbench.search.budgets import check_latency_budget
-from workbench.search.noise import measure_noise, stored_noise
-from workbench.search.samplers import SAMPLERS
+from workbench.search.space_check import check_latency_budget
+from workbench.search.seed_noise import measure_noise, stored_noise
+from workbench.search.optuna_samplers import SAMPLERS
+from workbench.profiling.protocol import check_device, device_name, resolve_device
 from workbench.search.space import SearchSpace
+from workbench.search.space_resolve import ResolvedSpace, resolve_space
 from workbench.search.study import check_study_name, is_database_server, open_search_study
 from workbench.search.summary import ProgressBar, SearchSummary, summarise
 from workbench.search.workers import (  # load_search_data: imported from here by confirm, noise and benchmarks
@@ -61,8 +62,6 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
         >>> summary = run_search(load_space("digits"), trials=20)  # doctest: +SKIP
         >>> summary.pareto[0]["number"]  # doctest: +SKIP
     """
-    from workbench.profiling.protocol import check_device, device_name, resolve_device
-
     started = time.time()
     if sampler not in SAMPLERS:
         raise WorkbenchError(f"unknown sampler '{sampler}' (allowed: {', '.join(SAMPLERS)})")
@@ -81,26 +80,26 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     seed = space.seed if seed is None else seed
     study_name = space.name or "search" if study_name is None else study_name
     check_study_name(study_name)
-    protocol = space.latency_protocol(device)
+    resolved = resolve_space(space, device=device, seed=seed)
     dev_name = device_name(device)
-    check_latency_budget(space, protocol)
-    data = load_search_data(space, device)  # a wrong --data fails here, before a study exists
+    check_latency_budget(resolved)
+    data = load_search_data(resolved, device)  # a wrong --data fails here, before a study exists
     with storage_errors(url), exclusive_run(url):
-        return _search(space, url, study_name, data=data, device=device, dev_name=dev_name, protocol=protocol,
+        return _search(resolved, url, study_name, data=data, device=device, dev_name=dev_name,
                        sampler=sampler, trials=trials, timeout=timeout, workers=workers, seed=seed, started=started,
                        allow_space_change=allow_space_change, progress=progress, heartbeat=heartbeat, trainer=trainer)
 
 
-def _search(space: SearchSpace, url: str, study_name: str, *, data: Any, device: str, dev_name: str, protocol: Any,
+def _search(resolved: ResolvedSpace, url: str, study_name: str, *, data: Any, device: str, dev_name: str,
             sampler: str, trials: int | None, timeout: float | None, workers: int, seed: int, started: float,
             allow_space_change: bool, progress: bool, heartbeat: int | None, trainer: Callable[..., Any] | None) -> SearchSummary:
-    study = open_search_study(space, study_name, url, device_name=dev_name, protocol=protocol,
+    space = resolved.space
+    study = open_search_study(space, study_name, url, device_name=dev_name, protocol=resolved.protocol,
                               allow_space_change=allow_space_change, heartbeat=heartbeat)
     orphans = fail_orphans(study, url)
     run_id = new_run_id()
     deadline = None if timeout is None else started + max(0.0, timeout - spent_seconds(study, workers))
-    base_cfg = dict(space_data=to_plain(space), space_source=space.source,
-                    space_base_dir=str(space._base_dir) if space._base_dir else None, study_name=study_name,
+    base_cfg = dict(resolved=resolved, study_name=study_name,
                     storage=url, sampler=sampler, seed=seed, total_trials=trials, deadline=deadline, device=device,
                     workers=workers, heartbeat=heartbeat if is_database_server(url) else None, run_id=run_id)
     bar = ProgressBar(study, trials, counted_trials(study), enabled=progress)
@@ -116,7 +115,7 @@ def _search(space: SearchSpace, url: str, study_name: str, *, data: Any, device:
         bar.close()
     if not interrupted:
         try:
-            measure_noise(study, space, data, seed=seed, device=device, trainer=trainer, progress=progress)
+            measure_noise(study, resolved, data, device=device, trainer=trainer, progress=progress)
         except KeyboardInterrupt:
             interrupted = True  # every re-scored trial so far is stored; the next run goes on
     summary = summarise(study, url, ran=trials_of_run(study, run_id), seconds=time.time() - started)

@@ -8,7 +8,7 @@ space can meet) is a `WorkbenchError` naming the file, the field path and the re
 before any trial runs. The file format is documented in `search_spaces/README.md`.
 
 Reading a file by name (`load_space`) lives in `workbench.search.loading`, and the budget checks
-that build the cheapest corner of a space in `workbench.search.budgets`: this module imports
+that build the cheapest corner of a space in `workbench.search.space_check`: this module imports
 neither sampling nor models, so `sampling` can import it without a circle.
 """
 
@@ -19,13 +19,11 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from workbench.config.arch import ArchConfig
-from workbench.config.io import format_validation_error, load_arch, parse_model, to_plain
-from workbench.errors import WorkbenchError
+from workbench.config.io import parse_model, to_plain
 from workbench.record import OBJECTIVES, Budgets
-from workbench.search.fidelity import FidelitySpec, PrescreenSpec, check_fidelity
+from workbench.search.ladder_spec import FidelitySpec, PrescreenSpec
 
 Scope = Literal["global", "per_stage"]
 Choice = Union[bool, int, float, str]
@@ -44,8 +42,6 @@ KNOB_TABLE: dict[str, tuple[tuple[str, ...], bool, str]] = {
     "se": (("global", "per_stage"), True, "false"),
     "depth": (("per_stage",), True, "low"),
 }
-# Knobs whose values must be odd kernel sizes.
-_KERNEL_KNOBS = ("dw_size", "primary_kernel", "kernel")
 
 
 class _Strict(BaseModel):
@@ -181,6 +177,7 @@ class SearchSpace(_Strict):
     """A validated search space. Load one with `load_space`.
 
     Example:
+        >>> from workbench.search import load_space
         >>> space = load_space("digits")
         >>> space.objectives
         ['accuracy', 'macs']
@@ -214,7 +211,7 @@ class SearchSpace(_Strict):
     # Seeds per trial (seed i of trial n is seed + n + 1000 * i); the objective is their mean.
     repeats: int = Field(1, ge=1, le=20)
     noise: Optional[NoiseSpec] = None
-    fidelity: Optional[FidelitySpec] = None      # a rung ladder (workbench.search.fidelity)
+    fidelity: Optional[FidelitySpec] = None      # a rung ladder (workbench.search.ladder_spec)
     prescreen: Optional[PrescreenSpec] = None    # a zero-cost pre-screen before training
 
     _source: str = PrivateAttr(default="<space>")
@@ -260,78 +257,16 @@ class SearchSpace(_Strict):
         """Objective names whose figures the trial must produce."""
         return set(self.scalarization.weights) if self.scalarization else set(self.objectives)
 
-    @property
-    def accuracy_source(self) -> str:
-        """The record's accuracy source: `proxy-train:<epochs>ep` or `zero-cost:<name>`."""
-        if self.accuracy.source == "zero_cost":
-            return f"zero-cost:{self.accuracy.proxy}"
-        epochs = self.proxy_recipe().epochs
-        if self.fidelity is not None and self.fidelity.unit == "train_fraction":
-            return f"proxy-train:{epochs:g}ep@{self.fidelity.top:g}data"
-        return f"proxy-train:{epochs:g}ep"
-
-    def latency_protocol(self, device: str | None = None) -> Any:
-        """The `LatencyProtocol` of this space (None when latency is not measured);
-        `device` replaces the file's device; `auto` (the default) is CUDA when present."""
-        if self.latency is None:
-            return None
-        from workbench.profiling import LatencyProtocol
-        from workbench.profiling.protocol import resolve_device
-
-        data = dict(self.latency)
-        try:
-            data["device"] = resolve_device(device or data.get("device", "auto"))
-            # Eager batch-1 GPU latency measures the host's Python launch overhead, not the network
-            # (bench_gpu: two passes disagree by ~30%); a deployed GPU model replays a CUDA graph.
-            data.setdefault("cuda_graphs", data["device"] == "cuda")
-            return LatencyProtocol.from_dict(data)
-        except WorkbenchError as error:
-            raise WorkbenchError(f"{self.source}: latency: {error}") from None
-        except TypeError as error:
-            raise WorkbenchError(f"{self.source}: latency: {error}") from None
-
     def trial_seeds(self, number: int, base_seed: int | None = None) -> list[int]:
         """The seeds trial `number` is scored with: seed i is `base + number + 1000 * i`
         (`base` is the space's seed unless the run replaced it).
 
         Example:
+            >>> from workbench.search import load_space
             >>> load_space("digits").model_copy(update={"repeats": 3}).trial_seeds(7, base_seed=0)
             [7, 1007, 2007]
         """
         return seed_rule(self.seed if base_seed is None else base_seed, number, self.repeats)
-
-    def proxy_recipe(self) -> Any:
-        """The proxy-training recipe (`workbench.training.ProxyRecipe`); with an epochs
-        ladder its top rung is the recipe's epochs (the full-fidelity score)."""
-        from workbench.training import ProxyRecipe
-
-        data = {"seed": self.seed, **self.recipe}
-        if self.fidelity is not None and self.fidelity.unit == "epochs":
-            data["epochs"] = self.fidelity.top
-        try:
-            return ProxyRecipe.model_validate(data)
-        except ValidationError as error:
-            raise WorkbenchError(_prefixed(format_validation_error(error, ProxyRecipe, "\0"), self.source, "recipe")) from None
-
-    def base_arch(self) -> ArchConfig:
-        """The base architecture with the space's input size / channels / classes applied."""
-        from workbench.models.presets import PRESETS, apply_overrides, get_preset
-
-        if self.base in PRESETS:
-            arch = get_preset(self.base)
-        else:
-            candidates = [Path(self.base)]
-            if self._base_dir is not None and not Path(self.base).is_absolute():
-                candidates.insert(0, self._base_dir / self.base)
-            found = next((p for p in candidates if p.exists()), None)
-            if found is None:
-                raise WorkbenchError(
-                    f"{self.source}: base: '{self.base}' is neither a preset ({', '.join(PRESETS)}) nor an existing ArchConfig file"
-                )
-            arch = load_arch(found)
-        overrides = {k: v for k, v in (("input_size", self.input_size), ("in_channels", self.in_channels),
-                                       ("num_classes", self.num_classes)) if v is not None}
-        return apply_overrides(arch, overrides) if overrides else arch
 
     def space_hash(self) -> str:
         """sha256 of the canonical JSON of the validated space (comments and key order in
@@ -348,24 +283,20 @@ class SearchSpace(_Strict):
                 data.pop(key, None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder of the file this space was read from (a relative `base:` file is looked up there)."""
+        return self._base_dir
+
+    def replace(self, **update: Any) -> "SearchSpace":
+        """A copy with these fields replaced, read from the same file (source and folder kept)."""
+        copy = self.model_copy(update=update)
+        copy._source, copy._base_dir = self._source, self._base_dir
+        return copy
+
     def with_dataset(self, dataset: str) -> "SearchSpace":
         """A copy reading another dataset (the CLI's `--data`)."""
-        copy = self.model_copy(update={"dataset": dataset})
-        copy._source, copy._base_dir = self._source, self._base_dir
-        return copy
-
-    def with_recipe(self, changes: dict[str, Any]) -> "SearchSpace":
-        """A copy whose proxy recipe has these settings replaced (the CLI's `--epochs` ...);
-        a bad value is a `WorkbenchError` naming the field."""
-        copy = self.model_copy(update={"recipe": {**self.recipe, **changes}})
-        copy._source, copy._base_dir = self._source, self._base_dir
-        copy.proxy_recipe()
-        return copy
-
-    def stage_indices(self, knob: str) -> list[int]:
-        """The stages a per-stage knob applies to."""
-        spec = getattr(self.knobs, knob)
-        return list(spec.stages) if spec.stages is not None else list(range(len(self.base_arch().stages)))
+        return self.replace(dataset=dataset)
 
 
 def seed_rule(base_seed: int, number: int, count: int, first: int = 0) -> list[int]:
@@ -378,87 +309,8 @@ def seed_rule(base_seed: int, number: int, count: int, first: int = 0) -> list[i
     return [base_seed + number + 1000 * i for i in range(first, count)]
 
 
-def _prefixed(message: str, source: str, prefix: str) -> str:
-    """Turn `\\0: field: msg` (from format_validation_error) into `source: prefix.field: msg`."""
-    body = message[len("\0: "):] if message.startswith("\0: ") else message
-    return f"{source}: {prefix}.{body}" if not body.startswith("(top level)") else f"{source}: {prefix}{body[len('(top level)'):]}"
-
-
 def parse_space(data: dict[str, Any], source: str = "<space>", base_dir: Path | None = None) -> SearchSpace:
     """Validate plain data into a `SearchSpace` (no semantic checks; see `check_space`)."""
     space = parse_model(SearchSpace, data, source)
     space._source, space._base_dir = source, base_dir
     return space
-
-
-def check_space(space: SearchSpace) -> None:
-    """The checks that need the base architecture: knob/family fit, stage indices, kernel
-    values, objective/latency/accuracy consistency, the recipe and the latency protocol."""
-    src = space.source
-    arch = space.base_arch()
-    n_stages = len(arch.stages)
-    ghosted = arch.family == "ghostnet" or arch.ghostify
-    for name, spec in space.knobs.items():
-        scopes, needs_blocks, _ = KNOB_TABLE[name]
-        where = f"{src}: knobs.{name}"
-        if name not in ("width",) and not ghosted:
-            raise WorkbenchError(f"{where}: the base '{space.base}' is a plain network; ghost knobs need a Ghost base (e.g. ghost_vgg16_cifar)")
-        if needs_blocks and arch.family != "ghostnet":
-            raise WorkbenchError(f"{where}: needs a GhostNet base (block table); '{space.base}' is family {arch.family}")
-        if spec.scope not in scopes:
-            raise WorkbenchError(f"{where}.scope: '{spec.scope}' not allowed for {name} (allowed: {', '.join(scopes)})")
-        if spec.scope == "global" and spec.stages is not None:
-            raise WorkbenchError(f"{where}.stages: only per_stage knobs list stages (set scope: per_stage)")
-        if spec.scope == "per_stage" and arch.family != "ghostnet":
-            raise WorkbenchError(f"{where}.scope: per_stage needs a GhostNet base; '{space.base}' is family {arch.family}")
-        for index in spec.stages or []:
-            if not 0 <= index < n_stages:
-                raise WorkbenchError(f"{where}.stages: stage {index} does not exist (the base has stages 0..{n_stages - 1})")
-        _check_knob_values(name, spec, where)
-    if space.scalarization is None:
-        needed = space.objectives
-    else:
-        needed = list(space.scalarization.weights)
-    if "latency_ms" in needed and space.latency is None:
-        raise WorkbenchError(f"{src}: objectives: latency_ms needs a latency protocol (latency: is null)")
-    if space.budgets.max_latency_ms is not None and space.latency is None:
-        raise WorkbenchError(f"{src}: budgets.max_latency_ms: needs a latency protocol (latency: is null)")
-    space.latency_protocol()
-    if space.noise is not None and space.accuracy.source != "proxy":
-        raise WorkbenchError(f"{src}: noise: measures proxy-training seed noise; accuracy.source is "
-                             f"'{space.accuracy.source}' (remove noise: or use source: proxy)")
-    check_fidelity(space.fidelity, space.prescreen, source=src, accuracy_source=space.accuracy.source,
-                   single_objective=space.single_objective, repeats=space.repeats, recipe_epochs=space.recipe.get("epochs"))
-    if space.accuracy.source == "proxy":
-        space.proxy_recipe()
-    else:
-        from workbench.training import ZERO_COST_PROXIES
-
-        if space.accuracy.proxy not in ZERO_COST_PROXIES:
-            raise WorkbenchError(f"{src}: accuracy.proxy: unknown zero-cost proxy '{space.accuracy.proxy}' (allowed: {', '.join(ZERO_COST_PROXIES)})")
-
-
-def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
-    values: list[Any] = list(spec.choices) if spec.choices is not None else [spec.low, spec.high]
-    if name == "cheap_op":
-        bad = [v for v in values if v not in ("dw", "pw")]
-        if bad or spec.choices is None:
-            raise WorkbenchError(f"{where}.choices: cheap_op takes choices from dw, pw (got {values})")
-        return
-    if name == "se":
-        if spec.choices is None or any(not isinstance(v, bool) for v in values):
-            raise WorkbenchError(f"{where}.choices: se takes choices from true, false (got {values})")
-        return
-    field = "choices" if spec.choices is not None else "low"
-    if any(isinstance(v, (bool, str)) for v in values):
-        raise WorkbenchError(f"{where}.{field}: {name} takes numbers (got {values})")
-    if name in _KERNEL_KNOBS and any(float(v) != int(v) or int(v) < 1 or int(v) % 2 == 0 for v in values):
-        raise WorkbenchError(f"{where}.{field}: kernel sizes must be positive odd integers (got {values})")
-    if name in _KERNEL_KNOBS and spec.type == "float":
-        raise WorkbenchError(f"{where}.type: {name} is an integer knob")
-    if name == "ratio" and (min(values) < 1 or max(values) > 16 or spec.type == "float"):
-        raise WorkbenchError(f"{where}.{field}: ratio must be an integer in 1..16 (got {values})")
-    if name == "depth" and (min(values) < 1 or spec.type == "float"):
-        raise WorkbenchError(f"{where}.{field}: depth must be an integer >= 1 (got {values})")
-    if name in ("width", "stage_width") and (min(values) <= 0 or max(values) > 8):
-        raise WorkbenchError(f"{where}.{field}: width multipliers must be in (0, 8] (got {values})")

@@ -15,12 +15,12 @@ from workbench.search.space import SearchSpace
 from workbench.storage import normalise_url, open_storage
 
 
-def study_attrs(space: SearchSpace, device_name: str, protocol: Any) -> dict[str, Any]:
+def study_attrs(space: SearchSpace, space_hash: str, device_name: str, protocol: Any) -> dict[str, Any]:
     """The study-level record (record.STUDY_*)."""
     latency = dict(protocol.to_dict(), device_name=device_name) if protocol is not None else None
     return {
         record.STUDY_SPACE_FILE: space.source,
-        record.STUDY_SPACE_HASH: space.space_hash(),
+        record.STUDY_SPACE_HASH: space_hash,
         record.STUDY_SPACE: to_plain(space),
         record.STUDY_DATASET: space.dataset,
         record.STUDY_DEVICE: device_name,
@@ -39,21 +39,22 @@ def open_search_study(space: SearchSpace, study_name: str, storage: str | None, 
         WorkbenchError: an empty study name; objectives or the space differ from the stored ones.
     """
     check_study_name(study_name)
+    space_hash = space.space_hash()
     url = normalise_url(storage)
     backend = open_for_search(url, heartbeat)
     existing = _existing_names(backend)
     if study_name in existing:
         study = optuna.load_study(study_name=study_name, storage=backend)
-        _check_resume(study, space, allow_space_change)
+        _check_resume(study, space, space_hash, allow_space_change)
         if allow_space_change:
-            write_study_record(study, study_attrs(space, device_name, protocol))
+            write_study_record(study, study_attrs(space, space_hash, device_name, protocol))
         return study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=backend, directions=space.directions, load_if_exists=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(space.metric_names)
-    write_study_record(study, study_attrs(space, device_name, protocol))
+    write_study_record(study, study_attrs(space, space_hash, device_name, protocol))
     return study
 
 
@@ -71,7 +72,7 @@ def _existing_names(backend: optuna.storages.BaseStorage) -> set[str]:
     return {s.study_name for s in backend.get_all_studies()}
 
 
-def _check_resume(study: optuna.Study, space: SearchSpace, allow_space_change: bool) -> None:
+def _check_resume(study: optuna.Study, space: SearchSpace, space_hash: str, allow_space_change: bool) -> None:
     stored_names = study_names(study)
     if stored_names and list(stored_names) != space.metric_names:
         raise WorkbenchError(
@@ -79,7 +80,7 @@ def _check_resume(study: optuna.Study, space: SearchSpace, allow_space_change: b
             "objectives cannot change within a study (use another --study name)"
         )
     stored = StudyRecord.of(study).space_hash
-    if stored and stored != space.space_hash() and not allow_space_change:
+    if stored and stored != space_hash and not allow_space_change:
         raise WorkbenchError(f"study '{study.study_name}' was made from a different space: "
                              f"{mismatch_text(StudyRecord.of(study), space)}; use another --study name, or "
                              "--allow-space-change to continue anyway")

@@ -18,18 +18,20 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import optuna
+import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
 from workbench.record import StudyRecord, TrialRecord, write_run_index
+from workbench.data import load_dataset
 from workbench.errors import WorkbenchError
-from workbench.search.objective import TrialContext, TrialFailed, run_trial
-from workbench.search.samplers import make_pruner, make_sampler
-from workbench.search.space import SearchSpace, parse_space
+from workbench.profiling.protocol import device_name
+from workbench.search.trial import TrialContext, TrialFailed, run_trial
+from workbench.search.optuna_samplers import make_pruner, make_sampler
+from workbench.search.space_resolve import ResolvedSpace
 from workbench.search.study import open_for_search
 from workbench.storage import Lock, fail_running, normalise_url, study_lock
 
@@ -84,9 +86,7 @@ def claim_run_index(study: optuna.Study, new_lock: Callable[[], Lock]) -> int:
 class WorkerConfig:
     """Everything a worker process needs (picklable)."""
 
-    space_data: dict[str, Any]
-    space_source: str
-    space_base_dir: str | None
+    resolved: ResolvedSpace          # the space as the runner resolved it (base, recipe, protocol, seed)
     study_name: str
     storage: str
     sampler: str
@@ -100,15 +100,10 @@ class WorkerConfig:
     heartbeat: int | None = None
     run_id: str = ""                 # names this command's trials (`record.RUN_ID`)
 
-    def space(self) -> SearchSpace:
-        return parse_space(self.space_data, self.space_source, Path(self.space_base_dir) if self.space_base_dir else None)
 
-
-def load_search_data(space: SearchSpace, device: str = "cpu") -> Any:
-    """The dataset a space scores on, shaped like its base architecture, on `device`."""
-    from workbench.data import load_dataset
-
-    base = space.base_arch()
+def load_search_data(resolved: ResolvedSpace, device: str = "cpu") -> Any:
+    """The dataset a resolved space scores on, shaped like its base architecture, on `device`."""
+    space, base = resolved.space, resolved.base
     data = load_dataset(space.dataset, input_size=base.input_size, in_channels=base.in_channels, seed=space.seed,
                         val_fraction=space.val_fraction)
     return data.to(device) if hasattr(data, "to") else data
@@ -120,21 +115,16 @@ def run_worker(cfg: WorkerConfig, *, data: Any = None, on_trial: Callable[[optun
     number of trials this worker ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if cfg.threads:
-        import torch
-
         torch.set_num_threads(cfg.threads)
-    space = cfg.space()
+    space = cfg.resolved.space
     backend = open_for_search(cfg.storage, cfg.heartbeat)
     new_lock = study_lock(normalise_url(cfg.storage), backend, cfg.study_name)
     study = optuna.load_study(study_name=cfg.study_name, storage=backend, pruner=make_pruner(space))
     seed = cfg.seed + RUN_SEED_STRIDE * claim_run_index(study, new_lock)
     study.sampler = make_sampler(cfg.sampler, seed, n_trials=cfg.total_trials, parallel=cfg.workers > 1)
-    from workbench.profiling.protocol import device_name
-
-    protocol = space.latency_protocol(cfg.device)
-    data = data if data is not None else load_search_data(space, cfg.device)
-    ctx = TrialContext(space=space, data=data, protocol=protocol, device=cfg.device, seed=cfg.seed,
-                       device_name=device_name(cfg.device), trainer=trainer, claim_lock=new_lock, run_id=cfg.run_id)
+    data = data if data is not None else load_search_data(cfg.resolved, cfg.device)
+    ctx = TrialContext(resolved=cfg.resolved, data=data, device=cfg.device, device_name=device_name(cfg.device),
+                       trainer=trainer, claim_lock=new_lock, run_id=cfg.run_id)
     callbacks = [lambda s, t: on_trial(s, t)] if on_trial else []
     ran = 0
     while cfg.deadline is None or time.time() < cfg.deadline:

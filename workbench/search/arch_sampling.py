@@ -20,12 +20,17 @@ from workbench.search.space import KnobSpec, SearchSpace
 DEFAULT_SE = 0.25
 
 
-def param_names(space: SearchSpace, knob: str) -> list[str]:
+def stage_indices(spec: KnobSpec, base: ArchConfig) -> list[int]:
+    """The stages of `base` a per-stage knob applies to (all of them unless it lists some)."""
+    return list(spec.stages) if spec.stages is not None else list(range(len(base.stages)))
+
+
+def param_names(space: SearchSpace, knob: str, base: ArchConfig) -> list[str]:
     """The Optuna parameter names one knob is suggested under."""
     spec: KnobSpec = getattr(space.knobs, knob)
     if spec.scope == "global":
         return [knob]
-    return [f"{knob}_s{index}" for index in space.stage_indices(knob)]
+    return [f"{knob}_s{index}" for index in stage_indices(spec, base)]
 
 
 def suggest(trial: optuna.Trial, name: str, spec: KnobSpec) -> Any:
@@ -38,29 +43,32 @@ def suggest(trial: optuna.Trial, name: str, spec: KnobSpec) -> Any:
     return trial.suggest_float(name, float(spec.low), float(spec.high), step=spec.step, log=spec.log)
 
 
-def sample_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+def sample_params(trial: optuna.Trial, space: SearchSpace, base: ArchConfig) -> dict[str, Any]:
     """Suggest every knob of the space on `trial`; returns {param name: value}.
 
     Example:
-        >>> study = optuna.create_study()
-        >>> params = sample_params(study.ask(), load_space("digits"))  # doctest: +SKIP
+        >>> from workbench.search import load_space
+        >>> from workbench.search.space_resolve import base_arch
+        >>> space = load_space("digits")
+        >>> params = sample_params(optuna.create_study().ask(), space, base_arch(space))
+        >>> sorted(params)[:2]
+        ['depth_s6', 'depth_s8']
     """
     params: dict[str, Any] = {}
     for knob, spec in space.knobs.items():
-        for name in param_names(space, knob):
+        for name in param_names(space, knob, base):
             params[name] = suggest(trial, name, spec)
     return params
 
 
-def arch_from_params(space: SearchSpace, params: dict[str, Any], *, num_classes: int | None = None,
-                     in_channels: int | None = None, base: ArchConfig | None = None) -> ArchConfig:
+def arch_from_params(space: SearchSpace, params: dict[str, Any], base: ArchConfig, *, num_classes: int | None = None,
+                     in_channels: int | None = None) -> ArchConfig:
     """Apply sampled knob values to the space's base architecture.
 
     Per-stage depth keeps the first blocks of a stage (the first carries the stride) or
     repeats the stage's last block with stride 1 to grow it.
     """
-    arch = base if base is not None else space.base_arch()
-    data = arch.model_dump()
+    data = base.model_dump()
     if num_classes is not None:
         data["num_classes"] = num_classes
     if in_channels is not None:
@@ -69,7 +77,7 @@ def arch_from_params(space: SearchSpace, params: dict[str, Any], *, num_classes:
         if spec.scope == "global":
             _apply_global(data, knob, params[knob])
         else:
-            for index in space.stage_indices(knob):
+            for index in stage_indices(spec, base):
                 _apply_stage(data["stages"][index], knob, params[f"{knob}_s{index}"])
     return parse_model(ArchConfig, data, source=f"space '{space.name}' sample")
 

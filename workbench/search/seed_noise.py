@@ -28,8 +28,9 @@ from optuna.trial import FrozenTrial, TrialState
 from workbench import record
 from workbench.record import StudyRecord, TrialRecord, write_noise
 from workbench.config.arch import ArchConfig
-from workbench.search.objective import train_candidate
+from workbench.search.scoring import train_candidate
 from workbench.search.space import SearchSpace, seed_rule
+from workbench.search.space_resolve import ResolvedSpace
 from workbench.stats import pooled_sd
 from workbench.training.loop import TrainingDiverged
 
@@ -58,7 +59,7 @@ def spread_pick(pool: list[FrozenTrial], count: int, keep: Sequence[int] = ()) -
 
     Example:
         >>> trials = [optuna.trial.create_trial(value=0.0, user_attrs={record.ACCURACY: a / 10}) for a in range(7)]
-        >>> [t.user_attrs[record.ACCURACY] for t in spread_pick(trials, 3)]
+        >>> [TrialRecord.of(t).accuracy for t in spread_pick(trials, 3)]
         [0.0, 0.3, 0.6]
     """
     chosen = [i for i, t in enumerate(pool) if t.number in set(keep)][:count]
@@ -84,25 +85,26 @@ def noise_complete(study: optuna.Study, space: SearchSpace) -> bool:
     return sum(len(values) >= spec.seeds for values in samples.values()) >= spec.trials
 
 
-def measure_noise(study: optuna.Study, space: SearchSpace, data: Any, *, seed: int | None = None, device: str = "cpu",
+def measure_noise(study: optuna.Study, resolved: ResolvedSpace, data: Any, *, device: str = "cpu",
                   trainer: Callable[..., Any] | None = None, progress: bool = False) -> dict[str, Any] | None:
     """Measure (or complete) the study's seed noise as the space's `noise:` asks; returns the
     stored `accuracy_noise` dict, or None when the space asks for none or no trial is scored.
 
-    `seed` is the base seed the search ran with (the space's by default); `data` the dataset
-    the trials were scored on; `trainer` replaces `train_proxy` (tests).
+    `resolved` is the space as the search resolved it (its recipe, and the base seed the search
+    ran with); `data` the dataset the trials were scored on; `trainer` replaces `train_proxy` (tests).
 
     Example:
-        >>> noise = measure_noise(study, space, load_search_data(space))  # doctest: +SKIP
+        >>> noise = measure_noise(study, resolved, load_search_data(resolved))  # doctest: +SKIP
         >>> round(noise["sd"] * 100, 1), noise["trials"], noise["seeds"]  # doctest: +SKIP
         (0.8, 3, 3)
     """
+    space = resolved.space
     spec = space.noise
     if spec is None or space.accuracy.source != "proxy":
         return None
     if noise_complete(study, space):
         return stored_noise(study)
-    base_seed = space.seed if seed is None else seed
+    base_seed = resolved.seed
     samples: dict[str, list[float]] = {k: list(v) for k, v in (stored_noise(study).get("samples") or {}).items()}
     picked = spread_pick(noise_candidates(study.get_trials(deepcopy=False)), spec.trials, [int(k) for k in samples])
     if not picked:
@@ -115,7 +117,7 @@ def measure_noise(study: optuna.Study, space: SearchSpace, data: Any, *, seed: i
             arch = ArchConfig.model_validate(json.loads(TrialRecord.of(trial).arch_json))
             try:
                 for extra in seed_rule(base_seed, trial.number, spec.seeds, first=len(values)):
-                    result = train_candidate(space, arch, data, extra, device=device, trainer=trainer)
+                    result = train_candidate(resolved.recipe, arch, data, extra, device=device, trainer=trainer)
                     values = values + [float(result.val_accuracy)]
                     if bar is not None:
                         bar.update(1)

@@ -1,0 +1,223 @@
+"""One trial of a search: sample, build, count, time, check budgets, then train or score.
+
+The order keeps an over-budget candidate cheap: it is counted and timed (seconds), recorded
+with its figures, marked infeasible through `trial.set_constraint` (and Optuna's list form,
+for optuna-dashboard) and never trained: its accuracy stays None (never scored) and only its
+objective value holds a placeholder. An architecture already measured in the study is not
+measured again: its figures are reused. With a pre-screen or a fidelity ladder
+(`workbench.search.ladder`) a candidate may stop early, PRUNED, with status `screened` or
+`stopped`. Otherwise a scored trial is trained with the space's `repeats`
+seeds (`SearchSpace.trial_seeds`); its accuracy is their mean, recorded with every seed's
+value, their sd and a Wilson interval from the validation size. Every trial ends with the
+full fixed record (`workbench.record.TRIAL_KEYS`) in its user attributes, whether it
+completed, was rejected, reused, pruned or failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import optuna
+
+from workbench import __version__, record
+from workbench.record import empty_record, publish, write_record
+from workbench.config.arch import ArchConfig
+from workbench.errors import WorkbenchError
+from workbench.search import ladder
+from workbench.search.arch_sampling import arch_from_params, sample_params
+from workbench.search.dedupe import arch_hash, claim_architecture, reuse
+from workbench.search.scoring import score
+from workbench.search.space import SearchSpace
+from workbench.search.space_resolve import ResolvedSpace
+from workbench.storage import set_constraint_list
+
+# Placeholder objective value of a never-scored (rejected) trial; its record says None.
+WORST_ACCURACY = 0.0
+# Constraint names and the budget field / record key each one compares.
+CONSTRAINTS: tuple[tuple[str, str, str], ...] = tuple((name, name, column) for name, column in record.BUDGET_COLUMNS.items())
+
+
+class TrialFailed(Exception):
+    """A trial that could not finish (cannot be built, diverged, out of memory, ...); its
+    record is already written and Optuna marks it FAIL."""
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one worker shares: the space resolved for this run (base
+    architecture fitted to the data, recipe, latency protocol, base seed), the loaded data,
+    the device and the hooks."""
+
+    resolved: ResolvedSpace
+    data: Any                      # workbench.data.Dataset (on the device)
+    device: str = "cpu"
+    device_name: str = "cpu"
+    timings: dict[str, float] = field(default_factory=dict)
+    trainer: Callable[..., Any] | None = None   # replaces train_proxy (benchmarks, tests)
+    claim_lock: Callable[[], Any] | None = None  # the study lock (workbench.storage.study_lock)
+    run_id: str = ""                             # the command's run id, written on every trial
+    claim_wait_s: float = 900.0                  # longest wait for another worker's same architecture
+
+    def __post_init__(self) -> None:
+        self.resolved = self.resolved.fitted_to(self.data)
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.resolved.space
+
+    @property
+    def base(self) -> ArchConfig:
+        return self.resolved.base
+
+    @property
+    def protocol(self) -> Any:
+        return self.resolved.protocol
+
+    @property
+    def seed(self) -> int:
+        return self.resolved.seed
+
+
+def objective_values(space: SearchSpace, figures: dict[str, Any]) -> list[float]:
+    """Trial values in the order of the study's metrics, from the record's figures (a
+    never-scored accuracy counts as the placeholder `WORST_ACCURACY`)."""
+    by_name = {name: figures.get(obj.column) for name, obj in record.OBJECTIVES.items()}
+    if by_name["accuracy"] is None:
+        by_name["accuracy"] = WORST_ACCURACY
+    if space.scalarization is not None:
+        return [space.scalarization.value({n: by_name[n] for n in space.scalarization.weights})]
+    return [float(by_name[name]) for name in space.objectives]
+
+
+def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
+    """The Optuna objective of a search: returns the trial's values (a float for a
+    single-objective study); raises `TrialFailed` after recording a failure and
+    `optuna.TrialPruned` after recording a pruned trial."""
+    started = time.perf_counter()
+    rec = empty_record()
+    rec[record.WORKBENCH_VERSION] = __version__
+    rec[record.DEVICE] = ctx.device_name
+    rec[record.ACCURACY_SOURCE] = ctx.resolved.accuracy_source
+    rec[record.RUN_ID] = ctx.run_id or None
+    try:
+        publish(trial, rec, [record.RUN_ID])  # now: a later run must tell a dead worker's trial
+        params = sample_params(trial, ctx.space, ctx.base)
+        rec[record.KNOBS] = params
+        arch = arch_from_params(ctx.space, params, ctx.base)
+        rec[record.ARCH_JSON], rec[record.ARCH_HASH] = arch_hash(arch)
+        source = claim_architecture(trial, ctx, rec[record.ARCH_HASH])
+        if source is not None:
+            reuse(trial, rec, source)   # raises TrialPruned for a copy of a ladder stop
+            return _values(ctx.space, rec, trial)
+        _build_and_profile(arch, ctx, rec)  # scoring builds fresh models from each seed
+        rec[record.PROFILE_SECONDS] = time.perf_counter() - started
+        violations = _set_constraints(trial, ctx.space, rec)
+        over = [f"{figure} {_fmt(rec[key])} over budget {_fmt(limit)}" for name, figure, key, limit, value in violations if value > 0]
+        if over:
+            rec[record.STATUS] = "rejected"
+            rec[record.REASON] = "; ".join(over)
+            write_record(trial, rec)
+            return _values(ctx.space, rec, trial)
+        if ctx.space.prescreen is not None:
+            ladder.prescreen(trial, ctx, arch, rec)   # raises TrialPruned unless promoted
+        if ctx.space.fidelity is not None:
+            ladder.train_on_ladder(trial, ctx, arch, rec)   # raises TrialPruned below the top rung
+        else:
+            score(trial, ctx, arch, rec)
+        rec[record.STATUS] = "complete"
+        write_record(trial, rec)
+        return _values(ctx.space, rec, trial)
+    except optuna.TrialPruned:
+        raise
+    except TrialFailed:
+        raise
+    except KeyboardInterrupt:
+        _fail(trial, rec, "interrupted by the user (Ctrl-C)")
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure of one candidate is recorded, the study goes on
+        _release_memory()
+        _fail(trial, rec, _reason(error))
+        raise TrialFailed(rec[record.REASON]) from error
+
+
+def _values(space: SearchSpace, rec: dict[str, Any], trial: optuna.Trial) -> list[float] | float:
+    values = objective_values(space, rec)
+    return values[0] if space.single_objective else values
+
+
+def _fail(trial: optuna.Trial, rec: dict[str, Any], reason: str) -> None:
+    rec[record.STATUS] = "failed"
+    rec[record.REASON] = reason
+    try:
+        write_record(trial, rec)
+    except Exception:  # noqa: BLE001 - the storage itself may be what failed; Optuna still marks FAIL
+        pass
+
+
+def _reason(error: BaseException) -> str:
+    from workbench.training import TrainingDiverged
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    if isinstance(error, TrainingDiverged):
+        return f"training diverged: {text}"
+    if "out of memory" in text.lower() or type(error).__name__ == "OutOfMemoryError":
+        return f"out of memory: {text[:300]}"
+    if isinstance(error, (WorkbenchError, ValueError)) or type(error).__name__ == "ValidationError":
+        return f"config cannot be built: {text[:300]}"
+    return f"{type(error).__name__}: {text[:300]}"
+
+
+def _release_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _build_and_profile(arch: ArchConfig, ctx: TrialContext, rec: dict[str, Any]) -> tuple[Any, Any]:
+    from workbench.models import build_model
+    from workbench.profiling import profile_arch
+
+    model = build_model(arch)
+    profile = profile_arch(arch, ctx.protocol, model=model)
+    rec[record.PARAMS] = int(profile.params)
+    rec[record.MACS] = int(profile.macs)
+    rec[record.FLOPS_FVCORE] = int(profile.flops_fvcore)
+    rec[record.ACTIVATIONS] = int(profile.activations)
+    rec[record.UNSUPPORTED_OPS] = dict(profile.unsupported_ops)
+    rec[record.PEAK_MEMORY] = int(profile.peak_memory_bytes) if profile.peak_memory_bytes is not None else None
+    latency = profile.latency
+    if latency is not None:
+        rec[record.LATENCY_PROTOCOL] = dict(latency.protocol)
+        rec[record.DEVICE] = latency.protocol.get("device_name", ctx.device_name)
+        if not latency.available:
+            raise RuntimeError(f"latency could not be measured: {latency.reason}")
+        rec[record.LATENCY_P50] = float(latency.p50_ms)
+        rec[record.LATENCY_P90] = float(latency.p90_ms)
+        rec[record.LATENCY_CV] = float(latency.cv)
+        rec[record.LATENCY_NOISY] = bool(latency.noisy)
+    return model, profile
+
+
+def _set_constraints(trial: optuna.Trial, space: SearchSpace, rec: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+    """Set every constraint on the trial (figure - budget; 0 for an unbounded budget)."""
+    out = []
+    for name, field_name, key in CONSTRAINTS:
+        limit = getattr(space.budgets, field_name)
+        value = 0.0 if limit is None or rec.get(key) is None else float(rec[key]) - float(limit)
+        trial.set_constraint(name, value)
+        figure = {record.PARAMS: "params", record.MACS: "macs", record.LATENCY_P50: "latency_ms"}[key]
+        out.append((name, figure, key, limit, value))
+    set_constraint_list(trial, [value for *_, value in out])
+    return out
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:,.0f}" if isinstance(value, (int, float)) and abs(value) >= 1000 else f"{value:.3g}"
+
+
