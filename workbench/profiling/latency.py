@@ -26,8 +26,15 @@ from torch import nn
 from workbench.config.arch import ArchConfig
 from workbench.models.deploy import fold_batchnorm
 from workbench.profiling.protocol import LatencyProtocol, check_device, recorded_protocol
-from workbench.profiling.stats import TimingStats, summarize
-from workbench.profiling.timing import CpuTimer, CudaTimer, Timer, cpu_threads, cudnn_benchmark
+from workbench.profiling.timing import (
+    CpuTimer,
+    CudaTimer,
+    Timer,
+    TimingStats,
+    cpu_threads,
+    cudnn_benchmark,
+    summarize,
+)
 
 Clock = Callable[[], int]
 MIN_SAMPLES = 5
