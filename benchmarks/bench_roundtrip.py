@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import __version__, record  # noqa: E402
+from workbench import __version__  # noqa: E402
 from workbench.config import ExportConfig, TrainRecipe  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 
@@ -42,6 +42,7 @@ TARGET_TEST = 0.98
 
 
 from _report import save_report  # noqa: E402
+
 
 def _log(message: str) -> None:
     print(f"[roundtrip] {message}", flush=True)
@@ -89,7 +90,7 @@ def round_trip(config: ExportConfig) -> dict[str, Any]:
     from workbench.data import load_dataset
     from workbench.models import build_model
     from workbench.training import ProxyRecipe, seed_everything, train_proxy
-    from workbench.training.full import check_architecture
+    from workbench.training.checks import check_architecture
 
     params, macs = check_architecture(config)   # raises if they differ from provenance
     prov = config.provenance

@@ -10,15 +10,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from helpers.train import exported, tiny_arch
+from PIL import Image
 
 import workbench
 from workbench.cli.main import main
 from workbench.config import dump_model
 from workbench.data.digits import read_digits
+from workbench.data.preprocessing import Preprocessing, preprocess_image
 from workbench.data.splits import stratified_split
-from workbench.weights import Preprocessing, preprocess_image
 
 pytest.importorskip("onnxruntime")
 SEED = 3  # the recipe's seed in test_train.exported

@@ -28,7 +28,8 @@ from workbench.config.io import to_plain
 from workbench.inference import load_model
 from workbench.models import build_model, get_preset
 from workbench.training.checkpoint import save_model_file, save_weights
-from workbench.weights import inherit_weights, rename_timm_key
+from workbench.training.inherit import inherit_weights
+from workbench.weights import rename_timm_key
 
 REF = reference()
 

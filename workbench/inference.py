@@ -25,15 +25,15 @@ from torch import nn
 
 from workbench.config.export import ExportConfig
 from workbench.data.folder import IMAGE_SUFFIXES
-from workbench.errors import WorkbenchError
-from workbench.models import build_model
-from workbench.training.checkpoint import load_model_file
-from workbench.weights.preprocessing import (
+from workbench.data.preprocessing import (
     ONNX_CLASS_NAMES_KEY,
     ONNX_PREPROCESSING_KEY,
     Preprocessing,
     preprocess_image,
 )
+from workbench.errors import WorkbenchError
+from workbench.models import build_model
+from workbench.training.checkpoint import load_model_file
 
 ImageLike = str | Path | Image.Image
 

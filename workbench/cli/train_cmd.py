@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.training.full import ONNX_NAME, WEIGHTS_NAME, default_out_dir, train_full
+    from workbench.training.checkpoint import WEIGHTS_NAME
+    from workbench.training.full import default_out_dir, train_full
+    from workbench.training.onnx import ONNX_NAME
 
     config, source = _config(args)
     out = Path(args.out) if args.out else default_out_dir(source)

@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     from workbench.cli.common import human
+    from workbench.data.preprocessing import IMAGENET
     from workbench.weights.importer import import_weights
-    from workbench.weights.preprocessing import IMAGENET
 
     result = import_weights(args.file, args.preset, args.out, source=args.source)
     print(f"imported {result.tensors} tensors ({human(result.params)} parameters) of timm {result.preset} from "
