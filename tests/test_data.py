@@ -199,3 +199,17 @@ def test_digits_hard_is_named_beside_plain_digits_which_stays_unchanged() -> Non
     assert len(hard.val_y) > len(hard.train_y)
     with pytest.raises(WorkbenchError, match="digits-hard"):
         load_dataset("digits-harder")
+
+
+def test_bundled_digits_equal_scikit_learns() -> None:
+    """Our copy of the digits, read with numpy, is scikit-learn's `load_digits()` exactly."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    from workbench.data.digits import read_digits
+
+    reference = sklearn_datasets.load_digits()
+    raw = read_digits()
+    images, labels = raw.train
+    assert images.dtype == np.float32 and labels.dtype == np.int64
+    np.testing.assert_array_equal(images, (reference.images.astype(np.float32) / 16.0)[:, None, :, :])
+    np.testing.assert_array_equal(labels, reference.target)
+    assert raw.classes == [str(c) for c in reference.target_names]
