@@ -145,8 +145,10 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(f"| rebuilt params / MACs == recorded | {'yes' if rt['counts_identical'] else 'NO'} "
                      f"({rt['params']:,} / {rt['macs']:,}) |")
         runs = ", ".join(f"{r['accuracy']:.4f}" for r in rt["proxy_runs"])
-        lines.append(f"| proxy accuracy, same seed and recipe (2 runs) vs recorded | {runs} vs {rt['recorded_accuracy']:.4f}: "
-                     f"max diff {rt['max_diff_points']:.2f} points ({'within' if rt['within_tolerance'] else 'OUTSIDE'} "
+        lines.append(f"| proxy accuracy, same seed and recipe (2 runs) vs recorded | {runs} vs "
+                     f"{rt['recorded_accuracy']:.4f}: "
+                     f"max diff {rt['max_diff_points']:.2f} points "
+                     f"({'within' if rt['within_tolerance'] else 'OUTSIDE'} "
                      f"{TOLERANCE_POINTS} points) |")
     else:
         lines.append(f"| rebuild | {rt.get('note', '')} |")
@@ -154,7 +156,8 @@ def markdown(payload: dict[str, Any]) -> str:
     lines.append(f"| full training, {full['epochs']:g} epochs: test accuracy | {test:.4f} "
                  f"({'meets' if full['meets_target'] else 'BELOW'} the {TARGET_TEST:.0%} target); best validation "
                  f"{full['best_val_accuracy']:.4f} at epoch {full['best_epoch']} |")
-    lines.append(f"| full training wall time | {full['wall_seconds']:.0f} s ({full['train_seconds']:.0f} s in training steps) |")
+    lines.append(f"| full training wall time | {full['wall_seconds']:.0f} s ({full['train_seconds']:.0f} s in training "
+                 "steps) |")
     lines.append(f"| ONNX vs PyTorch max abs diff | {full['onnx_max_abs_diff']:.2e} |")
     if payload.get("quick"):
         lines += ["", "`--quick`: a short search and full training; the 98 % target applies to the 30-epoch run."]

@@ -72,6 +72,7 @@ def test_train_cli_onnx(tmp_path, capsys) -> None:
     model.load_state_dict(payload["state_dict"])
     model.eval()
     x = torch.randn(5, 3, SIZE, SIZE)
-    got = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})[0]
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"images": x.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, model(x).numpy(), atol=1e-4, rtol=1e-3)

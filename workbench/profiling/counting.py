@@ -114,7 +114,8 @@ def count_model(model: nn.Module, arch: ArchConfig, *, crosscheck: bool = False)
     return count_inputs(model, example_input(arch), crosscheck=crosscheck, name=arch.name)
 
 
-def count_inputs(model: nn.Module, inputs: torch.Tensor, *, crosscheck: bool = False, name: str = "model") -> CountResult:
+def count_inputs(model: nn.Module, inputs: torch.Tensor, *, crosscheck: bool = False,
+                 name: str = "model") -> CountResult:
     """`count_model` for any module and input tensor (the model is counted in eval mode and
     its train/eval state restored).
 

@@ -77,7 +77,8 @@ class LatencyResult:
         return cls(nan, nan, nan, nan, nan, 0, False, protocol, available=False, reason=reason)
 
 
-def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol, clock: Clock | None = None) -> LatencyResult:
+def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol,
+                    clock: Clock | None = None) -> LatencyResult:
     """Time `model` on random inputs of `arch`'s shape under `protocol`.
 
     The model itself is left untouched (a prepared copy is timed). `clock` returns
@@ -94,7 +95,8 @@ def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoco
     """
     check_device(protocol.device)
     clock = clock or time.perf_counter_ns
-    with cpu_threads(protocol.threads if protocol.device == "cpu" else None) as threads, cudnn_benchmark(protocol.device == "cuda"):
+    pinned = protocol.threads if protocol.device == "cpu" else None
+    with cpu_threads(pinned) as threads, cudnn_benchmark(protocol.device == "cuda"):
         record = recorded_protocol(protocol, arch.input_size, threads)
         try:
             prepared, inputs = prepare(model, arch, protocol)

@@ -77,7 +77,8 @@ class LatencyProtocol:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names - set(RECORDED_KEYS)
         if unknown:
-            raise WorkbenchError(f"unknown latency protocol keys: {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(names))})")
+            raise WorkbenchError(f"unknown latency protocol keys: {', '.join(sorted(unknown))} (allowed: "
+                                 f"{', '.join(sorted(names))})")
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -137,7 +138,8 @@ def device_name(device: str) -> str:
     return cpu_name()
 
 
-def recorded_protocol(protocol: LatencyProtocol, input_size: int, threads: int | None = None, **extra: Any) -> dict[str, Any]:
+def recorded_protocol(protocol: LatencyProtocol, input_size: int, threads: int | None = None,
+                      **extra: Any) -> dict[str, Any]:
     """The protocol as it is stored next to a figure: settings plus device name, torch
     version, input size and the thread count actually used."""
     record = protocol.to_dict()

@@ -222,8 +222,8 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
             state["wall_seconds"] = prior_wall + time.perf_counter() - started
             if progress:
                 tqdm.write(f"epoch {epoch + 1}/{len(plan)}: loss {loss:.4f}, validation accuracy {val_accuracy:.4f}")
-            save_atomic(run_checkpoint(model, optimizer, scheduler, scaler, batches, dev, arch_plain, recipe, plan, state),
-                        checkpoint_path)
+            payload = run_checkpoint(model, optimizer, scheduler, scaler, batches, dev, arch_plain, recipe, plan, state)
+            save_atomic(payload, checkpoint_path)
             if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs and state["epoch"] < len(plan):
                 return _result(out, recipe, state, params, macs, dev, resumed_from, None, None, notes)
         # The test figure, `model.pt` and the ONNX file all carry these statistics (a run
