@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from workbench import __version__, record  # noqa: E402
+from workbench import __version__  # noqa: E402
 from workbench.config import ExportConfig, TrainRecipe  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.search.space_resolve import proxy_recipe  # noqa: E402
@@ -43,6 +43,7 @@ TARGET_TEST = 0.98
 
 
 from _report import save_report  # noqa: E402
+
 
 def _log(message: str) -> None:
     print(f"[roundtrip] {message}", flush=True)
@@ -90,7 +91,7 @@ def round_trip(config: ExportConfig) -> dict[str, Any]:
     from workbench.data import load_dataset
     from workbench.models import build_model
     from workbench.training import ProxyRecipe, seed_everything, train_proxy
-    from workbench.training.full import check_architecture
+    from workbench.training.checks import check_architecture
 
     params, macs = check_architecture(config)   # raises if they differ from provenance
     prov = config.provenance
@@ -145,8 +146,10 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(f"| rebuilt params / MACs == recorded | {'yes' if rt['counts_identical'] else 'NO'} "
                      f"({rt['params']:,} / {rt['macs']:,}) |")
         runs = ", ".join(f"{r['accuracy']:.4f}" for r in rt["proxy_runs"])
-        lines.append(f"| proxy accuracy, same seed and recipe (2 runs) vs recorded | {runs} vs {rt['recorded_accuracy']:.4f}: "
-                     f"max diff {rt['max_diff_points']:.2f} points ({'within' if rt['within_tolerance'] else 'OUTSIDE'} "
+        lines.append(f"| proxy accuracy, same seed and recipe (2 runs) vs recorded | {runs} vs "
+                     f"{rt['recorded_accuracy']:.4f}: "
+                     f"max diff {rt['max_diff_points']:.2f} points "
+                     f"({'within' if rt['within_tolerance'] else 'OUTSIDE'} "
                      f"{TOLERANCE_POINTS} points) |")
     else:
         lines.append(f"| rebuild | {rt.get('note', '')} |")
@@ -154,7 +157,8 @@ def markdown(payload: dict[str, Any]) -> str:
     lines.append(f"| full training, {full['epochs']:g} epochs: test accuracy | {test:.4f} "
                  f"({'meets' if full['meets_target'] else 'BELOW'} the {TARGET_TEST:.0%} target); best validation "
                  f"{full['best_val_accuracy']:.4f} at epoch {full['best_epoch']} |")
-    lines.append(f"| full training wall time | {full['wall_seconds']:.0f} s ({full['train_seconds']:.0f} s in training steps) |")
+    lines.append(f"| full training wall time | {full['wall_seconds']:.0f} s ({full['train_seconds']:.0f} s in training "
+                 "steps) |")
     lines.append(f"| ONNX vs PyTorch max abs diff | {full['onnx_max_abs_diff']:.2e} |")
     if payload.get("quick"):
         lines += ["", "`--quick`: a short search and full training; the 98 % target applies to the 30-epoch run."]

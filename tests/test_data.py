@@ -42,8 +42,10 @@ def test_digits_splits_are_disjoint_stratified_and_normalised() -> None:
     data = load_dataset("digits", input_size=16, in_channels=3)
     sizes = (len(data.train_y), len(data.val_y), len(data.test_y))
     assert sum(sizes) == 1797 and data.num_classes == 10
-    assert sizes[2] == pytest.approx(0.2 * 1797, abs=10) and sizes[1] == pytest.approx(0.2 * (sizes[0] + sizes[1]), abs=10)
-    assert data.train_x.shape[1:] == (3, 16, 16) and data.train_x.dtype == torch.float32 and data.train_y.dtype == torch.int64
+    assert sizes[2] == pytest.approx(0.2 * 1797, abs=10)
+    assert sizes[1] == pytest.approx(0.2 * (sizes[0] + sizes[1]), abs=10)
+    assert data.train_x.shape[1:] == (3, 16, 16)
+    assert data.train_x.dtype == torch.float32 and data.train_y.dtype == torch.int64
     rows = [{tuple(x.flatten().tolist()) for x in split} for split in (data.train_x, data.val_x, data.test_x)]
     assert not rows[0] & rows[2] or len(rows[0] & rows[2]) < 5  # digits holds a few exact duplicates
     assert torch.allclose(data.train_x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
@@ -199,3 +201,17 @@ def test_digits_hard_is_named_beside_plain_digits_which_stays_unchanged() -> Non
     assert len(hard.val_y) > len(hard.train_y)
     with pytest.raises(WorkbenchError, match="digits-hard"):
         load_dataset("digits-harder")
+
+
+def test_bundled_digits_equal_scikit_learns() -> None:
+    """Our copy of the digits, read with numpy, is scikit-learn's `load_digits()` exactly."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    from workbench.data.digits import read_digits
+
+    reference = sklearn_datasets.load_digits()
+    raw = read_digits()
+    images, labels = raw.train
+    assert images.dtype == np.float32 and labels.dtype == np.int64
+    np.testing.assert_array_equal(images, (reference.images.astype(np.float32) / 16.0)[:, None, :, :])
+    np.testing.assert_array_equal(labels, reference.target)
+    assert raw.classes == [str(c) for c in reference.target_names]

@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("onnxruntime")
 import onnxruntime as ort  # noqa: E402
-
 from helpers.train import SIZE, exported, tiny_arch  # noqa: E402
+
 from workbench.cli.main import main  # noqa: E402
 from workbench.config import ExportConfig, dump_model  # noqa: E402
 from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.models import build_model  # noqa: E402
-from workbench.training import full  # noqa: E402
+from workbench.training import onnx as onnx_export  # noqa: E402
 
 
 def _trained_like(arch):
@@ -34,7 +33,7 @@ def test_onnx_matches_pytorch_with_dynamic_batch(tmp_path) -> None:
     arch = tiny_arch()
     model = _trained_like(arch)
     sample = torch.randn(8, 3, SIZE, SIZE)
-    diff = full.export_onnx(model, sample, tmp_path / "m.onnx")
+    diff = onnx_export.export_onnx(model, sample, tmp_path / "m.onnx")
     assert diff < 1e-4
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     other = torch.randn(3, 3, SIZE, SIZE)   # another batch size: the batch axis is dynamic
@@ -47,7 +46,7 @@ def test_onnx_matches_pytorch_with_dynamic_batch(tmp_path) -> None:
 
 def test_onnx_mismatch_is_an_error_and_no_file(tmp_path, monkeypatch) -> None:
     model = _trained_like(tiny_arch())
-    real_fold = full.fold_batchnorm
+    real_fold = onnx_export.fold_batchnorm
 
     def broken_fold(module):
         folded = real_fold(module)
@@ -55,9 +54,9 @@ def test_onnx_mismatch_is_an_error_and_no_file(tmp_path, monkeypatch) -> None:
             folded.classifier.bias.add_(1.0)
         return folded
 
-    monkeypatch.setattr(full, "fold_batchnorm", broken_fold)
+    monkeypatch.setattr(onnx_export, "fold_batchnorm", broken_fold)
     with pytest.raises(WorkbenchError, match="differ from PyTorch's"):
-        full.export_onnx(model, torch.randn(4, 3, SIZE, SIZE), tmp_path / "m.onnx")
+        onnx_export.export_onnx(model, torch.randn(4, 3, SIZE, SIZE), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -73,6 +72,7 @@ def test_train_cli_onnx(tmp_path, capsys) -> None:
     model.load_state_dict(payload["state_dict"])
     model.eval()
     x = torch.randn(5, 3, SIZE, SIZE)
-    got = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"]).run(None, {"images": x.numpy()})[0]
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"images": x.numpy()})[0]
     with torch.no_grad():
         np.testing.assert_allclose(got, model(x).numpy(), atol=1e-4, rtol=1e-3)

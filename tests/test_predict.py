@@ -10,15 +10,15 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from helpers.train import exported, tiny_arch
+from PIL import Image
 
 import workbench
 from workbench.cli.main import main
 from workbench.config import dump_model
 from workbench.data.digits import read_digits
+from workbench.data.preprocessing import Preprocessing, preprocess_image
 from workbench.data.splits import stratified_split
-from workbench.weights import Preprocessing, preprocess_image
 
 pytest.importorskip("onnxruntime")
 SEED = 3  # the recipe's seed in test_train.exported
@@ -92,13 +92,16 @@ def test_preprocessing_by_hand() -> None:
     # Grey is repeated to 3 channels; RGB becomes grey by BT.601 luma; 16-bit and float modes scale to [0, 1].
     three = Preprocessing(input_size=2, channels=3, mean=[0.0] * 3, std=[1.0] * 3)
     assert preprocess_image(Image.new("L", (2, 2), 51), three)[:, 0, 0].tolist() == pytest.approx([0.2] * 3)
-    assert preprocess_image(Image.new("RGB", (2, 2), (255, 0, 0)), spec)[0, 0, 0].item() == pytest.approx((0.299 - 0.5) / 0.5)
+    red = preprocess_image(Image.new("RGB", (2, 2), (255, 0, 0)), spec)
+    assert red[0, 0, 0].item() == pytest.approx((0.299 - 0.5) / 0.5)
     sixteen = Image.fromarray(np.full((2, 2), 65535, np.uint16))
     assert preprocess_image(sixteen, spec)[0, 0, 0].item() == pytest.approx(1.0)
     assert preprocess_image(Image.fromarray(np.full((2, 2), 0.25, np.float32), mode="F"), spec)[0, 0, 0].item() == -0.5
     assert preprocess_image(Image.new("RGBA", (5, 7), (0, 0, 255, 0)), three).shape == (3, 2, 2)
     # A 1x1 image upsampled stays constant.
-    assert preprocess_image(Image.new("L", (1, 1), 255), Preprocessing(input_size=4, channels=1, mean=[0.0], std=[1.0])).unique().tolist() == [1.0]
+    unit = Preprocessing(input_size=4, channels=1, mean=[0.0], std=[1.0])
+    upscaled = preprocess_image(Image.new("L", (1, 1), 255), unit)
+    assert upscaled.unique().tolist() == [1.0]
 
 
 def test_imagenet_resize_keeps_aspect_and_crops_the_centre() -> None:

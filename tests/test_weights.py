@@ -28,7 +28,8 @@ from workbench.config.io import to_plain
 from workbench.inference import load_model
 from workbench.models import build_model, get_preset
 from workbench.training.checkpoint import save_model_file, save_weights
-from workbench.weights import inherit_weights, rename_timm_key
+from workbench.training.inherit import inherit_weights
+from workbench.weights import rename_timm_key
 
 REF = reference()
 
@@ -142,7 +143,8 @@ def test_bad_checkpoints_are_refused_with_one_line(tmp_path, capsys) -> None:
     for case, (path, message) in _bad_files(tmp_path).items():
         preset = "ghostnet_130" if case == "wrong width" else "ghostnet_100"
         out = tmp_path / "out" / "w.pt"
-        assert main(["weights", "import", "--from", "timm", str(path), "--preset", preset, "--out", str(out)]) == 2, case
+        argv = ["weights", "import", "--from", "timm", str(path), "--preset", preset, "--out", str(out)]
+        assert main(argv) == 2, case
         err = _one_line_error(capsys)
         assert message in err and str(path) in err, (case, err)
         assert not (tmp_path / "out").exists(), case

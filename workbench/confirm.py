@@ -111,8 +111,11 @@ def study_space(study: optuna.Study, data: str | None = None) -> SearchSpace:
         WorkbenchError: the study holds no space (it was not made by `workbench search`).
 
     Example:
-        >>> study_space(load_study("digits")).dataset  # doctest: +SKIP
-        'digits'
+        >>> from workbench.record import write_study_record
+        >>> study = optuna.create_study()
+        >>> write_study_record(study, {"space": {"base": "ghostnet_cifar_050", "dataset": "cifar10:/data"}})
+        >>> study_space(study).dataset, study_space(study, data="digits").dataset
+        ('cifar10:/data', 'digits')
     """
     study_record = StudyRecord.of(study)
     stored = study_record.space
@@ -132,9 +135,17 @@ def select_trials(study: optuna.Study, top: int = DEFAULT_TOP) -> tuple[pd.DataF
         WorkbenchError: the study has no scored feasible trial.
 
     Example:
-        >>> pool, chosen = select_trials(load_study("digits"), top=3)  # doctest: +SKIP
-        >>> chosen  # doctest: +SKIP
-        {3: ['front'], 7: ['front', 'top'], ...}
+        Three scored architectures, accuracy up and MACs down: #0 (0.90, 2M) and #1 (0.95, 4M)
+        are the front; #2 (0.93, 5M) is dominated by #1 but is the second best accuracy.
+
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> study.set_metric_names(["accuracy", "macs"])
+        >>> for n, (acc, macs) in enumerate([(0.90, 2e6), (0.95, 4e6), (0.93, 5e6)]):
+        ...     study.add_trial(optuna.trial.create_trial(values=[acc, macs], user_attrs={
+        ...         "status": "complete", "accuracy": acc, "macs": macs, "arch_hash": f"a{n}"}))
+        >>> pool, chosen = select_trials(study, top=2)
+        >>> chosen
+        {0: ['front'], 1: ['front', 'top'], 2: ['top']}
     """
     frame = results.trials_frame(study)
     pool = results.candidates(frame, [record.OBJECTIVES["accuracy"]])  # scored, feasible, one per architecture
@@ -300,8 +311,10 @@ def store_confirmation(study: optuna.Study, number: int, epochs: float, runs: di
     `confirm:<number>` and return it.
 
     Example:
-        >>> store_confirmation(study, 7, 15.0, {7: 0.96, 1007: 0.97})["sd"]  # doctest: +SKIP
-        0.0070710678118654814
+        The sd of 0.96 and 0.97 is 0.01 / sqrt(2):
+
+        >>> round(store_confirmation(optuna.create_study(), 7, 15.0, {7: 0.96, 1007: 0.97})["sd"], 6)
+        0.007071
     """
     seeds = sorted(runs)
     samples = [float(runs[seed]) for seed in seeds]
@@ -325,8 +338,14 @@ def store_fidelity_tau(study: optuna.Study, proxy: dict[int, float], epochs: flo
     a note says so, and None is returned.
 
     Example:
-        >>> store_fidelity_tau(study, {0: 0.91, 1: 0.93, 2: 0.95}, 15.0, 3)["n"]  # doctest: +SKIP
-        3
+        Three trials whose confirmed accuracies keep the proxy's order: tau is 1.
+
+        >>> study = optuna.create_study()
+        >>> for n, runs in enumerate([{0: 0.90, 1: 0.92}, {0: 0.94, 1: 0.94}, {0: 0.97, 1: 0.95}]):
+        ...     _ = store_confirmation(study, n, 15.0, runs)
+        >>> tau = store_fidelity_tau(study, {0: 0.91, 1: 0.93, 2: 0.95}, 15.0, 2)
+        >>> tau["tau"], tau["n"], tau["seeds"]
+        (1.0, 3, 2)
     """
     from workbench.stats import kendall_tau_bootstrap
 

@@ -25,15 +25,15 @@ from torch import nn
 
 from workbench.config.export import ExportConfig
 from workbench.data.folder import IMAGE_SUFFIXES
-from workbench.errors import WorkbenchError
-from workbench.models import build_model
-from workbench.training.checkpoint import load_model_file
-from workbench.weights.preprocessing import (
+from workbench.data.preprocessing import (
     ONNX_CLASS_NAMES_KEY,
     ONNX_PREPROCESSING_KEY,
     Preprocessing,
     preprocess_image,
 )
+from workbench.errors import WorkbenchError
+from workbench.models import build_model
+from workbench.training.checkpoint import load_model_file
 
 ImageLike = str | Path | Image.Image
 
@@ -125,11 +125,13 @@ def _preprocessing(data: dict[str, Any] | None, path: str | Path) -> Preprocessi
     if data is None:
         fix = (f"`workbench weights refresh {Path(path).with_suffix('.pt')} --onnx`" if Path(path).suffix == ".onnx"
                else f"`workbench weights refresh {path}` (add --onnx to rewrite model.onnx too)")
-        raise WorkbenchError(f"{path}: made by an older workbench, it records no preprocessing; re-export it with {fix}")
+        raise WorkbenchError(f"{path}: made by an older workbench, it records no preprocessing; re-export it with "
+                             f"{fix}")
     try:
         return Preprocessing.model_validate(data)
     except ValidationError as error:
-        raise WorkbenchError(f"{path}: its preprocessing record does not validate ({error.errors()[0]['msg']})") from None
+        detail = error.errors()[0]["msg"]
+        raise WorkbenchError(f"{path}: its preprocessing record does not validate ({detail})") from None
 
 
 # --- predict -----------------------------------------------------------------------------------

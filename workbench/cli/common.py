@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import yaml
-
-from workbench.config.arch import ArchConfig
-from workbench.config.io import load_arch
 from workbench.errors import WorkbenchError
-from workbench.models.presets import OVERRIDE_FIELDS, apply_overrides, get_preset
+
+if TYPE_CHECKING:
+    from workbench.config.arch import ArchConfig
+
+# Only what a command uses is imported, when it runs: `workbench --help` stays torch-free.
 
 
 def add_arch_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """`--preset NAME | --config FILE` (one of them unless `required=False`), `--set
     key=value` and `--input-size N`."""
+    from workbench.models.presets import OVERRIDE_FIELDS
+
     source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument("--preset", help="a preset name (see `workbench presets`)")
     source.add_argument("--config", help="an ArchConfig YAML/JSON file, or an exported config")
@@ -35,6 +37,10 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
     """Turn `["ratio=3", "width=0.75"]` into typed values (YAML scalars)."""
+    import yaml
+
+    from workbench.models.presets import OVERRIDE_FIELDS
+
     values: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -49,6 +55,9 @@ def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
 
 def resolve_arch(args: argparse.Namespace) -> ArchConfig:
     """The architecture named on the command line, with its overrides applied."""
+    from workbench.config.io import load_arch
+    from workbench.models.presets import apply_overrides, get_preset
+
     overrides = parse_set_values(args.set)
     if args.input_size is not None:
         overrides["input_size"] = args.input_size

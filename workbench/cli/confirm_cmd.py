@@ -4,15 +4,23 @@ store the confirmed accuracies and the proxy-to-confirmed Kendall tau, print bot
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from workbench.cli.common import add_study_arguments, print_json, print_table
-from workbench.confirm import DEFAULT_SEEDS, DEFAULT_TOP, EPOCHS_FACTOR, ConfirmSummary, confirm_study
-from workbench.profiling.protocol import DEVICE_CHOICES
+
+if TYPE_CHECKING:
+    from workbench.confirm import ConfirmSummary
+
+NAME = "confirm"
+HELP = "re-train the front and the top trials longer, with several seeds; store the proxy's tau"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from workbench.confirm import DEFAULT_SEEDS, DEFAULT_TOP, EPOCHS_FACTOR
+    from workbench.profiling.protocol import DEVICE_CHOICES
+
     parser = subparsers.add_parser(
-        "confirm", help="re-train the front and the top trials longer, with several seeds; store the proxy's tau",
+        NAME, help=HELP,
         description="Re-train each Pareto trial of a study, plus its top K by proxy accuracy, with the study's own "
                     "recipe but longer and with several seeds (seed i of trial n: space seed + n + 1000*i, so the "
                     "first seed is the trial's own). Each finished seed is stored at once (study attribute "
@@ -37,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.confirm import confirm_study
+
     summary = confirm_study(args.study, args.storage, top=args.top, seeds=args.seeds, epochs=args.epochs,
                             device=args.device, data=args.data, progress=not args.no_progress)
     if args.format == "json":

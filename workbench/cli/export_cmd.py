@@ -7,10 +7,13 @@ import sys
 
 from workbench.cli.common import add_study_arguments, human
 
+NAME = "export"
+HELP = "export a picked trial as a config (architecture + training recipe + provenance)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a picked trial as a config (architecture + training recipe + provenance)",
+        NAME, help=HELP,
         description="Pick a trial of a study under its budgets (the study's stored budgets, overridden by the "
                     "--max-* flags) and write its architecture, a full-training recipe and its provenance. Accuracies "
                     "within each other's noise are ties, and a tie goes to the cheaper trial.",
@@ -24,9 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-latency-ms", type=float, help="latency budget (p50, ms) for the pick")
     parser.add_argument("--max-macs", type=float, help="MACs budget for the pick")
     parser.add_argument("--max-params", type=float, help="parameter budget for the pick")
-    parser.add_argument("--epochs", type=float, default=None, help="full-training epochs written into the recipe (default 30)")
+    parser.add_argument("--epochs", type=float, default=None, help="full-training epochs written into the recipe "
+                                                                   "(default 30)")
     parser.add_argument("--out", required=True, help="the config file to write (.yaml or .json)")
-    parser.add_argument("--format", choices=("yaml", "json"), help="file format (default: from --out's suffix, else yaml)")
+    parser.add_argument("--format", choices=("yaml", "json"), help="file format (default: from --out's suffix, else "
+                                                                   "yaml)")
     parser.set_defaults(handler=run)
 
 

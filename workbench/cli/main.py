@@ -1,9 +1,14 @@
 """Entry point of the `workbench` command.
 
-Each subcommand lives in its own module of this package and exposes
-`register(subparsers)`, which adds its parser and sets `handler` to a function taking the
-parsed arguments and returning an exit code. A `WorkbenchError` becomes one line on stderr
-and exit code 2; `--debug` shows the traceback instead.
+Each subcommand lives in its own module of this package and exposes `NAME`, `HELP` (its line
+in `workbench --help`) and `register(subparsers)`, which adds its parser and sets `handler` to
+a function taking the parsed arguments and returning an exit code. A `WorkbenchError` becomes
+one line on stderr and exit code 2; `--debug` shows the traceback instead.
+
+Start-up stays short: the command modules import nothing heavy at module level, and only the
+command being run registers its arguments (which may import what their choices and defaults
+come from); the others are listed by name and help line only. So `workbench --help` and
+`workbench studies --help` never load torch.
 """
 
 from __future__ import annotations
@@ -41,21 +46,36 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser with every subcommand registered."""
-    parser = _Parser(prog="workbench", description="Search, profile and ship efficient Ghost-style vision architectures.")
+ALL = "*"
+
+
+def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
+    """The parser; `command`'s arguments are registered in full, every other subcommand by its
+    name and help line only (`ALL`, the default: every subcommand in full; None: none)."""
+    parser = _Parser(prog="workbench", description="Search, profile and ship efficient Ghost-style vision "
+                                                   "architectures.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        importlib.import_module(f"workbench.cli.{name}").register(subparsers)
+        module = importlib.import_module(f"workbench.cli.{name}")
+        if command in (ALL, module.NAME):
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(module.NAME, help=module.HELP)
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv`: its first word that is not an option (the top-level
+    options take no value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 2 user error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser(command_of(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+NAME = "predict"
+HELP = "classify an image or a folder with a model.pt or model.onnx (accuracy for labelled folders)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "predict", help="classify an image or a folder with a model.pt or model.onnx (accuracy for labelled folders)",
+        NAME, help=HELP,
         description="Convert each image as the model's training data were (the preprocessing recorded in the "
                     "model file or the ONNX metadata) and print the top classes with their probabilities. A folder "
                     "of <class>/ sub-folders, or a folder: dataset root (its test/ split), also reports accuracy.",

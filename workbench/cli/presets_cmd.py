@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 
 from workbench.cli.common import human, print_json, print_table
-from workbench.models import build_model, get_preset, preset_names
-from workbench.profiling.counting import count_model
+
+NAME = "presets"
+HELP = "list reference architectures with params and MACs"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("presets", help="list reference architectures with params and MACs")
+    parser = subparsers.add_parser(NAME, help=HELP)
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.models import build_model, get_preset, preset_names
+    from workbench.profiling.counting import count_model
+
     rows = []
     for name in preset_names():
         arch = get_preset(name)

@@ -9,30 +9,37 @@ from typing import Any
 
 from workbench.cli.common import add_arch_arguments, human, print_json, print_table, resolve_arch
 from workbench.errors import WorkbenchError
-from workbench.models import build_model
-from workbench.profiling import LatencyProtocol, count_model, measure_latency, profile_arch
-from workbench.profiling.protocol import DEVICE_CHOICES, DTYPES, MODES, check_device, recorded_protocol, resolve_device
 
 DEFAULT_BATCH_SIZES = (1, 32)
 LATENCY_COLUMNS = ["batch", "mode", "dtype", "p50_ms", "p90_ms", "cv", "samples", "noisy"]
 LAYER_COLUMNS = ["module", "depth", "params", "macs", "flops_fvcore", "activations"]
 
+NAME = "profile"
+HELP = "measure a preset or an ArchConfig file"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("profile", help="measure a preset or an ArchConfig file")
+    from workbench.profiling.protocol import DEVICE_CHOICES, DTYPES, MODES, LatencyProtocol
+
+    parser = subparsers.add_parser(NAME, help=HELP)
     add_arch_arguments(parser)
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True, help="time the model (default: on)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto (default: CUDA when present), cpu or cuda")
+    parser.add_argument("--latency", action=argparse.BooleanOptionalAction, default=True, help="time the model "
+                                                                                               "(default: on)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="auto (default: CUDA when present), "
+                                                                                 "cpu or cuda")
     parser.add_argument("--batch-size", action="append", metavar="N[,N...]",
-                        help=f"batch sizes to time; repeatable or comma list (default: {','.join(map(str, DEFAULT_BATCH_SIZES))})")
-    parser.add_argument("--mode", choices=MODES, default="deploy", help="eager, deploy (BatchNorm folded; default) or compiled")
+                        help="batch sizes to time; repeatable or comma list (default: "
+                             f"{','.join(map(str, DEFAULT_BATCH_SIZES))})")
+    parser.add_argument("--mode", choices=MODES, default="deploy", help="eager, deploy (BatchNorm folded; default) or "
+                                                                        "compiled")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="fp32")
     parser.add_argument("--channels-last", action="store_true", help="time in channels_last memory format")
     parser.add_argument("--threads", type=int, help="CPU threads while timing (default: torch's current count)")
     parser.add_argument("--warmup", type=int, default=LatencyProtocol.warmup, help="most warm-up iterations")
     parser.add_argument("--repeats", type=int, default=LatencyProtocol.repeats, help="most timed iterations")
-    parser.add_argument("--max-seconds", type=float, default=LatencyProtocol.max_seconds, help="time cap per latency figure")
+    parser.add_argument("--max-seconds", type=float, default=LatencyProtocol.max_seconds, help="time cap per latency "
+                                                                                               "figure")
     parser.add_argument("--crosscheck", action=argparse.BooleanOptionalAction, default=True,
                         help="verify MACs with torch's FlopCounterMode (default: on)")
     parser.add_argument("--per-layer", action="store_true", help="also print the per-module breakdown")
@@ -57,6 +64,10 @@ def parse_batch_sizes(values: list[str] | None) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.models import build_model
+    from workbench.profiling import count_model, measure_latency, profile_arch
+    from workbench.profiling.protocol import LatencyProtocol, check_device, recorded_protocol, resolve_device
+
     args.device = resolve_device(args.device)
     check_device(args.device)
     arch = resolve_arch(args)

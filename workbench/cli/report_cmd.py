@@ -6,10 +6,13 @@ import argparse
 
 from workbench.cli.common import add_study_arguments
 
+NAME = "report"
+HELP = "write a study's report: index.html (offline), trials.csv, pareto.csv, summary.md"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "report", help="write a study's report: index.html (offline), trials.csv, pareto.csv, summary.md",
+        NAME, help=HELP,
         description="Write a study's report folder: a self-contained index.html with the Pareto fronts, "
                     "hypervolume, importance and MACs-vs-latency charts; trials.csv; pareto.csv; summary.md.",
     )

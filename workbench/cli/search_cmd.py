@@ -9,26 +9,34 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.cli.common import human, print_table
-from workbench.profiling.protocol import DEVICE_CHOICES
-from workbench.search.loading import load_space
-from workbench.search.runner import DEFAULT_HEARTBEAT_S, run_search
-from workbench.search.optuna_samplers import SAMPLERS
-from workbench.search.summary import SearchSummary
-from workbench.storage import DEFAULT_STORAGE
+
+if TYPE_CHECKING:
+    from workbench.search.summary import SearchSummary
+
+NAME = "search"
+HELP = "search a space of Ghost architectures (create or continue a study)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("search", help="search a space of Ghost architectures (create or continue a study)")
-    parser.add_argument("--space", default="digits", help="a space name (search_spaces/NAME.yaml) or a YAML path (default: digits)")
+    from workbench.profiling.protocol import DEVICE_CHOICES
+    from workbench.search.runner import DEFAULT_HEARTBEAT_S
+    from workbench.search.optuna_samplers import SAMPLERS
+    from workbench.storage import DEFAULT_STORAGE
+
+    parser = subparsers.add_parser(NAME, help=HELP)
+    parser.add_argument("--space", default="digits", help="a space name (search_spaces/NAME.yaml) or a YAML path "
+                                                          "(default: digits)")
     parser.add_argument("--study", help="study name (default: the space's name)")
-    parser.add_argument("--storage", help=f"Optuna storage URL, a .db file or a journal file *.log (default: {DEFAULT_STORAGE})")
+    parser.add_argument("--storage", help="Optuna storage URL, a .db file or a journal file *.log (default: "
+                                          f"{DEFAULT_STORAGE})")
     parser.add_argument("--trials", type=int, help="total trials the study should hold (counts earlier runs)")
     parser.add_argument("--timeout", type=float, help="total search seconds (counts earlier runs)")
     parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="tpe (default), nsga2, nsga3, gp or random")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes (needs a journal file or PostgreSQL)")
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (needs a journal file or "
+                                                               "PostgreSQL)")
     parser.add_argument("--seed", type=int, help="sampler and trial seed (default: the space's seed)")
     parser.add_argument("--device", choices=DEVICE_CHOICES,
                         help="where to train and time (default: the space's latency device; auto = CUDA when present)")
@@ -42,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.search.loading import load_space
+    from workbench.search.runner import run_search
+
     space = load_space(args.space, data=args.data)
     summary = run_search(
         space, study_name=args.study, storage=args.storage, sampler=args.sampler, trials=args.trials,
@@ -58,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 def summary_dict(summary: SearchSummary) -> dict[str, Any]:
     """The summary as JSON-able data."""
     return {
-        "study": summary.study_name, "storage": summary.storage, "ran": summary.ran, "seconds": round(summary.seconds, 2),
+        "study": summary.study_name, "storage": summary.storage, "ran": summary.ran,
+        "seconds": round(summary.seconds, 2),
         "states": summary.states, "statuses": summary.statuses, "objectives": summary.metric_names,
         "pareto": summary.pareto, "best": summary.best, "interrupted": summary.interrupted,
         "orphans_failed": summary.orphans_failed, "noise": summary.noise, "ladder": summary.ladder,

@@ -6,18 +6,24 @@ import argparse
 import json
 
 from workbench.cli.common import print_table
-from workbench.results import list_studies
-from workbench.storage import DEFAULT_STORAGE
+
+NAME = "studies"
+HELP = "list the studies in a storage"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("studies", help="list the studies in a storage")
-    parser.add_argument("--storage", help=f"Optuna storage URL, a .db file or a journal file (default: {DEFAULT_STORAGE})")
+    from workbench.storage import DEFAULT_STORAGE
+
+    parser = subparsers.add_parser(NAME, help=HELP)
+    parser.add_argument("--storage", help="Optuna storage URL, a .db file or a journal file (default: "
+                                          f"{DEFAULT_STORAGE})")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.results import list_studies
+
     frame = list_studies(args.storage)
     rows = frame.to_dict(orient="records")
     for row in rows:

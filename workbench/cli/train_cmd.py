@@ -11,10 +11,13 @@ from workbench.cli.common import parse_set_values
 if TYPE_CHECKING:
     from workbench.config.export import ExportConfig
 
+NAME = "train"
+HELP = "rebuild an exported config and train it (checkpoints, resume, test accuracy, ONNX)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="rebuild an exported config and train it (checkpoints, resume, test accuracy, ONNX)",
+        NAME, help=HELP,
         description="Rebuild the architecture of an exported config (refusing if its parameters or MACs differ "
                     "from the recorded ones), train it with the config's recipe, checkpoint every epoch, "
                     "evaluate the test split once at the end, and write metrics.json and model.pt "
@@ -28,19 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", metavar="WEIGHTS",
                         help="start from a model file (from `workbench weights import` or an earlier run); "
                              "what does not fit is re-initialised and the share inherited is reported")
-    parser.add_argument("--data", help="dataset spec replacing the recipe's (digits, cifar10:PATH, cifar100:PATH, folder:PATH)")
+    parser.add_argument("--data", help="dataset spec replacing the recipe's (digits, cifar10:PATH, cifar100:PATH, "
+                                       "folder:PATH)")
     parser.add_argument("--epochs", type=float, help="epochs replacing the recipe's")
     parser.add_argument("--seed", type=int, help="seed replacing the recipe's")
     parser.add_argument("--out", help="output folder (default: runs/<config stem or preset>/)")
     parser.add_argument("--resume", action="store_true", help="continue from the folder's last checkpoint")
-    parser.add_argument("--onnx", action="store_true", help="also export model.onnx (BN folded) and check it against PyTorch")
+    parser.add_argument("--onnx", action="store_true", help="also export model.onnx (BN folded) and check it against "
+                                                            "PyTorch")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.training.full import ONNX_NAME, WEIGHTS_NAME, default_out_dir, train_full
+    from workbench.training.checkpoint import WEIGHTS_NAME
+    from workbench.training.full import default_out_dir, train_full
+    from workbench.training.onnx import ONNX_NAME
 
     config, source = _config(args)
     out = Path(args.out) if args.out else default_out_dir(source)

@@ -9,29 +9,35 @@ accuracy recorded for it. Without `--space` it uses the dataset's default recipe
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from workbench.cli.common import add_arch_arguments, parse_set_values, print_json, print_table, resolve_arch
-from workbench.config.arch import ArchConfig
-from workbench.data import Dataset, load_dataset
 from workbench.errors import WorkbenchError
-from workbench.models import build_model
-from workbench.models.presets import apply_overrides
-from workbench.training import ZERO_COST_PROXIES, ProxyRecipe, TrainingDiverged, seed_everything, train_proxy, zero_cost_score
+
+if TYPE_CHECKING:
+    from workbench.config.arch import ArchConfig
+    from workbench.data import Dataset
+    from workbench.training import ProxyRecipe
 
 DEFAULT_EPOCHS = 3.0
 
+NAME = "train-proxy"
+HELP = "train an architecture briefly and print its validation accuracy"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train-proxy", help="train an architecture briefly and print its validation accuracy")
+    from workbench.training import ZERO_COST_PROXIES
+
+    parser = subparsers.add_parser(NAME, help=HELP)
     add_arch_arguments(parser, required=False)
     parser.add_argument("--space", help="score as this space's search does (its data, recipe and seed rule); "
                                         "without --preset/--config, its base architecture")
-    parser.add_argument("--trial", type=int, help="with --space: use trial N's seeds (reproduces its recorded accuracy)")
-    parser.add_argument("--data", help="digits (default), cifar10:PATH, cifar100:PATH or folder:PATH (replaces the space's)")
-    parser.add_argument("--epochs", type=float, help=f"epochs, fractions allowed (default: the space's, else {DEFAULT_EPOCHS:g})")
+    parser.add_argument("--trial", type=int, help="with --space: use trial N's seeds (reproduces its recorded "
+                                                  "accuracy)")
+    parser.add_argument("--data", help="digits (default), cifar10:PATH, cifar100:PATH or folder:PATH (replaces the "
+                                       "space's)")
+    parser.add_argument("--epochs", type=float, help="epochs, fractions allowed (default: the space's, else "
+                                                     f"{DEFAULT_EPOCHS:g})")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the space's or the dataset's recipe)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the space's or the dataset's recipe)")
     parser.add_argument("--seed", type=int, help="seeds initialisation, splits and data order (default 0; with --space "
@@ -40,13 +46,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "as its search trains; else cpu)")
     parser.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default: the recipe's, none)")
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--zero-cost", action="store_true", help=f"also print the zero-cost proxies ({', '.join(ZERO_COST_PROXIES)})")
+    parser.add_argument("--zero-cost", action="store_true", help="also print the zero-cost proxies "
+                                                                 f"({', '.join(ZERO_COST_PROXIES)})")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=run)
 
 
 def match_arch_to_data(arch: ArchConfig, data: Dataset, from_config: str | None) -> ArchConfig:
     """Fit a preset's classes, channels and input size to the data; a config file must already match."""
+    from workbench.models.presets import apply_overrides
+
     wanted = {"num_classes": data.num_classes, "in_channels": data.in_channels, "input_size": data.input_size}
     if from_config is None:
         return apply_overrides(arch, wanted)
@@ -66,6 +75,8 @@ def _changes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _recipe(args: argparse.Namespace, dataset_name: str) -> ProxyRecipe:
+    from workbench.training import ProxyRecipe
+
     changes = {"epochs": DEFAULT_EPOCHS, **_changes(args), "seed": 0 if args.seed is None else args.seed}
     try:
         return ProxyRecipe.for_dataset(dataset_name, **changes)
@@ -84,6 +95,8 @@ def _space_device(space_name: str | None) -> str:
 
 
 def _check_device(device: str) -> None:
+    import torch
+
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise WorkbenchError(f"--device {device}: CUDA is not available on this machine (use --device cpu)")
     if device != "cpu" and not device.startswith("cuda"):
@@ -110,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_plain(args: argparse.Namespace) -> dict[str, Any]:
+    from workbench.data import load_dataset
+    from workbench.models import build_model
+    from workbench.training import ZERO_COST_PROXIES, TrainingDiverged, seed_everything, train_proxy, zero_cost_score
+
     arch = resolve_arch(args)
     seed = 0 if args.seed is None else args.seed
     data = load_dataset(args.data or "digits", input_size=arch.input_size, in_channels=arch.in_channels, seed=seed)
@@ -129,10 +146,13 @@ def _run_plain(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run_space(args: argparse.Namespace) -> dict[str, Any]:
     """Score as the space's search does; `score` holds the mean over the trial's seeds."""
+    from workbench.models import build_model
+    from workbench.models.presets import apply_overrides
     from workbench.search.loading import load_space
     from workbench.search.scoring import accuracy_figures, train_candidate
     from workbench.search.space_resolve import resolve_space
     from workbench.search.workers import load_search_data
+    from workbench.training import ZERO_COST_PROXIES, TrainingDiverged, seed_everything, zero_cost_score
 
     if args.trial is not None and args.trial < 0:
         raise WorkbenchError(f"--trial must be a trial number (0 or more), got {args.trial}")
@@ -188,7 +208,8 @@ def _print_report(report: dict[str, Any]) -> None:
                 for i, (acc, loss) in enumerate(zip(run["val_curve"], run["loss_curve"]))]
         print_table(rows, ["epoch", "val_accuracy", "train_loss"])
     print(f"\nval accuracy {result['val_accuracy']:.4f} (best {result['best_val_accuracy']:.4f}) after "
-          f"{result['epochs_run']:g} epochs; train {result['train_seconds']:.1f} s, eval {result['eval_seconds']:.1f} s, "
+          f"{result['epochs_run']:g} epochs; train {result['train_seconds']:.1f} s, eval {result['eval_seconds']:.1f} "
+          "s, "
           f"{result['images_per_second']:.0f} images/s")
     score = report.get("score")
     if score is not None:

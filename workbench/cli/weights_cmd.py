@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+NAME = "weights"
+HELP = "import pretrained timm weights; refresh an older model file's preprocessing"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "weights", help="import pretrained timm weights; refresh an older model file's preprocessing",
+        NAME, help=HELP,
         description="Model files that `train --init`, `predict` and `workbench.load_model` read.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(parser))
@@ -35,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     from workbench.cli.common import human
+    from workbench.data.preprocessing import IMAGENET
     from workbench.weights.importer import import_weights
-    from workbench.weights.preprocessing import IMAGENET
 
     result = import_weights(args.file, args.preset, args.out, source=args.source)
     print(f"imported {result.tensors} tensors ({human(result.params)} parameters) of timm {result.preset} from "
@@ -48,5 +51,6 @@ def run_refresh(args: argparse.Namespace) -> int:
     from workbench.weights.refresh import refresh_model_file
 
     spec = refresh_model_file(args.model, data_spec=args.data, onnx=args.onnx)
-    print(f"{args.model}: preprocessing recorded ({spec.describe()})" + (", model.onnx re-exported" if args.onnx else ""))
+    onnx = ", model.onnx re-exported" if args.onnx else ""
+    print(f"{args.model}: preprocessing recorded ({spec.describe()})" + onnx)
     return 0

@@ -4,13 +4,20 @@
 `measure_latency` are its parts.
 """
 
-from workbench.profiling.counting import CountResult, check_input_size, count_inputs, count_model, count_params, example_input
+from workbench.profiling.counting import (
+    CountResult,
+    check_input_size,
+    count_inputs,
+    count_model,
+    count_params,
+    example_input,
+)
 from workbench.profiling.crosscheck import CrossCheck, cross_check
 from workbench.profiling.latency import LatencyResult, measure_latency
 from workbench.profiling.memory import peak_memory
 from workbench.profiling.profile import ProfileResult, profile_arch
 from workbench.profiling.protocol import LatencyProtocol
-from workbench.profiling.stats import TimingStats, summarize
+from workbench.profiling.timing import TimingStats, summarize
 
 __all__ = [
     "CountResult",

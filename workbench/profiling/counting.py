@@ -20,14 +20,12 @@ from typing import Any, Iterator
 
 import torch
 from fvcore.nn.jit_analysis import JitModelAnalysis
-from fvcore.nn.activation_count import _DEFAULT_SUPPORTED_OPS as _ACTIVATION_HANDLES
-from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as _FLOP_HANDLES
 from torch import nn
 
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.profiling.crosscheck import cross_check
-from workbench.profiling.handles import EXTRA_FLOP_HANDLES, Handle
+from workbench.profiling.handles import EXTRA_FLOP_HANDLES, FVCORE_ACTIVATION_HANDLES, FVCORE_FLOP_HANDLES, Handle
 
 # fvcore operator names whose counts are conv/linear multiply-accumulates.
 MAC_OPERATORS = ("conv", "linear", "addmm", "matmul", "bmm", "einsum", "mm")
@@ -116,7 +114,8 @@ def count_model(model: nn.Module, arch: ArchConfig, *, crosscheck: bool = False)
     return count_inputs(model, example_input(arch), crosscheck=crosscheck, name=arch.name)
 
 
-def count_inputs(model: nn.Module, inputs: torch.Tensor, *, crosscheck: bool = False, name: str = "model") -> CountResult:
+def count_inputs(model: nn.Module, inputs: torch.Tensor, *, crosscheck: bool = False,
+                 name: str = "model") -> CountResult:
     """`count_model` for any module and input tensor (the model is counted in eval mode and
     its train/eval state restored).
 
@@ -154,8 +153,9 @@ def count_inputs(model: nn.Module, inputs: torch.Tensor, *, crosscheck: bool = F
 
 
 def _analysis(model: nn.Module, inputs: torch.Tensor) -> JitModelAnalysis:
-    flop_handles: dict[str, Handle] = {**_FLOP_HANDLES, **EXTRA_FLOP_HANDLES}
-    handles = {op: _combined(op, flop_handles.get(op), _ACTIVATION_HANDLES.get(op)) for op in {*flop_handles, *_ACTIVATION_HANDLES}}
+    flop_handles: dict[str, Handle] = {**FVCORE_FLOP_HANDLES, **EXTRA_FLOP_HANDLES}
+    act_handles = FVCORE_ACTIVATION_HANDLES
+    handles = {op: _combined(op, flop_handles.get(op), act_handles.get(op)) for op in {*flop_handles, *act_handles}}
     return (
         JitModelAnalysis(model, inputs)
         .set_op_handle(**handles)

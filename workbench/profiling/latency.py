@@ -26,8 +26,15 @@ from torch import nn
 from workbench.config.arch import ArchConfig
 from workbench.models.deploy import fold_batchnorm
 from workbench.profiling.protocol import LatencyProtocol, check_device, recorded_protocol
-from workbench.profiling.stats import TimingStats, summarize
-from workbench.profiling.timing import CpuTimer, CudaTimer, Timer, cpu_threads, cudnn_benchmark
+from workbench.profiling.timing import (
+    CpuTimer,
+    CudaTimer,
+    Timer,
+    TimingStats,
+    cpu_threads,
+    cudnn_benchmark,
+    summarize,
+)
 
 Clock = Callable[[], int]
 MIN_SAMPLES = 5
@@ -70,7 +77,8 @@ class LatencyResult:
         return cls(nan, nan, nan, nan, nan, 0, False, protocol, available=False, reason=reason)
 
 
-def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol, clock: Clock | None = None) -> LatencyResult:
+def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol,
+                    clock: Clock | None = None) -> LatencyResult:
     """Time `model` on random inputs of `arch`'s shape under `protocol`.
 
     The model itself is left untouched (a prepared copy is timed). `clock` returns
@@ -87,7 +95,8 @@ def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoco
     """
     check_device(protocol.device)
     clock = clock or time.perf_counter_ns
-    with cpu_threads(protocol.threads if protocol.device == "cpu" else None) as threads, cudnn_benchmark(protocol.device == "cuda"):
+    pinned = protocol.threads if protocol.device == "cpu" else None
+    with cpu_threads(pinned) as threads, cudnn_benchmark(protocol.device == "cuda"):
         record = recorded_protocol(protocol, arch.input_size, threads)
         try:
             prepared, inputs = prepare(model, arch, protocol)

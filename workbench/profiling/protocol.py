@@ -77,30 +77,38 @@ class LatencyProtocol:
         names = {f.name for f in fields(cls)}
         unknown = set(data) - names - set(RECORDED_KEYS)
         if unknown:
-            raise WorkbenchError(f"unknown latency protocol keys: {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(names))})")
+            raise WorkbenchError(f"unknown latency protocol keys: {', '.join(sorted(unknown))} (allowed: "
+                                 f"{', '.join(sorted(names))})")
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def resolve_device(device: str | None) -> str:
-    """The concrete device for a user's choice: `auto` (or None) is CUDA when a GPU is
-    present, else the CPU; `cpu` and `cuda` stay as they are (`cuda` is checked later).
+def resolve_device(device: str | None, *, indexed: bool = False) -> str:
+    """The concrete device for a user's choice, the one definition every command uses: `auto`
+    (or None) is CUDA when a GPU is present, else the CPU; `cpu` and `cuda` stay as they are
+    (`check_device` refuses a missing GPU). `indexed=True` also accepts `cuda:N` (training
+    may pick one GPU; a latency protocol names only the kind). Callers that need a
+    `torch.device` wrap the result.
 
     Example:
         >>> resolve_device("cpu")
         'cpu'
         >>> resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
         True
+        >>> resolve_device("cuda:1", indexed=True)
+        'cuda:1'
     """
     if device is None or device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in DEVICES:
-        raise WorkbenchError(f"device '{device}' is not one of: {', '.join(DEVICE_CHOICES)}")
-    return device
+    kind, colon, index = device.partition(":")
+    if device in DEVICES or (indexed and kind == "cuda" and colon and index.isdigit()):
+        return device
+    allowed = (*DEVICE_CHOICES, "cuda:N") if indexed else DEVICE_CHOICES
+    raise WorkbenchError(f"device '{device}' is not one of: {', '.join(allowed)}")
 
 
 def check_device(device: str) -> None:
-    """Refuse a CUDA protocol on a host without a usable GPU."""
-    if device == "cuda" and not torch.cuda.is_available():
+    """Refuse a CUDA device (`cuda` or `cuda:N`) on a host without a usable GPU."""
+    if device.partition(":")[0] == "cuda" and not torch.cuda.is_available():
         raise WorkbenchError("device 'cuda' was asked for but no CUDA GPU is available here (use --device cpu)")
 
 
@@ -130,7 +138,8 @@ def device_name(device: str) -> str:
     return cpu_name()
 
 
-def recorded_protocol(protocol: LatencyProtocol, input_size: int, threads: int | None = None, **extra: Any) -> dict[str, Any]:
+def recorded_protocol(protocol: LatencyProtocol, input_size: int, threads: int | None = None,
+                      **extra: Any) -> dict[str, Any]:
     """The protocol as it is stored next to a figure: settings plus device name, torch
     version, input size and the thread count actually used."""
     record = protocol.to_dict()

@@ -1,11 +1,13 @@
-"""Per-iteration timers (host clock on the CPU, CUDA events on a GPU) and the settings
-that must be pinned while timing and restored afterwards."""
+"""Per-iteration timers (host clock on the CPU, CUDA events on a GPU), the settings that
+must be pinned while timing and restored afterwards, and the summary of repeated timings."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
+import numpy as np
 import torch
 
 
@@ -83,3 +85,39 @@ def cudnn_benchmark(enabled: bool) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.benchmark = previous
+
+
+@dataclass(frozen=True)
+class TimingStats:
+    """Median (the headline), p90, mean, sample standard deviation and coefficient of
+    variation (std / mean) of timings in milliseconds."""
+
+    p50_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    cv: float
+    samples: int
+
+
+def summarize(samples_ms: Sequence[float]) -> TimingStats:
+    """Summarize timings; percentiles interpolate linearly (numpy's default).
+
+    Example:
+        >>> s = summarize([1.0, 2.0, 3.0, 4.0, 5.0])
+        >>> s.p50_ms, s.p90_ms, round(s.cv, 4)
+        (3.0, 4.6, 0.527)
+    """
+    if not samples_ms:
+        raise ValueError("no samples to summarize")
+    values = np.asarray(samples_ms, dtype=float)
+    mean = float(values.mean())
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return TimingStats(
+        p50_ms=float(np.median(values)),
+        p90_ms=float(np.percentile(values, 90)),
+        mean_ms=mean,
+        std_ms=std,
+        cv=std / mean if mean > 0 else 0.0,
+        samples=int(values.size),
+    )

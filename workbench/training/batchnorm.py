@@ -8,9 +8,8 @@ mode, no gradient, cumulative averaging) removes the lag. The weights do not cha
 
 from __future__ import annotations
 
-from typing import Callable, ContextManager, Iterable
-
 import contextlib
+from typing import Callable, ContextManager, Iterable
 
 import torch
 from torch import Tensor, nn

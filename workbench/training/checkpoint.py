@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from workbench.config.io import default_file_mode
+from workbench.config.export import TrainRecipe
+from workbench.config.io import default_file_mode, to_plain
+from workbench.data.batching import DeviceBatches
 from workbench.errors import WorkbenchError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -78,7 +81,7 @@ def save_model_file(state: dict[str, torch.Tensor], config: dict[str, Any], path
     """Write `{"state_dict", "config", "preprocessing", "class_names"[, "source"]}` atomically.
 
     `config` is an exported config as plain data (at least `{"arch": ...}`), `preprocessing` a
-    `workbench.weights.Preprocessing` as plain data, `class_names` None when unknown (e.g.
+    `workbench.data.preprocessing.Preprocessing` as plain data, `class_names` None when unknown (e.g.
     ImageNet weights) and `source` where imported weights came from.
     """
     payload: dict[str, Any] = {"state_dict": state, "config": config, "preprocessing": preprocessing,
@@ -111,3 +114,50 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
         raise WorkbenchError(f"{path}: not a workbench weights file (needs 'state_dict' and 'config'; "
                              "turn a timm checkpoint into one with `workbench weights import`)")
     return {"preprocessing": None, "class_names": None, **payload}
+
+
+def run_checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
+                   batches: DeviceBatches, dev: torch.device, arch: dict[str, Any], recipe: TrainRecipe,
+                   plan: list[int], state: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint of a full run after an epoch: `state` holds its progress (epoch, curves,
+    timings), `arch` the architecture as plain data, `plan` the steps of each epoch."""
+    return {
+        "format": 1,
+        "arch": arch,
+        "recipe": to_plain(recipe),
+        "epochs": recipe.epochs,
+        "total_steps": sum(plan),
+        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+            "batches": batches.generator.get_state(),
+        },
+        "progress": {k: (list(v) if isinstance(v, list) else v) for k, v in state.items()},
+    }
+
+
+def restore_run(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                scaler: Any, batches: DeviceBatches, dev: torch.device) -> None:
+    """Put a `run_checkpoint` back into the run's objects, random states included.
+
+    Raises:
+        WorkbenchError: the checkpoint's states do not fit these objects.
+    """
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        if scaler is not None and checkpoint.get("scaler"):
+            scaler.load_state_dict(checkpoint["scaler"])
+        rng = checkpoint["rng"]
+        torch.set_rng_state(rng["torch"])
+        if dev.type == "cuda" and rng.get("cuda") is not None:
+            torch.cuda.set_rng_state(rng["cuda"], dev)
+        batches.generator.set_state(rng["batches"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbenchError(f"checkpoint does not fit this run ({detail})") from None

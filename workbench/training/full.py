@@ -19,7 +19,7 @@ checkpoint, evaluates the test split once at the end, and writes into the run fo
   names in its metadata, checked against PyTorch with onnxruntime before it is kept.
 
 `init` starts from a model file's weights (`workbench weights import` or an earlier run) and
-keeps what fits (`workbench.weights.inherit`): a different classifier is re-initialised, a
+keeps what fits (`workbench.training.inherit`): a different classifier is re-initialised, a
 narrower or wider variant inherits the leading channels; the report goes to `say` and into
 `metrics.json`.
 
@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -51,18 +50,23 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from workbench.config.export import ExportConfig, TrainRecipe
-from workbench.config.io import parse_model, to_plain, write_text_atomic
+from workbench.config.io import to_plain, write_text_atomic
 from workbench.data import Dataset, DeviceBatches, load_dataset
+from workbench.data.preprocessing import onnx_metadata, preprocessing_of
 from workbench.errors import WorkbenchError
-from workbench.models import build_model, fold_batchnorm
-from workbench.profiling.counting import count_model
+from workbench.models import build_model
+from workbench.profiling.protocol import check_device, resolve_device
 from workbench.training.checkpoint import (
     CHECKPOINT_NAME,
     WEIGHTS_NAME,
     load_checkpoint,
+    restore_run,
+    run_checkpoint,
     save_atomic,
     save_weights,
 )
+from workbench.training.checks import check_architecture, check_dataset, check_resume
+from workbench.training.inherit import inherit_weights, read_init
 from workbench.training.loop import (
     TrainingDiverged,
     autocast_for,
@@ -72,17 +76,12 @@ from workbench.training.loop import (
     recalibrate,
     train_epoch,
 )
+from workbench.training.onnx import ONNX_NAME, export_onnx
 from workbench.training.proxy import epoch_plan
-from workbench.training.recipe import ProxyRecipe
-from workbench.weights.inherit import inherit_weights, read_init
-from workbench.weights.preprocessing import onnx_metadata, preprocessing_of
+from workbench.training.recipe import effective_recipe, proxy_recipe_of
 
 METRICS_NAME = "metrics.json"
-ONNX_NAME = "model.onnx"
 RUNS_ROOT = Path("runs")
-# ONNX Runtime vs PyTorch on the same batch: |a - b| <= ONNX_ATOL + ONNX_RTOL * |b|.
-ONNX_ATOL, ONNX_RTOL = 1e-4, 1e-3
-ONNX_OPSET = 17
 
 
 @dataclass
@@ -119,78 +118,6 @@ class FullTrainResult:
 def default_out_dir(config_path: str | Path) -> Path:
     """`runs/<config stem>/`: where `workbench train FILE` writes by default."""
     return RUNS_ROOT / Path(config_path).stem
-
-
-def effective_recipe(config: ExportConfig, *, data_spec: str | None = None, epochs: float | None = None,
-                     seed: int | None = None) -> TrainRecipe:
-    """The config's recipe with the command line's replacements, and its input size filled in."""
-    changes: dict[str, Any] = {"input_size": config.input_size}
-    for key, value in (("dataset", data_spec), ("epochs", epochs), ("seed", seed)):
-        if value is not None:
-            changes[key] = value
-    return parse_model(TrainRecipe, {**config.train.model_dump(), **changes}, "training recipe")
-
-
-def proxy_recipe_of(recipe: TrainRecipe) -> ProxyRecipe:
-    """The `ProxyRecipe` whose optimiser and schedule `training.loop` builds for this recipe."""
-    return ProxyRecipe(
-        epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, weight_decay=recipe.weight_decay,
-        momentum=recipe.momentum, nesterov=recipe.optimizer == "sgd-nesterov", schedule=recipe.schedule,
-        warmup_fraction=recipe.warmup_fraction, label_smoothing=recipe.label_smoothing, augment=recipe.augment,
-        flip=recipe.resolved_flip(), amp=recipe.amp, channels_last=recipe.channels_last, seed=recipe.seed,
-        bn_recalibration_batches=recipe.bn_recalibration_batches,
-    )
-
-
-def check_architecture(config: ExportConfig) -> tuple[int, int]:
-    """Build the architecture and count it; refuse when the counts differ from provenance.
-
-    Returns (params, macs).
-    """
-    counts = count_model(build_model(config.arch), config.arch)
-    measured = config.provenance.measured if config.provenance is not None else None
-    if measured is not None:
-        for name, recorded, rebuilt in (("parameters", measured.params, counts.params), ("MACs", measured.macs, counts.macs)):
-            if recorded is not None and int(recorded) != int(rebuilt):
-                raise WorkbenchError(
-                    f"the rebuilt architecture has {rebuilt:,} {name} but trial {config.provenance.trial} of study "
-                    f"'{config.provenance.study}' recorded {int(recorded):,}: the config's 'arch' was edited or this "
-                    f"workbench builds it differently; refusing to train a different network")
-    return counts.params, counts.macs
-
-
-def check_dataset(data: Dataset, config: ExportConfig) -> None:
-    """The dataset must have the architecture's classes, channels and input size."""
-    arch = config.arch
-    for what, have, want in (("classes", data.num_classes, arch.num_classes), ("channels", data.in_channels, arch.in_channels),
-                             ("input size", data.input_size, config.input_size)):
-        if have != want:
-            raise WorkbenchError(f"dataset '{data.name}' has {have} {what} but the architecture '{arch.name}' expects "
-                                 f"{want}; pass a matching --data or export a config made for this dataset")
-
-
-def resolve_device(device: str) -> torch.device:
-    """`auto` means CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise WorkbenchError(f"unknown device '{device}' (allowed: auto, cpu, cuda, cuda:N)") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise WorkbenchError("device 'cuda' asked for but torch sees no CUDA device (use --device cpu)")
-    return resolved
-
-
-def _check_resume(checkpoint: dict[str, Any], path: Path, arch: dict[str, Any], total_steps: int, epochs: float) -> None:
-    if checkpoint.get("arch") != arch:
-        saved = (checkpoint.get("arch") or {}).get("name", "?")
-        raise WorkbenchError(f"{path}: the checkpoint is from a different architecture ('{saved}'); "
-                             "resume with the config it was made from, or use another --out")
-    if checkpoint.get("total_steps") != total_steps:
-        raise WorkbenchError(f"{path}: the checkpoint was made for {checkpoint.get('epochs')} epochs "
-                             f"({checkpoint.get('total_steps')} steps), not {epochs:g} ({total_steps} steps); "
-                             "resume with the same --epochs, batch size and data")
 
 
 def _with_progress(batches: Iterable[tuple[Tensor, Tensor]], bar: Any) -> Iterator[tuple[Tensor, Tensor]]:
@@ -234,7 +161,8 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
     if not resume and checkpoint_path.exists():
         raise WorkbenchError(f"{out}: holds a checkpoint already; pass --resume to continue it or choose another --out")
 
-    dev = resolve_device(device)
+    dev = torch.device(resolve_device(device, indexed=True))
+    check_device(str(dev))
     proxy = proxy_recipe_of(recipe)
     notes: list[str] = []
     autocast, note = autocast_for(dev, proxy.amp)
@@ -246,7 +174,7 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
     arch_plain = to_plain(config.arch)
     checkpoint = load_checkpoint(checkpoint_path) if resume else None
     if checkpoint is not None:
-        _check_resume(checkpoint, checkpoint_path, arch_plain, sum(plan), recipe.epochs)
+        check_resume(checkpoint, checkpoint_path, arch_plain, sum(plan), recipe.epochs)
 
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -264,7 +192,7 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
         state: dict[str, Any] = {"epoch": 0, "val_curve": [], "val_loss_curve": [], "loss_curve": [],
                                  "train_seconds": 0.0, "wall_seconds": 0.0}
         if checkpoint is not None:
-            _restore(checkpoint, model, optimizer, scheduler, scaler, batches, dev)
+            restore_run(checkpoint, model, optimizer, scheduler, scaler, batches, dev)
             state = {k: checkpoint["progress"][k] for k in state}
         resumed_from = state["epoch"] if checkpoint is not None else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=proxy.label_smoothing)
@@ -294,8 +222,8 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
             state["wall_seconds"] = prior_wall + time.perf_counter() - started
             if progress:
                 tqdm.write(f"epoch {epoch + 1}/{len(plan)}: loss {loss:.4f}, validation accuracy {val_accuracy:.4f}")
-            save_atomic(_checkpoint(model, optimizer, scheduler, scaler, batches, dev, arch_plain, recipe, plan, state),
-                        checkpoint_path)
+            payload = run_checkpoint(model, optimizer, scheduler, scaler, batches, dev, arch_plain, recipe, plan, state)
+            save_atomic(payload, checkpoint_path)
             if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs and state["epoch"] < len(plan):
                 return _result(out, recipe, state, params, macs, dev, resumed_from, None, None, notes)
         # The test figure, `model.pt` and the ONNX file all carry these statistics (a run
@@ -331,103 +259,3 @@ def _result(out: Path, recipe: TrainRecipe, state: dict[str, Any], params: int, 
         train_seconds=float(state["train_seconds"]), wall_seconds=float(state["wall_seconds"]), params=int(params),
         macs=int(macs), device=str(dev), resumed_from_epoch=resumed_from, notes=list(notes),
     )
-
-
-# --- checkpoints ------------------------------------------------------------------------------
-
-def _checkpoint(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, batches: DeviceBatches,
-                dev: torch.device, arch: dict[str, Any], recipe: TrainRecipe, plan: list[int],
-                state: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "format": 1,
-        "arch": arch,
-        "recipe": to_plain(recipe),
-        "epochs": recipe.epochs,
-        "total_steps": sum(plan),
-        "model": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-            "batches": batches.generator.get_state(),
-        },
-        "progress": {k: (list(v) if isinstance(v, list) else v) for k, v in state.items()},
-    }
-
-
-def _restore(checkpoint: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any,
-             batches: DeviceBatches, dev: torch.device) -> None:
-    try:
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        if scaler is not None and checkpoint.get("scaler"):
-            scaler.load_state_dict(checkpoint["scaler"])
-        rng = checkpoint["rng"]
-        torch.set_rng_state(rng["torch"])
-        if dev.type == "cuda" and rng.get("cuda") is not None:
-            torch.cuda.set_rng_state(rng["cuda"], dev)
-        batches.generator.set_state(rng["batches"])
-    except (KeyError, RuntimeError, ValueError) as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WorkbenchError(f"checkpoint does not fit this run ({detail})") from None
-
-
-# --- ONNX -----------------------------------------------------------------------------------
-
-def export_onnx(model: nn.Module, sample: Tensor, path: str | Path, metadata: dict[str, str] | None = None) -> float:
-    """Export the BN-folded eval model to ONNX (legacy TorchScript exporter, dynamic batch),
-    add `metadata` (string key/values, e.g. `onnx_metadata(...)`), run `sample` through
-    onnxruntime and PyTorch, and keep the file only if they agree.
-
-    Returns the largest absolute difference of the logits.
-    """
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise WorkbenchError("--onnx needs onnx and onnxruntime (pip install 'workbench[onnx]')") from None
-    path = Path(path)
-    deployed = fold_batchnorm(model).to("cpu").float().to(memory_format=torch.contiguous_format)
-    reference_model = _cpu_eval_copy(model)
-    sample = sample.contiguous()
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # torch >= 2.9 defaults to the torch.export-based exporter, which needs onnxscript;
-            # the TorchScript exporter handles these static CNNs and needs nothing more.
-            torch.onnx.export(deployed, (sample,), str(tmp), dynamo=False, input_names=["images"], output_names=["logits"],
-                              dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, opset_version=ONNX_OPSET)
-        if metadata:
-            _add_onnx_metadata(tmp, metadata)
-        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"images": sample.numpy()})[0]
-        with torch.no_grad():
-            want = reference_model(sample).numpy()
-        diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else math.inf
-        if not (got.shape == want.shape and np.allclose(got, want, atol=ONNX_ATOL, rtol=ONNX_RTOL)):
-            raise WorkbenchError(f"{path}: ONNX Runtime's outputs differ from PyTorch's (max |diff| {diff:.3g} > "
-                                 f"atol {ONNX_ATOL:g} + rtol {ONNX_RTOL:g}); the ONNX file was not written")
-        tmp.replace(path)
-        return diff
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
-    import onnx
-
-    proto = onnx.load(str(path))
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, str(path))
-
-
-def _cpu_eval_copy(model: nn.Module) -> nn.Module:
-    import copy
-
-    clone = copy.deepcopy(model).to("cpu").float().to(memory_format=torch.contiguous_format)
-    return clone.eval()

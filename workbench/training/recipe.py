@@ -1,11 +1,14 @@
-"""`ProxyRecipe`: every knob of a short proxy training run, validated by pydantic."""
+"""`ProxyRecipe`: every knob of a short proxy training run, validated by pydantic; and the
+proxy recipe a full run's `TrainRecipe` (with the command line's replacements) trains with."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workbench.config.export import ExportConfig, TrainRecipe
+from workbench.config.io import parse_model
 
 # Per-dataset changes to the generic defaults (tuned on digits: best val >= 97% in 5 epochs).
 DATASET_DEFAULTS: dict[str, dict[str, object]] = {"digits": {"flip": False, "batch_size": 32, "lr": 0.1}}
@@ -61,3 +64,24 @@ class ProxyRecipe(BaseModel):
         """
         defaults: dict[str, object] = DATASET_DEFAULTS.get(name, {})
         return cls(**{**defaults, **changes})
+
+
+def effective_recipe(config: ExportConfig, *, data_spec: str | None = None, epochs: float | None = None,
+                     seed: int | None = None) -> TrainRecipe:
+    """The config's recipe with the command line's replacements, and its input size filled in."""
+    changes: dict[str, Any] = {"input_size": config.input_size}
+    for key, value in (("dataset", data_spec), ("epochs", epochs), ("seed", seed)):
+        if value is not None:
+            changes[key] = value
+    return parse_model(TrainRecipe, {**config.train.model_dump(), **changes}, "training recipe")
+
+
+def proxy_recipe_of(recipe: TrainRecipe) -> ProxyRecipe:
+    """The `ProxyRecipe` whose optimiser and schedule `training.loop` builds for this recipe."""
+    return ProxyRecipe(
+        epochs=recipe.epochs, batch_size=recipe.batch_size, lr=recipe.lr, weight_decay=recipe.weight_decay,
+        momentum=recipe.momentum, nesterov=recipe.optimizer == "sgd-nesterov", schedule=recipe.schedule,
+        warmup_fraction=recipe.warmup_fraction, label_smoothing=recipe.label_smoothing, augment=recipe.augment,
+        flip=recipe.resolved_flip(), amp=recipe.amp, channels_last=recipe.channels_last, seed=recipe.seed,
+        bn_recalibration_batches=recipe.bn_recalibration_batches,
+    )

@@ -1,20 +1,16 @@
-"""Weights that travel: timm checkpoint import, preprocessing records, partial inheritance."""
+"""Weights that travel: timm checkpoint import and model files refreshed with their preprocessing.
+
+The preprocessing record lives in `workbench.data.preprocessing`, partial inheritance in
+`workbench.training.inherit`.
+"""
 
 from workbench.weights.files import read_state_dict
-from workbench.weights.inherit import InheritReport, inherit_weights
-from workbench.weights.preprocessing import IMAGENET, Preprocessing, preprocess_image, preprocessing_of
 from workbench.weights.timm import TIMM_KEYS, TIMM_PRESETS, map_timm_state, rename_timm_key
 
 __all__ = [
-    "IMAGENET",
-    "InheritReport",
-    "Preprocessing",
     "TIMM_KEYS",
     "TIMM_PRESETS",
-    "inherit_weights",
     "map_timm_state",
-    "preprocess_image",
-    "preprocessing_of",
     "read_state_dict",
     "rename_timm_key",
 ]

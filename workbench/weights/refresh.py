@@ -13,11 +13,13 @@ import torch
 
 from workbench.config.export import ExportConfig
 from workbench.data import load_dataset
+from workbench.data.preprocessing import Preprocessing, onnx_metadata, preprocessing_of
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.training.checkpoint import load_model_file, save_model_file
-from workbench.training.full import ONNX_NAME, check_dataset, effective_recipe, export_onnx
-from workbench.weights.preprocessing import Preprocessing, onnx_metadata, preprocessing_of
+from workbench.training.checks import check_dataset
+from workbench.training.onnx import ONNX_NAME, export_onnx
+from workbench.training.recipe import effective_recipe
 
 
 def refresh_model_file(path: str | Path, data_spec: str | None = None, onnx: bool = False) -> Preprocessing:

@@ -69,7 +69,8 @@ class Preprocessing(BaseModel):
     def describe(self) -> str:
         """One line for people: size, channels, resize rule and normalisation."""
         resize = (f"{self.interpolation} resize of the shorter side to {math.floor(self.input_size / self.crop_pct)}, "
-                  f"centre crop {self.crop_pct:g}" if self.crop_pct else f"{self.interpolation} resize ({self.resampler})")
+                  f"centre crop {self.crop_pct:g}" if self.crop_pct else f"{self.interpolation} resize "
+                                                                         f"({self.resampler})")
         numbers = lambda values: "/".join(f"{v:.4f}" for v in values)  # noqa: E731
         return (f"{self.channels}x{self.input_size}x{self.input_size}, {resize}, "
                 f"mean {numbers(self.mean)}, std {numbers(self.std)}")
