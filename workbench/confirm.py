@@ -28,18 +28,20 @@ from typing import Any, Callable
 
 import optuna
 import pandas as pd
+from tqdm.auto import tqdm
 
 from workbench import record, results
-from workbench.record import StudyRecord, write_confirmation, write_fidelity_tau
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import check_device, resolve_device
+from workbench.record import StudyRecord, write_confirmation, write_fidelity_tau
 from workbench.search.scoring import train_candidate
 from workbench.search.space import SearchSpace, parse_space, seed_rule
 from workbench.search.space_resolve import proxy_recipe, resolve_space
 from workbench.search.workers import load_search_data
-from workbench.training import ProxyRecipe, TrainingDiverged
+from workbench.stats import kendall_tau_bootstrap
 from workbench.storage import load_study, normalise_url
+from workbench.training import ProxyRecipe, TrainingDiverged
 
 DEFAULT_TOP = 3
 DEFAULT_SEEDS = 3
@@ -179,9 +181,7 @@ def confirm_study(study_name: str, storage: str | None = None, *, top: int = DEF
         WorkbenchError: bad counts, a missing storage or study, no scored trial, a study
             without a stored space, an unusable device or dataset.
 
-    Example:
-        >>> summary = confirm_study("digits", top=3, seeds=3)  # doctest: +SKIP
-        >>> summary.tau["tau"], summary.confirmations[0].accuracy  # doctest: +SKIP
+    `tests/test_confirm.py` runs it on real searches.
     """
     started = time.time()
     check_counts(top=top, seeds=seeds, epochs=epochs)
@@ -286,8 +286,6 @@ def _same(stored: Any, epochs: float) -> bool:
 
 
 def _bar(study_name: str, plan: list[tuple[int, dict[int, float], list[int]]], enabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
     total = sum(len(done) + len(todo) for _, done, todo in plan)
     initial = sum(len(done) for _, done, _ in plan)
     return tqdm(total=total, initial=initial, unit="run", desc=f"confirm {study_name}", dynamic_ncols=True,
@@ -347,8 +345,6 @@ def store_fidelity_tau(study: optuna.Study, proxy: dict[int, float], epochs: flo
         >>> tau["tau"], tau["n"], tau["seeds"]
         (1.0, 3, 2)
     """
-    from workbench.stats import kendall_tau_bootstrap
-
     used = {number: value for number, value in StudyRecord.of(study).confirmations.items()
             if number in proxy and _same(value.get("epochs"), epochs) and len(value.get("samples") or []) >= seeds}
     if len(used) < MIN_TAU_TRIALS:

@@ -7,9 +7,20 @@ the study's budgets, ranking on the proxy accuracy or (`by="confirmed"`) on the 
 `workbench export` produce the same file (up to its `exported_at` time stamp).
 
 Example:
-    >>> cfg, path = export_study("digits", pick="knee", out="best.yaml")  # doctest: +SKIP
-    >>> import workbench
-    >>> model = workbench.build_model(workbench.load_config("best.yaml").arch)  # doctest: +SKIP
+    A study of one scored trial (as `workbench search` records it), exported and rebuilt:
+
+    >>> import tempfile
+    >>> from workbench.models import get_preset
+    >>> from workbench.search.dedupe import arch_hash
+    >>> url = f"sqlite:///{tempfile.mkdtemp()}/study.db"
+    >>> study = optuna.create_study(study_name="s", storage=url, directions=["maximize", "minimize"])
+    >>> study.set_metric_names(["accuracy", "macs"])
+    >>> arch_json, digest = arch_hash(get_preset("ghostnet_cifar_050"))
+    >>> study.add_trial(optuna.trial.create_trial(values=[0.9, 1e6], user_attrs={
+    ...     "status": "complete", "accuracy": 0.9, "macs": 1e6, "arch_json": arch_json, "arch_hash": digest}))
+    >>> cfg, text = export_study("s", storage=url, pick="knee")
+    >>> cfg.arch == get_preset("ghostnet_cifar_050"), cfg.provenance.trial, cfg.provenance.pick
+    (True, 0, 'knee')
 """
 
 from __future__ import annotations
@@ -24,18 +35,15 @@ import pandas as pd
 import torch
 
 from workbench import __version__, record, results
-from workbench.record import StudyRecord, TrialRecord
 from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigures, Provenance, TrainRecipe
 from workbench.config.io import dump_model
 from workbench.errors import WorkbenchError
-from workbench.record import Budgets
+from workbench.record import Budgets, StudyRecord, TrialRecord
 from workbench.storage import storage_location, study_storage, trial_by_number
+from workbench.training.recipe import proxy_recipe_data, train_recipe_of
 
 FORMATS = ("yaml", "json")
 # Proxy-recipe keys that carry over unchanged into the full-training recipe.
-_SHARED_RECIPE_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "schedule", "warmup_fraction",
-                       "label_smoothing", "augment", "flip", "amp", "channels_last")
-
 
 def storage_url(study: optuna.Study) -> str | None:
     """The storage a study was loaded from, as a URL without its password (None if unknown)."""
@@ -50,40 +58,21 @@ def storage_url(study: optuna.Study) -> str | None:
     return f"journal:{journal}" if journal else None
 
 
-def proxy_recipe(space: dict[str, Any]) -> dict[str, Any]:
-    """The proxy-training recipe a study's trials were scored with, as plain data:
-    the space's `recipe` completed with `ProxyRecipe`'s defaults when training is installed."""
-    data = {"seed": int(space.get("seed", 0) or 0), **(space.get("recipe") or {})}
-    try:
-        from workbench.training import ProxyRecipe
-    except ImportError:
-        return data
-    try:
-        return ProxyRecipe.model_validate(data).model_dump(mode="json")
-    except Exception:  # a recipe this version no longer reads: keep what was stored
-        return data
-
-
 def train_recipe_for(study: optuna.Study, input_size: int, epochs: float = DEFAULT_EPOCHS) -> TrainRecipe:
     """The full-training recipe for a study's architectures: its dataset, input size and proxy
     recipe (optimiser settings, schedule, augmentation, seed) at a full length of `epochs`."""
     stored = StudyRecord.of(study)
     space = stored.space or {}
-    proxy = proxy_recipe(space)
-    values: dict[str, Any] = {k: proxy[k] for k in _SHARED_RECIPE_KEYS if proxy.get(k) is not None}
-    # Flips follow the dataset (off for digits) unless the space chose explicitly.
-    values.pop("flip", None)
-    if (space.get("recipe") or {}).get("flip") is not None:
-        values["flip"] = bool(space["recipe"]["flip"])
-    if proxy.get("nesterov") is False:
-        values["optimizer"] = "sgd"
-    values.update(
-        dataset=space.get("dataset") or stored.dataset or "digits",
-        input_size=input_size, epochs=epochs, seed=int(space.get("seed", 0) or 0),
-    )
+    fields: dict[str, Any] = {"dataset": space.get("dataset") or stored.dataset or "digits", "input_size": input_size,
+                              "epochs": epochs, "seed": int(space.get("seed", 0) or 0)}
     if space.get("val_fraction") is not None:
-        values["val_fraction"] = space["val_fraction"]
-    return TrainRecipe.model_validate(values)
+        fields["val_fraction"] = space["val_fraction"]
+    return train_recipe_of(_stored_proxy_recipe(space), flip=(space.get("recipe") or {}).get("flip"), **fields)
+
+
+def _stored_proxy_recipe(space: dict[str, Any]) -> dict[str, Any]:
+    """The proxy recipe a study's trials were scored with, from its stored space."""
+    return proxy_recipe_data(space.get("recipe") or {}, int(space.get("seed", 0) or 0))
 
 
 def _number(value: Any, kind: type) -> Any:
@@ -120,10 +109,6 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
 
     `pick`, `by` and `budgets` record how the row was chosen (default: `trial:N` under the
     study's own budgets); `epochs` is the full-training length written into the recipe.
-
-    Example:
-        >>> study, frame = results.open_results("digits")  # doctest: +SKIP
-        >>> cfg = build_export(study, results.pick(frame, "knee", results.study_objectives(study)))  # doctest: +SKIP
     """
     number = int(row["number"])
     if not isinstance(row.get(record.ARCH_JSON), str) or not row.get(record.ARCH_JSON):
@@ -140,7 +125,7 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
     stored = StudyRecord.of(study)
     space = stored.space or {}
     source = str(row.get(record.ACCURACY_SOURCE) or "")
-    proxy = proxy_recipe(space) if space else None
+    proxy = _stored_proxy_recipe(space) if space else None
     provenance = Provenance(
         study=study.study_name, storage=storage_url(study), trial=number, pick=pick_label(pick or f"trial:{number}", by),
         budgets=info_budgets.model_dump(), measured=measured_figures(row),
@@ -186,8 +171,7 @@ def export_study(study_name: str, *, pick: str = "knee", storage: str | None = N
         WorkbenchError: an unknown format, study or pick; nothing feasible; `by="confirmed"`
             on a study with no confirmed trial (the message says to run `workbench confirm`).
 
-    Example:
-        >>> cfg, text = export_study("digits", pick="knee", by="confirmed", out="best.yaml")  # doctest: +SKIP
+    Example: see the module's.
     """
     if fmt is not None and fmt not in FORMATS:
         raise WorkbenchError(f"unknown format '{fmt}' (allowed: {', '.join(FORMATS)})")

@@ -140,9 +140,15 @@ def load_config(path: str | Path) -> ExportConfig:
     accepted too and gets the default training recipe. Mistakes name the file and field.
 
     Example:
-        >>> import workbench
-        >>> cfg = workbench.load_config("best.yaml")  # doctest: +SKIP
-        >>> model = workbench.build_model(cfg.arch)  # doctest: +SKIP
+        An architecture file alone loads with the default recipe:
+
+        >>> import tempfile, workbench
+        >>> from workbench.config.io import dump_model
+        >>> path = f"{tempfile.mkdtemp()}/arch.yaml"
+        >>> _ = dump_model(workbench.models.get_preset("ghostnet_cifar_050"), path=path)
+        >>> cfg = workbench.load_config(path)
+        >>> cfg.arch.name, cfg.train.epochs == TrainRecipe().epochs
+        ('ghostnet_cifar_050', True)
     """
     data = read_mapping(path)
     if "arch" in data:

@@ -25,13 +25,13 @@ import optuna
 import torch
 
 from workbench import record
+from workbench.models import build_model
 from workbench.record import TrialRecord, write_record
 from workbench.record import publish as publish_figures
-from workbench.models import build_model
 from workbench.search.ladder_spec import FidelitySpec
+from workbench.search.promotion import is_promoted, promoted_count
 from workbench.search.scoring import accuracy_figures, train_candidate
 from workbench.training import seed_everything, zero_cost_score
-from workbench.search.promotion import is_promoted, promoted_count
 
 # Record keys written as soon as they are known, so other workers can compare against them
 # (the architecture hash is already published by the claim, `dedupe.claim_architecture`).
@@ -182,9 +182,11 @@ def train_share(data: Any, fraction: float, seed: int) -> Any:
     every candidate of a study; validation untouched).
 
     Example:
+        Half of the digits' 1,151 training images, rounded to even:
+
         >>> from workbench.data import load_dataset
-        >>> len(train_share(load_dataset("digits"), 0.5, 0).train_y) * 2 == len(load_dataset("digits").train_y)  # doctest: +SKIP
-        True
+        >>> len(train_share(load_dataset("digits"), 0.5, 0).train_y)
+        576
     """
     if fraction >= 1:
         return data

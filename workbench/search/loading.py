@@ -9,9 +9,8 @@ from pathlib import Path
 
 from workbench.config.io import read_mapping
 from workbench.errors import WorkbenchError
-from workbench.search.space_check import check_cost_budgets
 from workbench.search.space import SearchSpace, parse_space
-from workbench.search.space_check import check_space
+from workbench.search.space_check import check_cost_budgets, check_space
 
 _REPO_SPACES = Path(__file__).resolve().parent.parent.parent / "search_spaces"
 

@@ -26,13 +26,13 @@ import optuna
 from optuna.trial import TrialState
 
 from workbench import record
-from workbench.record import TrialRecord
 from workbench.errors import WorkbenchError
-from workbench.search.space_check import check_latency_budget
-from workbench.search.seed_noise import measure_noise, stored_noise
-from workbench.search.optuna_samplers import SAMPLERS
 from workbench.profiling.protocol import check_device, device_name, resolve_device
+from workbench.record import TrialRecord
+from workbench.search.optuna_samplers import SAMPLERS
+from workbench.search.seed_noise import measure_noise, stored_noise
 from workbench.search.space import SearchSpace
+from workbench.search.space_check import check_latency_budget
 from workbench.search.space_resolve import ResolvedSpace, resolve_space
 from workbench.search.study import check_study_name, is_database_server, open_search_study
 from workbench.search.summary import ProgressBar, SearchSummary, summarise
@@ -59,8 +59,14 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     asks for it (not after an interrupt; the timeout does not cover it).
 
     Example:
-        >>> summary = run_search(load_space("digits"), trials=20)  # doctest: +SKIP
-        >>> summary.pareto[0]["number"]  # doctest: +SKIP
+        Two trials of the digits space, each trained for a twentieth of an epoch:
+
+        >>> import tempfile
+        >>> from workbench.search import load_space
+        >>> space = load_space("digits").replace(recipe={"epochs": 0.05}, noise=None)
+        >>> summary = run_search(space, trials=2, storage=f"sqlite:///{tempfile.mkdtemp()}/s.db", progress=False)
+        >>> summary.ran, sorted(summary.states)
+        (2, ['COMPLETE'])
     """
     started = time.time()
     if sampler not in SAMPLERS:

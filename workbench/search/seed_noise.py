@@ -26,8 +26,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
-from workbench.record import StudyRecord, TrialRecord, write_noise
 from workbench.config.arch import ArchConfig
+from workbench.record import StudyRecord, TrialRecord, write_noise
 from workbench.search.scoring import train_candidate
 from workbench.search.space import SearchSpace, seed_rule
 from workbench.search.space_resolve import ResolvedSpace
@@ -93,10 +93,7 @@ def measure_noise(study: optuna.Study, resolved: ResolvedSpace, data: Any, *, de
     `resolved` is the space as the search resolved it (its recipe, and the base seed the search
     ran with); `data` the dataset the trials were scored on; `trainer` replaces `train_proxy` (tests).
 
-    Example:
-        >>> noise = measure_noise(study, resolved, load_search_data(resolved))  # doctest: +SKIP
-        >>> round(noise["sd"] * 100, 1), noise["trials"], noise["seeds"]  # doctest: +SKIP
-        (0.8, 3, 3)
+    `tests/test_accuracy_noise.py` runs it on real searches.
     """
     space = resolved.space
     spec = space.noise

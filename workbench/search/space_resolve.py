@@ -102,11 +102,11 @@ def proxy_recipe(space: SearchSpace) -> ProxyRecipe:
     Raises:
         WorkbenchError: a recipe field that does not validate, named as `<file>: recipe.<field>`.
     """
-    data = {"seed": space.seed, **space.recipe}
+    data = dict(space.recipe)
     if space.fidelity is not None and space.fidelity.unit == "epochs":
         data["epochs"] = space.fidelity.top
     try:
-        return ProxyRecipe.model_validate(data)
+        return ProxyRecipe.model_validate({"seed": space.seed, **data})
     except ValidationError as error:
         raise WorkbenchError(_prefixed(format_validation_error(error, ProxyRecipe, "\0"), space.source, "recipe")) from None
 

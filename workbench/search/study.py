@@ -8,9 +8,9 @@ from typing import Any
 import optuna
 
 from workbench import __version__, record
-from workbench.record import StudyRecord, study_names, write_study_record
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
+from workbench.record import StudyRecord, study_names, write_study_record
 from workbench.search.space import SearchSpace
 from workbench.storage import normalise_url, open_storage
 

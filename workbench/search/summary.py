@@ -15,8 +15,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record, results
-from workbench.record import TrialRecord
 from workbench.errors import WorkbenchError
+from workbench.record import TrialRecord
 from workbench.search.workers import counts_toward_total
 
 

@@ -15,16 +15,20 @@ completed, was rejected, reused, pruned or failed.
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import optuna
+import torch
 
 from workbench import __version__, record
-from workbench.record import empty_record, publish, write_record
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
+from workbench.models import build_model
+from workbench.profiling import profile_arch
+from workbench.record import empty_record, publish, write_record
 from workbench.search import ladder
 from workbench.search.arch_sampling import arch_from_params, sample_params
 from workbench.search.dedupe import arch_hash, claim_architecture, reuse
@@ -32,6 +36,7 @@ from workbench.search.scoring import score
 from workbench.search.space import SearchSpace
 from workbench.search.space_resolve import ResolvedSpace
 from workbench.storage import set_constraint_list
+from workbench.training import TrainingDiverged
 
 # Placeholder objective value of a never-scored (rejected) trial; its record says None.
 WORST_ACCURACY = 0.0
@@ -157,8 +162,6 @@ def _fail(trial: optuna.Trial, rec: dict[str, Any], reason: str) -> None:
 
 
 def _reason(error: BaseException) -> str:
-    from workbench.training import TrainingDiverged
-
     text = " ".join(str(error).split()) or type(error).__name__
     if isinstance(error, TrainingDiverged):
         return f"training diverged: {text}"
@@ -170,19 +173,12 @@ def _reason(error: BaseException) -> str:
 
 
 def _release_memory() -> None:
-    import gc
-
-    import torch
-
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
 
 
 def _build_and_profile(arch: ArchConfig, ctx: TrialContext, rec: dict[str, Any]) -> tuple[Any, Any]:
-    from workbench.models import build_model
-    from workbench.profiling import profile_arch
-
     model = build_model(arch)
     profile = profile_arch(arch, ctx.protocol, model=model)
     rec[record.PARAMS] = int(profile.params)

@@ -25,14 +25,14 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
-from workbench.record import StudyRecord, TrialRecord, write_run_index
 from workbench.data import load_dataset
 from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import device_name
-from workbench.search.trial import TrialContext, TrialFailed, run_trial
+from workbench.record import StudyRecord, TrialRecord, write_run_index
 from workbench.search.optuna_samplers import make_pruner, make_sampler
 from workbench.search.space_resolve import ResolvedSpace
 from workbench.search.study import open_for_search
+from workbench.search.trial import TrialContext, TrialFailed, run_trial
 from workbench.storage import Lock, fail_running, normalise_url, study_lock
 
 # Stride between the sampler seeds of successive runs (a prime, far from the trial seeds' 1000s).

@@ -1,5 +1,7 @@
-"""`ProxyRecipe`: every knob of a short proxy training run, validated by pydantic; and the
-proxy recipe a full run's `TrainRecipe` (with the command line's replacements) trains with."""
+"""`ProxyRecipe`: every knob of a short proxy training run, validated by pydantic; and the one
+home of the conversions between recipes: a space's `recipe:` section into a `ProxyRecipe`, a
+proxy recipe into the full-training `TrainRecipe` an export writes, and back into the proxy
+recipe a full run trains with."""
 
 from __future__ import annotations
 
@@ -85,3 +87,45 @@ def proxy_recipe_of(recipe: TrainRecipe) -> ProxyRecipe:
         flip=recipe.resolved_flip(), amp=recipe.amp, channels_last=recipe.channels_last, seed=recipe.seed,
         bn_recalibration_batches=recipe.bn_recalibration_batches,
     )
+
+
+# Settings a full-training recipe takes over from the proxy recipe the trials were scored with.
+SHARED_RECIPE_KEYS = ("batch_size", "lr", "momentum", "weight_decay", "schedule", "warmup_fraction",
+                      "label_smoothing", "augment", "flip", "amp", "channels_last")
+
+
+def proxy_recipe_data(recipe: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A space's `recipe:` section at base seed `seed`, completed with `ProxyRecipe`'s defaults, as
+    plain data; a recipe this version no longer reads (a stored study's) is kept as stored.
+
+    Example:
+        >>> data = proxy_recipe_data({"epochs": 2, "lr": 0.1}, seed=5)
+        >>> data["epochs"], data["lr"], data["seed"], data["batch_size"]
+        (2.0, 0.1, 5, 128)
+        >>> proxy_recipe_data({"epochs": 2, "retired_knob": 1}, seed=0)
+        {'seed': 0, 'epochs': 2, 'retired_knob': 1}
+    """
+    data = {"seed": int(seed), **recipe}
+    try:
+        return ProxyRecipe.model_validate(data).model_dump(mode="json")
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        return data
+
+
+def train_recipe_of(proxy: dict[str, Any], *, flip: bool | None, **fields: Any) -> TrainRecipe:
+    """The full-training recipe that trains like `proxy` (plain proxy-recipe data): its optimiser,
+    schedule and augmentation, with `fields` (dataset, input size, epochs, seed, ...) set.
+    `flip` is the space's explicit choice; None lets the dataset decide (off for digits).
+
+    Example:
+        >>> recipe = train_recipe_of({"lr": 0.1, "nesterov": False, "flip": True}, flip=None, dataset="digits",
+        ...                          input_size=12, epochs=30, seed=0)
+        >>> recipe.lr, recipe.optimizer, recipe.resolved_flip()
+        (0.1, 'sgd', False)
+    """
+    values: dict[str, Any] = {k: proxy[k] for k in SHARED_RECIPE_KEYS if proxy.get(k) is not None and k != "flip"}
+    if flip is not None:
+        values["flip"] = bool(flip)
+    if proxy.get("nesterov") is False:
+        values["optimizer"] = "sgd"
+    return TrainRecipe.model_validate({**values, **fields})
