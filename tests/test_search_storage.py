@@ -9,15 +9,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import optuna
 import pytest
-
+from helpers.processes import reaped, start_search, wait_for, wait_for_running
 from helpers.search import TINY, tiny, write_space
+
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.search import run_search
@@ -33,28 +33,6 @@ def assert_exact(study: optuna.Study, total: int) -> None:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == total, [(t.number, t.state.name, t.user_attrs.get(record.REASON)) for t in trials]
     assert sorted(t.number for t in trials) == list(range(len(trials)))  # no number twice
-
-
-def start_search(space_file: Path, storage: str, trials: int, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "workbench", "search", "--space", str(space_file), "--storage", storage,
-               "--trials", str(trials), "--no-progress", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(command, cwd=space_file.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_running(load, process: subprocess.Popen, timeout: float = 90.0) -> optuna.trial.FrozenTrial:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        assert process.poll() is None, process.communicate()
-        try:
-            running = load().get_trials(states=(optuna.trial.TrialState.RUNNING,))
-        except Exception:  # the study may not exist yet
-            running = []
-        if running and running[0].params:  # sampled: the heartbeat (if any) is beating, training is under way
-            time.sleep(1.5)
-            return running[0]
-        time.sleep(0.3)
-    raise AssertionError("no trial started running")
 
 
 SLOW = {"recipe": {"epochs": 1, "batch_size": 32}}  # long enough to be killed mid-trial
@@ -88,10 +66,10 @@ def test_sigkilled_worker_leaves_the_journal_study_usable(tmp_path) -> None:
 
         return optuna.load_study(study_name="tiny", storage=open_storage(str(journal)))
 
-    process = start_search(space_file, str(journal), 2)
-    killed = wait_for_running(load, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    with reaped(start_search(space_file, str(journal), 2)) as process:
+        killed = wait_for_running(load, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
     summary = run_search(tiny(tmp_path, **SLOW), storage=str(journal), trials=2, progress=False)
     study = load()
     assert summary.orphans_failed == 1
@@ -100,23 +78,39 @@ def test_sigkilled_worker_leaves_the_journal_study_usable(tmp_path) -> None:
     assert counted_trials(study) == 2 and summary.states.get("COMPLETE") == 2
 
 
-def test_sigint_ends_the_running_trial_cleanly(tmp_path) -> None:
+def _journal_loader(journal: Path):
+    return lambda: optuna.load_study(study_name="tiny", storage=open_storage(str(journal)))
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_ends_the_running_trial_cleanly(tmp_path, stop) -> None:
     space_file = write_space(tmp_path, {**TINY, **VERY_SLOW})
-    journal = tmp_path / "study.log"
-
-    def load():
-        from workbench.storage import open_storage
-
-        return optuna.load_study(study_name="tiny", storage=open_storage(str(journal)))
-
-    process = start_search(space_file, str(journal), 2)
-    running = wait_for_running(load, process)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    load = _journal_loader(tmp_path / "study.log")
+    with reaped(start_search(space_file, str(tmp_path / "study.log"), 2)) as process:
+        running = wait_for_running(load, process)
+        process.send_signal(stop)
+        # The behaviour, in order: the running trial is marked, then the command ends (no noise runs).
+        wait_for(lambda: load().trials[running.number].state != optuna.trial.TrialState.RUNNING,
+                 "the running trial was marked after the signal", process)
+        wait_for(lambda: process.poll() is not None, "the search exited after the signal")
+        out, err = process.communicate()
     assert process.returncode == 130, err
     trial = load().trials[running.number]
     assert trial.state == optuna.trial.TrialState.FAIL and trial.user_attrs[record.REASON].startswith("interrupted")
-    assert "interrupted" in out
+    assert ("SIGTERM" in trial.user_attrs[record.REASON]) == (stop == signal.SIGTERM)
+    assert "interrupted" in out and len(load().trials) == running.number + 1   # nothing started after it
+
+
+def test_a_shell_that_ignores_ctrl_c_is_told_and_sigterm_still_stops(tmp_path) -> None:
+    space_file = write_space(tmp_path, {**TINY, **VERY_SLOW})
+    load = _journal_loader(tmp_path / "study.log")
+    with reaped(start_search(space_file, str(tmp_path / "study.log"), 2, sigint=signal.SIG_IGN)) as process:
+        running = wait_for_running(load, process)
+        process.send_signal(signal.SIGTERM)
+        wait_for(lambda: process.poll() is not None, "the search exited after SIGTERM")
+        out, err = process.communicate()
+    assert process.returncode == 130 and "Ctrl-C is ignored in this shell" in err and "kill -TERM" in err
+    assert load().trials[running.number].user_attrs[record.REASON] == "interrupted by SIGTERM"
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -177,10 +171,10 @@ def test_postgres_heartbeat_fails_a_killed_workers_trial(tmp_path, postgres_url)
     def load():
         return optuna.load_study(study_name="pg-kill", storage=open_storage(postgres_url))
 
-    process = start_search(space_file, postgres_url, 2, "--study", "pg-kill", "--heartbeat", "1")
-    killed = wait_for_running(load, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
+    with reaped(start_search(space_file, postgres_url, 2, "--study", "pg-kill", "--heartbeat", "1")) as process:
+        killed = wait_for_running(load, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
     time.sleep(4)  # past the grace period (3 heartbeats)
     summary = run_search(tiny(tmp_path, **SLOW), storage=postgres_url, study_name="pg-kill", trials=2, heartbeat=1, progress=False)
     study = load()

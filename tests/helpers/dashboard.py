@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from workbench import record
 
+
 class Traffic:
     """Every SQL statement any SQLAlchemy engine runs while recording, with its parameters."""
 

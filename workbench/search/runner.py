@@ -34,6 +34,7 @@ from workbench.search.seed_noise import measure_noise, stored_noise
 from workbench.search.space import SearchSpace
 from workbench.search.space_check import check_latency_budget
 from workbench.search.space_resolve import ResolvedSpace, resolve_space
+from workbench.search.stop import stop_on_signals
 from workbench.search.study import check_study_name, is_database_server, open_search_study
 from workbench.search.summary import ProgressBar, SearchSummary, summarise
 from workbench.search.workers import (  # load_search_data: imported from here by confirm, noise and benchmarks
@@ -90,7 +91,7 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     dev_name = device_name(device)
     check_latency_budget(resolved)
     data = load_search_data(resolved, device)  # a wrong --data fails here, before a study exists
-    with storage_errors(url), exclusive_run(url):
+    with stop_on_signals(), storage_errors(url), exclusive_run(url):
         return _search(resolved, url, study_name, data=data, device=device, dev_name=dev_name,
                        sampler=sampler, trials=trials, timeout=timeout, workers=workers, seed=seed, started=started,
                        allow_space_change=allow_space_change, progress=progress, heartbeat=heartbeat, trainer=trainer)

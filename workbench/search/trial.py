@@ -35,6 +35,7 @@ from workbench.search.dedupe import arch_hash, claim_architecture, reuse
 from workbench.search.scoring import score
 from workbench.search.space import SearchSpace
 from workbench.search.space_resolve import ResolvedSpace
+from workbench.search.stop import interrupt_reason
 from workbench.storage import set_constraint_list
 from workbench.training import TrainingDiverged
 
@@ -138,8 +139,8 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
         raise
     except TrialFailed:
         raise
-    except KeyboardInterrupt:
-        _fail(trial, rec, "interrupted by the user (Ctrl-C)")
+    except KeyboardInterrupt as stop:
+        _fail(trial, rec, interrupt_reason(stop))
         raise
     except Exception as error:  # noqa: BLE001 - any failure of one candidate is recorded, the study goes on
         _release_memory()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import time
 import warnings
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from workbench.profiling.protocol import device_name
 from workbench.record import StudyRecord, TrialRecord, write_run_index
 from workbench.search.optuna_samplers import make_pruner, make_sampler
 from workbench.search.space_resolve import ResolvedSpace
+from workbench.search.stop import stop_on_signals
 from workbench.search.study import open_for_search
 from workbench.search.trial import TrialContext, TrialFailed, run_trial
 from workbench.storage import Lock, fail_running, normalise_url, study_lock
@@ -152,7 +154,8 @@ def _quiet_optuna_warnings() -> None:
 
 def _worker_main(cfg: WorkerConfig) -> None:
     try:
-        run_worker(cfg)
+        with stop_on_signals(warn=False):
+            run_worker(cfg)
     except KeyboardInterrupt:
         pass
 
@@ -172,6 +175,11 @@ def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optun
             bar.refresh_from(study)
         bar.refresh_from(study)
     except KeyboardInterrupt:
+        # A `kill -INT` or SIGTERM reaches this process only: pass the stop on, so every worker
+        # marks its running trial interrupted and exits now instead of finishing it.
+        for process in processes:
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
         for process in processes:
             process.join(timeout=60)
         raise
