@@ -191,10 +191,10 @@ def test_cli_json_then_text_table_with_the_tau(db, capsys) -> None:
 
 
 def test_cli_ctrl_c_exits_130_and_keeps_the_finished_seed(db, capsys, monkeypatch) -> None:
-    import workbench.training
+    import workbench.search.scoring
 
     interrupting = Trainer(interrupt_on=2)
-    monkeypatch.setattr(workbench.training, "train_proxy", interrupting)
+    monkeypatch.setattr(workbench.search.scoring, "train_proxy", interrupting)  # where scoring looks it up
     code = main(["confirm", "--study", STUDY, "--storage", str(db), "--seeds", "2", "--epochs", "0.1", "--top", "0",
                  "--no-progress", "--device", "cpu"])
     assert code == 130
