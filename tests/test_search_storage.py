@@ -19,7 +19,6 @@ from helpers.processes import reaped, start_search, wait_for, wait_for_running
 from helpers.search import TINY, tiny, write_space
 
 from workbench import record
-from workbench.errors import WorkbenchError
 from workbench.search import run_search
 from workbench.search.workers import counted_trials
 from workbench.storage import open_storage
@@ -40,9 +39,28 @@ SLOW = {"recipe": {"epochs": 1, "batch_size": 32}}  # long enough to be killed m
 VERY_SLOW = {"recipe": {"epochs": 10, "batch_size": 32}}
 
 
-def test_sqlite_refuses_several_workers(tmp_path) -> None:
-    with pytest.raises(WorkbenchError, match="journal file.*PostgreSQL"):
-        run_search(tiny(tmp_path), storage=f"sqlite:///{tmp_path / 's.db'}", workers=2, trials=2, progress=False)
+def test_auto_workers_share_the_default_sqlite_file_through_the_command(tmp_path, monkeypatch) -> None:
+    """The default storage with one worker per core (2 asked explicitly, as on the 2-core CI): the
+    command serves the file to its workers, the total is exact and every trial ran on one thread."""
+    from workbench.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    space = write_space(tmp_path, TINY)
+    assert main(["search", "--space", str(space), "--workers", "2", "--trials", "5", "--no-progress"]) == 0
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'workbench.db'}")
+    assert_exact(study, 5)
+    assert all(t.user_attrs[record.TORCH_THREADS] == {"intra_op": 1, "inter_op": 1} for t in study.trials)
+    assert main(["search", "--space", str(space), "--workers", "auto", "--trials", "6", "--no-progress"]) == 0
+    assert_exact(optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'workbench.db'}"), 6)
+
+
+@pytest.mark.parametrize("workers, message", [("0", "at least 1"), ("many", "a number or 'auto'")])
+def test_bad_worker_counts_are_one_line(tmp_path, capsys, workers, message) -> None:
+    from workbench.cli.main import main
+
+    assert main(["search", "--space", str(write_space(tmp_path, TINY)), "--storage", str(tmp_path / "s.db"),
+                 "--workers", workers, "--trials", "1", "--no-progress"]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "s.db").exists()
 
 
 def test_journal_workers_run_exactly_the_total(tmp_path) -> None:

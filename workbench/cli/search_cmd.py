@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trials", type=int, help="total trials the study should hold (counts earlier runs)")
     parser.add_argument("--timeout", type=float, help="total search seconds (counts earlier runs)")
     parser.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="tpe (default), nsga2, nsga3, gp or random")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes (needs a journal file or "
-                                                               "PostgreSQL)")
+    parser.add_argument("--workers", default=os.environ.get("WORKBENCH_WORKERS", "auto"),
+                        help="local worker processes, or auto: one per core (default: $WORKBENCH_WORKERS, else auto); "
+                             "on SQLite this command serves the file to its workers")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of each worker (default: 1; more fight the other workers for the cores)")
     parser.add_argument("--seed", type=int, help="sampler and trial seed (default: the space's seed)")
     parser.add_argument("--device", choices=DEVICE_CHOICES,
                         help="where to train and time (default: the space's latency device; auto = CUDA when present)")
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     space = load_space(args.space, data=args.data)
     summary = run_search(
         space, study_name=args.study, storage=args.storage, sampler=args.sampler, trials=args.trials,
-        timeout=args.timeout, workers=args.workers, seed=args.seed, device=args.device,
+        timeout=args.timeout, workers=args.workers, threads=args.threads, seed=args.seed, device=args.device,
         allow_space_change=args.allow_space_change, progress=not args.no_progress, heartbeat=args.heartbeat,
     )
     if args.format == "json":

@@ -52,6 +52,7 @@ ACCURACY_BY_RUNG = "accuracy_by_rung"  # {"<rung>": accuracy at that rung}, e.g.
 RUNG = "rung"                          # the highest rung the trial was scored on (epochs or train fraction)
 PRESCREEN_SCORE = "prescreen_score"    # the zero-cost proxy's score the pre-screen ranked it by
 RUN_ID = "run_id"                      # which `workbench search` command ran the trial (host:pid:start:nonce)
+TORCH_THREADS = "torch_threads"        # {"intra_op": n, "inter_op": m}: the worker's torch thread counts
 
 TRIAL_KEYS: tuple[str, ...] = (
     ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,
@@ -59,7 +60,7 @@ TRIAL_KEYS: tuple[str, ...] = (
     ACCURACY, ACCURACY_SOURCE, VAL_CURVE, LOSS_CURVE, TRAIN_SECONDS, PROFILE_SECONDS,
     IMAGES_PER_SECOND, STATUS, REASON, REUSED_FROM, WORKBENCH_VERSION, KNOBS,
     ACCURACY_CI_LOW, ACCURACY_CI_HIGH, ACCURACY_SD, ACCURACY_SAMPLES, VAL_SIZE,
-    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE, RUN_ID,
+    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE, RUN_ID, TORCH_THREADS,
 )
 # Statuses whose trials carry a measured accuracy; every other trial was never scored.
 SCORED_STATUSES: tuple[str, ...] = ("complete", "reused")

@@ -22,7 +22,7 @@ from workbench.storage import named_constraints, set_constraint_list
 LADDER_STOPS = ("stopped", "screened")
 # Record keys copied from a trial whose architecture is reused.
 _REUSED_KEYS = tuple(k for k in record.TRIAL_KEYS if k not in (record.STATUS, record.REASON, record.REUSED_FROM, record.KNOBS,
-                                                                record.WORKBENCH_VERSION, record.RUN_ID))
+                                                                record.WORKBENCH_VERSION, record.RUN_ID, record.TORCH_THREADS))
 # How often a worker looks again at another worker's trial of the same architecture.
 _CLAIM_POLL_S = 1.0
 

@@ -37,8 +37,9 @@ from workbench.search.space_resolve import ResolvedSpace, resolve_space
 from workbench.search.stop import stop_on_signals
 from workbench.search.study import check_study_name, is_database_server, open_search_study
 from workbench.search.summary import ProgressBar, SearchSummary, summarise
-from workbench.search.workers import (  # load_search_data: imported from here by confirm, noise and benchmarks
+from workbench.search.workers import (
     WorkerConfig,
+    available_cores,
     counted_trials,
     counts_toward_total,
     load_search_data,
@@ -46,13 +47,23 @@ from workbench.search.workers import (  # load_search_data: imported from here b
     run_worker,
     spent_seconds,
 )
-from workbench.storage import exclusive_run, fail_running, journal_path, normalise_url, storage_errors
+from workbench.storage import (
+    exclusive_run,
+    fail_running,
+    journal_path,
+    normalise_url,
+    serve_storage,
+    sqlite_path,
+    storage_errors,
+    study_storage,
+)
 
 DEFAULT_HEARTBEAT_S = 30
 
 
 def run_search(space: SearchSpace, *, study_name: str | None = None, storage: str | None = None, sampler: str = "tpe",
-               trials: int | None = None, timeout: float | None = None, workers: int = 1, seed: int | None = None,
+               trials: int | None = None, timeout: float | None = None, workers: int | str = 1, threads: int = 1,
+               seed: int | None = None,
                device: str | None = None, allow_space_change: bool = False, progress: bool = True,
                heartbeat: int | None = DEFAULT_HEARTBEAT_S, trainer: Callable[..., Any] | None = None) -> SearchSummary:
     """Run (or continue) a search of `space` until the study holds `trials` counted trials
@@ -72,16 +83,12 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     started = time.time()
     if sampler not in SAMPLERS:
         raise WorkbenchError(f"unknown sampler '{sampler}' (allowed: {', '.join(SAMPLERS)})")
-    if workers < 1:
-        raise WorkbenchError(f"--workers must be at least 1, got {workers}")
     if trials is not None and trials < 1:
         raise WorkbenchError(f"--trials must be at least 1, got {trials}")
+    workers = worker_count(workers, trials)
+    if threads < 1:
+        raise WorkbenchError(f"--threads must be at least 1, got {threads}")
     url = normalise_url(storage)
-    if workers > 1 and url.startswith("sqlite"):
-        raise WorkbenchError(
-            f"{workers} workers cannot share the SQLite storage '{url}' safely; use a journal file "
-            "(--storage study.log) for local workers or a PostgreSQL URL for several machines"
-        )
     device = resolve_device(device or (space.latency or {}).get("device", "auto"))
     check_device(device)
     seed = space.seed if seed is None else seed
@@ -92,12 +99,12 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     check_latency_budget(resolved)
     data = load_search_data(resolved, device)  # a wrong --data fails here, before a study exists
     with stop_on_signals(), storage_errors(url), exclusive_run(url):
-        return _search(resolved, url, study_name, data=data, device=device, dev_name=dev_name,
+        return _search(resolved, url, study_name, data=data, device=device, dev_name=dev_name, threads=threads,
                        sampler=sampler, trials=trials, timeout=timeout, workers=workers, seed=seed, started=started,
                        allow_space_change=allow_space_change, progress=progress, heartbeat=heartbeat, trainer=trainer)
 
 
-def _search(resolved: ResolvedSpace, url: str, study_name: str, *, data: Any, device: str, dev_name: str,
+def _search(resolved: ResolvedSpace, url: str, study_name: str, *, data: Any, device: str, dev_name: str, threads: int,
             sampler: str, trials: int | None, timeout: float | None, workers: int, seed: int, started: float,
             allow_space_change: bool, progress: bool, heartbeat: int | None, trainer: Callable[..., Any] | None) -> SearchSummary:
     space = resolved.space
@@ -108,12 +115,17 @@ def _search(resolved: ResolvedSpace, url: str, study_name: str, *, data: Any, de
     deadline = None if timeout is None else started + max(0.0, timeout - spent_seconds(study, workers))
     base_cfg = dict(resolved=resolved, study_name=study_name,
                     storage=url, sampler=sampler, seed=seed, total_trials=trials, deadline=deadline, device=device,
-                    workers=workers, heartbeat=heartbeat if is_database_server(url) else None, run_id=run_id)
+                    workers=workers, threads=threads, heartbeat=heartbeat if is_database_server(url) else None,
+                    run_id=run_id)
     bar = ProgressBar(study, trials, counted_trials(study), enabled=progress)
     interrupted = False
     try:
         if workers == 1:
             run_worker(WorkerConfig(**base_cfg), data=data, on_trial=bar.update, trainer=trainer)
+        elif sqlite_path(url) is not None:
+            # SQLite has one writer: this process serves the file, the workers write through it.
+            with serve_storage(study_storage(study)) as proxy:
+                run_processes({**base_cfg, "proxy": proxy}, workers, bar, study)
         else:
             run_processes(base_cfg, workers, bar, study)
     except KeyboardInterrupt:
@@ -129,6 +141,26 @@ def _search(resolved: ResolvedSpace, url: str, study_name: str, *, data: Any, de
     summary.interrupted, summary.orphans_failed = interrupted, orphans
     summary.noise = stored_noise(study) or None
     return summary
+
+
+def worker_count(workers: int | str, trials: int | None) -> int:
+    """The number of worker processes: `auto` is one per available core (never more than the
+    trials asked for).
+
+    Example:
+        >>> worker_count(3, None), worker_count("auto", 1)
+        (3, 1)
+    """
+    if workers == "auto":
+        count = available_cores()
+        return max(1, min(count, trials)) if trials is not None else count
+    try:
+        count = int(workers)
+    except (TypeError, ValueError):
+        raise WorkbenchError(f"--workers must be a number or 'auto', got {workers!r}") from None
+    if count < 1:
+        raise WorkbenchError(f"--workers must be at least 1, got {workers}")
+    return count
 
 
 def new_run_id() -> str:

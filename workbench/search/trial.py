@@ -107,6 +107,7 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
     rec[record.DEVICE] = ctx.device_name
     rec[record.ACCURACY_SOURCE] = ctx.resolved.accuracy_source
     rec[record.RUN_ID] = ctx.run_id or None
+    rec[record.TORCH_THREADS] = {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
     try:
         publish(trial, rec, [record.RUN_ID])  # now: a later run must tell a dead worker's trial
         params = sample_params(trial, ctx.space, ctx.base)

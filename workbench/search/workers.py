@@ -98,8 +98,9 @@ class WorkerConfig:
     device: str = "cpu"
     worker_index: int = 0
     workers: int = 1
-    threads: int | None = None
+    threads: int = 1                 # torch intra-op and inter-op threads of each worker
     heartbeat: int | None = None
+    proxy: str | None = None         # grpc:// URL of the command's own storage server (SQLite, several workers)
     run_id: str = ""                 # names this command's trials (`record.RUN_ID`)
 
 
@@ -116,10 +117,9 @@ def run_worker(cfg: WorkerConfig, *, data: Any = None, on_trial: Callable[[optun
     """Run trials on the study until the total, the deadline or an interrupt; returns the
     number of trials this worker ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_torch_threads(cfg.threads)
     space = cfg.resolved.space
-    backend = open_for_search(cfg.storage, cfg.heartbeat)
+    backend = open_for_search(cfg.proxy or cfg.storage, cfg.heartbeat)
     new_lock = study_lock(normalise_url(cfg.storage), backend, cfg.study_name)
     study = optuna.load_study(study_name=cfg.study_name, storage=backend, pruner=make_pruner(space))
     seed = cfg.seed + RUN_SEED_STRIDE * claim_run_index(study, new_lock)
@@ -160,12 +160,30 @@ def _worker_main(cfg: WorkerConfig) -> None:
         pass
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def set_torch_threads(threads: int) -> None:
+    """Set torch's intra-op and inter-op threads. Several threads fight any other busy process
+    for the cores (the OpenMP thread trap); the small networks of a search gain more from one
+    thread per worker and one worker per core."""
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # this process already ran inter-op work (an in-process worker); it keeps its pool
+        pass
+
+
 def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optuna.Study) -> None:
-    """Run `workers` worker processes (spawned, torch threads split between them) to the end,
-    refreshing `bar` from the study every second."""
+    """Run `workers` worker processes (spawned, `base_cfg["threads"]` torch threads each) to the
+    end, refreshing `bar` from the study every second."""
     context = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    processes = [context.Process(target=_worker_main, args=(WorkerConfig(**base_cfg, worker_index=i, threads=threads),), daemon=False)
+    processes = [context.Process(target=_worker_main, args=(WorkerConfig(**base_cfg, worker_index=i),), daemon=False)
                  for i in range(workers)]
     for process in processes:
         process.start()

@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from workbench.errors import WorkbenchError
+from workbench.storage.proxy import grpc_address, open_grpc
 
 DEFAULT_STORAGE = "sqlite:///workbench.db"
 JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
@@ -73,6 +74,8 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
         >>> storage = open_storage("sqlite:///workbench.db", create=True)
     """
     url = normalise_url(url)
+    if grpc_address(url) is not None:
+        return open_grpc(url)
     journal = journal_path(url)
     if journal is not None:
         if not create and not journal.exists():
