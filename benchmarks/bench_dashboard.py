@@ -51,12 +51,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import save_report  # noqa: E402
-from workbench import __version__, record, results  # noqa: E402
+from workbench import __version__, figures, record, results  # noqa: E402
 from workbench.config.io import to_plain  # noqa: E402
-from workbench.dashboard import cache, data, figures, hypervolume  # noqa: E402
+from workbench.dashboard import cache, data  # noqa: E402
 from workbench.models import build_model, get_preset  # noqa: E402
 from workbench.profiling.counting import count_model  # noqa: E402
 from workbench.stats import wilson_interval  # noqa: E402
+from workbench.storage import load_study  # noqa: E402
 
 STUDY = "bench-dashboard"
 MAX_MACS = 3.0e7
@@ -399,13 +400,12 @@ def process_figures(storage: str, n_trials: int) -> dict[str, Any]:
     """The study read in full and incrementally, and the figure builders, in this process."""
     full_s, snapshot = _time(lambda: cache.StudyCache(storage, STUDY).refresh())
     frame, objectives, budgets = snapshot.study.frame, snapshot.study.objectives, snapshot.study.info.budgets
-    study = results.load_study(STUDY, storage)
+    study = load_study(STUDY, storage)
     out = {
         "full_read_and_frame_s": full_s,
         "trials_frame_from_memory_s": _time(lambda: results.trials_frame(study, snapshot.study.trials), 3)[0],
         "pareto_figure_s": _time(lambda: figures.pareto_figure(frame, objectives, record.MACS, budgets), 3)[0],
-        "hypervolume_history_dashboard_s": _time(lambda: hypervolume.hypervolume_history(frame, objectives))[0],
-        "hypervolume_history_results_s": _time(lambda: results.hypervolume_history(frame, objectives))[0],
+        "hypervolume_history_s": _time(lambda: results.hypervolume_history(frame, objectives))[0],
     }
     fig = figures.pareto_figure(frame, objectives, record.MACS, budgets)
     out["pareto_points_drawn"] = sum(len(t.x) for t in fig.data if "markers" in (t.mode or "") and t.x is not None)
@@ -509,13 +509,13 @@ def markdown(report: dict[str, Any]) -> str:
                      f"{warm['optuna-dashboard']['first_chart_s'] if 'optuna-dashboard' in warm else '–'} |")
     lines += ["", "In the dashboard's process (seconds):", "",
               "| trials | full read + frame | frame from memory | Pareto figure | points drawn | hypervolume history "
-              "(dashboard / results) | one new trial: trials read | refresh (s) | SQL statements |",
+              "| one new trial: trials read | refresh (s) | SQL statements |",
               "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
     for size in report["sizes"]:
         p, r = size["process"], size["process"]["auto_refresh"]
         lines.append(f"| {size['trials']:,} | {p['full_read_and_frame_s']} | {p['trials_frame_from_memory_s']} | "
                      f"{p['pareto_figure_s']} | {p['pareto_points_drawn']:,} ({', '.join(p['pareto_trace_types'])}) | "
-                     f"{p['hypervolume_history_dashboard_s']} / {p['hypervolume_history_results_s']} | "
+                     f"{p['hypervolume_history_s']} | "
                      f"{r['trials_read']} of {r['trials_before'] + 1:,}{' (full read)' if r['full_read'] else ''} | "
                      f"{r['refresh_s']} | {r['sql_statements']} |")
     m = report["machine"]

@@ -20,9 +20,9 @@ from streamlit.testing.v1 import AppTest
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
 from helpers.dashboard import Traffic
 from helpers.dashboard import many_trials_study
-from workbench import record, results
-from workbench.dashboard import figures
+from workbench import figures, record, results
 from workbench.record import Budgets
+from workbench.storage import load_study
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 120
@@ -164,7 +164,7 @@ def test_every_tab_renders(monkeypatch, storage):
 
 def test_pareto_trials_equal_the_results_api(monkeypatch, storage):
     _, frame = frame_of(storage)
-    study = results.load_study(MAIN, storage)
+    study = load_study(MAIN, storage)
     objectives = results.study_objectives(study)
     budgets = results.study_info(study).budgets
     at = run_app(monkeypatch, storage)
@@ -427,7 +427,7 @@ def test_honest_study_shows_only_measured_accuracies_with_noise_and_ties(monkeyp
     assert "1 rejected (never scored)" in captions and "1 failed (never scored)" in captions
     # 0.945 (6.7M MACs) and 0.950 (12.2M) are within 1.96 * sqrt(2) * 0.004 = 0.011 of each other: the cheaper is the best.
     assert at.success[0].value.startswith("Best under budgets: trial 1 — accuracy 0.9450 [0.9294, 0.9578]")
-    assert "tied within noise with 1 other" in at.success[0].value
+    assert "tied with 1 other within noise (trial 0); the cheapest of the tie is named" in at.success[0].value
     assert pareto_numbers(at) == [1, 0]
     spec = chart_spec(at.get("plotly_chart")[0])
     assert scored_points(spec) == {0: 0.95, 1: 0.945, 4: 0.9}        # trial 3 (a copy of 0) once, nothing at 0

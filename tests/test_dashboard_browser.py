@@ -187,8 +187,9 @@ def test_pareto_chart_shows_every_measured_trial(study_storage, browser, tmp_pat
     from selenium.webdriver.common.by import By
 
     from workbench import results
+    from workbench.storage import load_study
 
-    frame = results.trials_frame(results.load_study("browser-study", study_storage))
+    frame = results.trials_frame(load_study("browser-study", study_storage))
     plotted = int((frame["state"] == "COMPLETE").sum())  # every measured trial is a point (SVG at this size)
     with streamlit_server(study_storage, "browser-study", tmp_path / "streamlit.log") as url:
         started = time.monotonic()

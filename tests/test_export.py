@@ -19,6 +19,7 @@ from workbench.errors import WorkbenchError
 from workbench.export import build_export, export_study
 from workbench.models import build_model
 from workbench.profiling.counting import count_model
+from workbench.record import Budgets
 
 SPACE = {"name": "digits", "base": "ghostnet_cifar_050", "dataset": "digits", "input_size": 32, "seed": 7,
          "val_fraction": 0.25, "recipe": {"epochs": 3, "batch_size": 64, "augment": True, "lr": 0.05}}
@@ -62,7 +63,7 @@ def test_latency_budget_changes_best_accuracy_pick(storage, frame, tmp_path) -> 
     assert bounded["measured"]["latency_p50_ms"] <= 5
     # The study's stored MAC budget still applies, overridden flags are recorded.
     assert bounded["budgets"] == {"max_params": None, "max_macs": 2.5e7, "max_latency_ms": 5.0}
-    expected = results.pick_best_accuracy(trials, results.Budgets(max_macs=2.5e7, max_latency_ms=5.0))
+    expected = results.pick_best_accuracy(trials, Budgets(max_macs=2.5e7, max_latency_ms=5.0))
     assert bounded["trial"] == int(expected["number"])
     over = trials[trials[record.MACS] > 2.5e7]
     assert unbounded["trial"] not in set(over["number"])  # the stored budget excludes the 0.98 trial
@@ -71,7 +72,7 @@ def test_latency_budget_changes_best_accuracy_pick(storage, frame, tmp_path) -> 
 def test_cheapest_within_and_trial_n(storage, frame, tmp_path) -> None:
     study, trials = frame
     within = _export(storage, tmp_path, "--pick", "cheapest-within:2", name="c.yaml")["provenance"]
-    expected = results.pick_cheapest_within(trials, 2.0, budgets=results.Budgets(max_macs=2.5e7))
+    expected = results.pick_cheapest_within(trials, 2.0, budgets=Budgets(max_macs=2.5e7))
     assert within["trial"] == int(expected["number"])
     tight = _export(storage, tmp_path, "--pick", "cheapest-within:0.5", name="d.yaml")["provenance"]
     assert tight["trial"] != within["trial"]

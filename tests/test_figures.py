@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
-from workbench import record, results
-from workbench.dashboard import figures, tables
+from workbench import figures, record, results
+from workbench.figures import tables
 from workbench.models import build_model
 from workbench.profiling.counting import count_model
 from workbench.record import Budgets
@@ -140,10 +140,10 @@ def test_validation_curve_figure():
 
 
 def test_human_numbers():
-    assert figures.human(12_345_678) == "12.3 M"
-    assert figures.human(0.95, record.ACCURACY) == "0.9500"
-    assert figures.human(4.0, record.LATENCY_P50) == "4 ms"
-    assert figures.human(math.nan) == "–"
+    assert results.human(12_345_678) == "12.3 M"
+    assert results.human(0.95, record.ACCURACY) == "0.9500"
+    assert results.human(4.0, record.LATENCY_P50) == "4 ms"
+    assert results.human(math.nan) == "–"
 
 
 @pytest.mark.parametrize("ratio,dw_size,width", [DEFAULT_TRIALS[0][:3], DEFAULT_TRIALS[3][:3]])
@@ -268,7 +268,7 @@ def test_hypervolume_steps_only_at_scored_trials(honest):
 
 def test_study_facts_text():
     info = results.study_info(make_honest_study(None, name="facts", noise_sd=0.004, fidelity=HONEST_FIDELITY))
-    assert figures.noise_text(info) == "sd 0.0040 (0.40 points) over 4 trials × 3 seeds"
-    assert figures.fidelity_text(info).startswith("Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12")
+    assert results.noise_text(info) == "sd 0.0040 (0.40 points) over 4 trials × 3 seeds"
+    assert results.fidelity_text(info).startswith("Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12")
     bare = results.study_info(make_honest_study(None, name="bare"))
-    assert figures.noise_text(bare).startswith("not measured") and "workbench confirm --study bare" in figures.fidelity_text(bare)
+    assert results.noise_text(bare).startswith("not measured") and "workbench confirm --study bare" in results.fidelity_text(bare)

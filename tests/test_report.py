@@ -10,6 +10,7 @@ from study_factory import HONEST_FIDELITY, make_honest_study, make_study
 
 from workbench import record, results
 from workbench.cli.main import main
+from workbench.record import Budgets
 from workbench.report import write_report
 
 
@@ -56,7 +57,7 @@ def test_summary_headline(storage, report_dir) -> None:
     study, frame = results.open_results("two", storage)
     text = (report_dir / "summary.md").read_text()
     knee = results.pick_knee(frame, results.study_objectives(study), results.study_info(study).budgets)
-    best = results.pick_best_accuracy(frame, results.Budgets(max_macs=2.5e7))
+    best = results.pick_best_accuracy(frame, Budgets(max_macs=2.5e7))
     unbounded = results.pick_best_accuracy(frame)
     assert "| COMPLETE | 8 |" in text and "| FAIL | 1 |" in text
     assert f"trial {int(knee['number'])}:" in text.split("## Knee")[1]

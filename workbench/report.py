@@ -2,7 +2,8 @@
 
 Writes into one folder (default `reports/<study>/`):
 
-* `index.html` — self-contained: the dashboard's plotly figures (Pareto fronts for each cost,
+* `index.html` — self-contained: the plotly figures of `workbench.figures`, as the dashboard
+  draws them (Pareto fronts for each cost,
   the 3-D front of a three-objective study, hypervolume history, knob importance, MACs against
   latency), a table of the Pareto trials, and the study's space, dataset, device and latency
   protocol. plotly.js is embedded once, inline, so the page needs no network;
@@ -13,7 +14,8 @@ Writes into one folder (default `reports/<study>/`):
   trials by state and by status (never-scored ones counted apart), the best trial under each
   budget (with the trials it is tied with within noise), and the knee.
 
-Everything is read through `workbench.results`; every file is written atomically.
+Everything is read through `workbench.results` and drawn by `workbench.figures` (never the
+dashboard); every file is written atomically.
 
 Example:
     >>> paths = write_report("digits")  # doctest: +SKIP
@@ -34,10 +36,11 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from workbench import __version__, record, results
+from workbench import __version__, figures, record, results
 from workbench.config.io import write_text_atomic
 from workbench.errors import WorkbenchError
-from workbench.results import Budgets, StudyInfo
+from workbench.record import Budgets
+from workbench.results import StudyInfo, best_text, fidelity_text, human, noise_text, protocol_text, trial_text
 
 DEFAULT_ROOT = Path("reports")
 # Columns of the Pareto table in the HTML page and summary (knobs are appended).
@@ -143,7 +146,7 @@ def headline_of(frame: pd.DataFrame, info: StudyInfo) -> Headline:
             break
         try:
             row = results.pick_best_accuracy(frame, budgets)
-            best.append((budgets.describe(), row, tie_note(frame, budgets, int(row["number"]))))
+            best.append((budgets.describe(), row, results.tie_note(frame, budgets, int(row["number"]))))
         except WorkbenchError as error:
             best.append((budgets.describe(), None, str(error)))
     try:
@@ -164,42 +167,8 @@ def _confirmed_best(frame: pd.DataFrame, info: StudyInfo) -> tuple[pd.Series | N
         return None, str(error)
 
 
-def tie_note(frame: pd.DataFrame, budgets: Budgets, number: int) -> str:
-    """'tied with 2 others within noise (trials 3, 7)' when the best under `budgets` is tied, else ''."""
-    tied = results.indistinguishable_from_best(frame, budgets)
-    others = [int(n) for n in tied["number"] if int(n) != number]
-    if not others:
-        return ""
-    return (f"tied with {len(others)} other{'s' if len(others) > 1 else ''} within noise "
-            f"(trial{'s' if len(others) > 1 else ''} {', '.join(map(str, sorted(others)))}); the cheapest of the tie is named")
-
-
-def _fmt(value: Any, column: str = "") -> str:
-    from workbench.dashboard.figures import human
-
-    return human(value, column)
-
-
-def _row_text(row: pd.Series) -> str:
-    from workbench.dashboard.figures import accuracy_text, confirmed_text
-
-    confirmed = confirmed_text(row)
-    return (f"trial {int(row['number'])}: accuracy {accuracy_text(row)}"
-            + (f" (confirmed {confirmed})" if confirmed else "")
-            + f", {_fmt(row.get(record.MACS))} MACs, {_fmt(row.get(record.PARAMS))} params, "
-            f"latency p50 {_fmt(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
-
-
-def _best_text(row: pd.Series | None, note: str) -> str:
-    if row is None:
-        return note
-    return _row_text(row) + (f"; {note}" if note else "")
-
-
 def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -> str:
     """The headline as Markdown."""
-    from workbench.dashboard.figures import fidelity_text, noise_text, protocol_text
-
     objectives = ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)
     lines = [
         f"# Study `{info.name}`", "",
@@ -221,14 +190,14 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
     ]
     if headline.best:
         lines += ["| budgets | best trial |", "| --- | --- |"]
-        lines += [f"| {name} | {_best_text(row, note)} |" for name, row, note in headline.best]
+        lines += [f"| {name} | {best_text(row, note)} |" for name, row, note in headline.best]
     else:
         lines.append("The study has no accuracy objective.")
     if headline.confirmed is not None:
         row, note = headline.confirmed
         lines += ["", "## Best on confirmed accuracy", "",
                   f"Within {info.budgets.describe()}, ranked on `workbench confirm`'s longer runs: "
-                  + (_row_text(row) if row is not None else note)]
+                  + (trial_text(row) if row is not None else note)]
     ladder = results.rung_table(frame, info.objectives)
     if ladder:
         lines += ["", "## Fidelity ladder", "", "Fronts, picks and the knee use the top rung; lower rungs hold more, "
@@ -237,7 +206,7 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
         lines += [_rung_row(row) for row in ladder]
     lines += ["", "## Knee of the Pareto front", "",
               f"Within {info.budgets.describe()}: "
-              + (_row_text(headline.knee) if headline.knee is not None else headline.knee_note),
+              + (trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
               "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
     return "\n".join(lines)
@@ -272,8 +241,6 @@ def _rung_row(row: dict[str, Any]) -> str:
 # --- the HTML page -------------------------------------------------------------------------
 
 def _figures(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame) -> list[tuple[str, Any]]:
-    from workbench.dashboard import figures
-
     frame = frame.copy()
     frame.attrs["latency_protocol"] = info.latency_protocol
     out: list[tuple[str, Any]] = []
@@ -291,7 +258,7 @@ def _figures(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame) -> list[
     for column in costs if has_accuracy else []:
         fig = figures.pareto_figure(frame, info.objectives, column, budgets=info.budgets, highlight=highlight,
                                     protocol=info.latency_protocol)
-        out.append((f"Accuracy vs {figures.label(column)}", fig))
+        out.append((f"Accuracy vs {results.label(column)}", fig))
     if len(info.objectives) == 3:
         out.append(("Three objectives", figures.pareto_3d_figure(frame, info.objectives, info.budgets)))
     out.append(("Hypervolume", figures.hypervolume_figure(results.hypervolume_history(frame, info.objectives))))
@@ -312,15 +279,13 @@ def _table_html(front: pd.DataFrame) -> str:
         cells = []
         for column in columns:
             value = row[column]
-            text = str(int(value)) if column == "number" else _fmt(value, column) if column not in knobs else str(value)
+            text = str(int(value)) if column == "number" else human(value, column) if column not in knobs else str(value)
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _facts_html(info: StudyInfo, headline: Headline) -> str:
-    from workbench.dashboard.figures import fidelity_text, noise_text, protocol_text
-
     facts = [
         ("objectives", ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)),
         ("dataset", info.dataset or "–"), ("device", info.device or "–"), ("space file", info.space_file or "–"),
@@ -328,12 +293,12 @@ def _facts_html(info: StudyInfo, headline: Headline) -> str:
         ("seed noise", noise_text(info)), ("proxy fidelity", fidelity_text(info)),
         ("trials", ", ".join(f"{k.lower()}: {v}" for k, v in headline.states.items()) + f" (total {info.n_trials})"),
         ("by status", ", ".join(f"{k}: {v}" for k, v in headline.statuses.items()) or "–"),
-        ("knee", _row_text(headline.knee) if headline.knee is not None else headline.knee_note),
+        ("knee", trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
     ]
-    facts += [(f"best within {name}", _best_text(row, note)) for name, row, note in headline.best]
+    facts += [(f"best within {name}", best_text(row, note)) for name, row, note in headline.best]
     if headline.confirmed is not None:
         row, note = headline.confirmed
-        facts.append(("best on confirmed accuracy", _row_text(row) if row is not None else note))
+        facts.append(("best on confirmed accuracy", trial_text(row) if row is not None else note))
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     return f"<table class='facts'>{rows}</table>"
 
