@@ -85,7 +85,8 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
     folder = Path(out) if out is not None else DEFAULT_ROOT / report_folder_name(study_name)
     front = results.pareto_front(frame, info.objectives)
     headline = headline_of(frame, info)
-    paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv", folder / "summary.md")
+    paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv",
+                        folder / "summary.md")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(paths.trials_csv, csv_text(frame))
@@ -178,9 +179,9 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
         f"- budgets: {info.budgets.describe()}",
         f"- seed noise of the proxy accuracy: {noise_text(info)}",
         f"- proxy-to-confirmed ranking (fidelity): {fidelity_text(info)}",
-        f"- macs = conv/linear multiply-accumulates (the GhostNet paper's \"FLOPs\"); flops_fvcore = fvcore's total",
-        f"- accuracies are validation figures with their 95% interval; two within noise of each other are a tie, "
-        f"and a tie goes to the cheaper trial", "",
+        "- macs = conv/linear multiply-accumulates (the GhostNet paper's \"FLOPs\"); flops_fvcore = fvcore's total",
+        "- accuracies are validation figures with their 95% interval; two within noise of each other are a tie, "
+        "and a tie goes to the cheaper trial", "",
         "## Trials by state", "", "| state | trials |", "| --- | ---: |",
         *(f"| {state} | {count} |" for state, count in headline.states.items()),
         f"| **total** | **{info.n_trials}** |", "", complete_note(headline.statuses), "",
@@ -201,13 +202,15 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
     ladder = results.rung_table(frame, info.objectives)
     if ladder:
         lines += ["", "## Fidelity ladder", "", "Fronts, picks and the knee use the top rung; lower rungs hold more, "
-                  "shorter-trained candidates.", "", "| rung | architectures scored | went on | median accuracy | front |",
+                  "shorter-trained candidates.", "",
+                  "| rung | architectures scored | went on | median accuracy | front |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         lines += [_rung_row(row) for row in ladder]
     lines += ["", "## Knee of the Pareto front", "",
               f"Within {info.budgets.describe()}: "
               + (trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
-              "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (scored trials, each architecture "
+              "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} "
+                  "(scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
     return "\n".join(lines)
 
@@ -217,8 +220,10 @@ def complete_note(statuses: dict[str, int]) -> str:
     infeasible, never trained) and reused copies.
 
     Example:
-        >>> complete_note({"complete": 5, "rejected (never scored)": 2, "reused": 1})
-        'Optuna\'s COMPLETE includes 2 rejected over budget (never scored) and 1 reused (a copy of an earlier trial of the same architecture); see the statuses below.'
+        >>> print(complete_note({"complete": 5, "rejected (never scored)": 2}))
+        Optuna's COMPLETE includes 2 rejected over budget (never scored); see the statuses below.
+        >>> len(complete_note({"complete": 5, "rejected (never scored)": 2, "reused": 1}).split(" and "))
+        2
     """
     parts = []
     rejected = sum(count for name, count in statuses.items() if name.startswith("rejected"))
@@ -272,14 +277,15 @@ def _table_html(front: pd.DataFrame) -> str:
     if front.empty:
         return "<p>No feasible completed trial yet.</p>"
     knobs = [c for c in front.columns if c.startswith(results.KNOB_PREFIX)]
-    columns = [c for c in _TABLE_COLUMNS if c in front and (c not in _OPTIONAL_COLUMNS or front[c].notna().any())] + knobs
+    columns = [c for c in _TABLE_COLUMNS
+               if c in front and (c not in _OPTIONAL_COLUMNS or front[c].notna().any())] + knobs
     head = "".join(f"<th>{html.escape(c[len(results.KNOB_PREFIX):] if c in knobs else c)}</th>" for c in columns)
     rows = []
     for _, row in front.iterrows():
         cells = []
         for column in columns:
             value = row[column]
-            text = str(int(value)) if column == "number" else human(value, column) if column not in knobs else str(value)
+            text = str(int(value)) if column == "number" else str(value) if column in knobs else human(value, column)
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -308,19 +314,24 @@ def _space_html(info: StudyInfo) -> str:
     if not space:
         return "<p>The study did not store its search space.</p>"
     text = json.dumps(space, indent=2, default=str)
-    return f"<details><summary>Search space (as stored with the study)</summary><pre>{html.escape(text)}</pre></details>"
+    return (f"<details><summary>Search space (as stored with the study)</summary><pre>{html.escape(text)}</pre>"
+            "</details>")
 
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;
+padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
-thead th{background:#f4f6fa}.facts th{background:#f4f6fa;white-space:nowrap}pre{background:#f8f8f8;padding:.8rem;overflow:auto}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
+thead th{background:#f4f6fa}.facts th{background:#f4f6fa;white-space:nowrap}
+pre{background:#f8f8f8;padding:.8rem;overflow:auto}
 .note{color:#666;font-size:.85rem}
 """
 
 
-def report_html(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame, front: pd.DataFrame, headline: Headline) -> str:
+def report_html(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame, front: pd.DataFrame,
+                headline: Headline) -> str:
     """The self-contained page: plotly.js inline once, then every figure as a div."""
     sections = []
     for i, (title, fig) in enumerate(_figures(study, info, frame)):

@@ -47,7 +47,8 @@ def cached_layer_table(arch_json: str) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=STUDY_TTL_S, max_entries=32, show_spinner="Building the export…")
-def cached_export(storage: str, name: str, number: int, spec: str, budgets: tuple[float | None, float | None, float | None],
+def cached_export(storage: str, name: str, number: int, spec: str,
+                  budgets: tuple[float | None, float | None, float | None],
                   fmt: str, version: int, _row: pd.Series, by: str = "proxy") -> str:
     """The text `workbench export --pick SPEC --max-*` writes for this trial (same code path;
     `_row` is the trial's row of the cached frame, so only the study's attributes and that
@@ -58,7 +59,8 @@ def cached_export(storage: str, name: str, number: int, spec: str, budgets: tupl
 
     study = load_study(name, storage)
     try:
-        config = build_export(study, _row, pick=spec, budgets=Budgets(**dict(zip(Budgets.model_fields, budgets))), by=by)
+        limits = Budgets(**dict(zip(Budgets.model_fields, budgets)))
+        config = build_export(study, _row, pick=spec, budgets=limits, by=by)
     finally:
         data.release(study_storage(study))
     return dump_model(config, fmt=fmt)

@@ -43,8 +43,9 @@ def _page(started: float) -> None:
     st.sidebar.title("GhostNet Workbench")
     storage = st.sidebar.text_input(
         "Storage", value=data.default_storage(), key="storage",
-        help="An Optuna storage URL (sqlite:///workbench.db, postgresql://…) or a journal file path (.log/.jsonl/.journal). "
-             "Default: the CLI's sqlite:///workbench.db, or $WORKBENCH_STORAGE, or `streamlit run app.py -- --storage URL`.",
+        help="An Optuna storage URL (sqlite:///workbench.db, postgresql://…) or a journal file path "
+             "(.log/.jsonl/.journal). Default: the CLI's sqlite:///workbench.db, or $WORKBENCH_STORAGE, or "
+             "`streamlit run app.py -- --storage URL`.",
     ).strip() or data.default_storage()
     catalog = _catalog_or_message(storage)
     if catalog is None:
@@ -104,7 +105,8 @@ def _catalog_or_message(storage: str) -> pd.DataFrame | None:
                    "Check the URL, the database server and its driver, then reload.")
         return None
     if catalog.empty:
-        st.info(f"The storage {data.mask_url(url)} holds no studies yet. Start one with `workbench search --storage {data.mask_url(url)}`.")
+        st.info(f"The storage {data.mask_url(url)} holds no studies yet. "
+                f"Start one with `workbench search --storage {data.mask_url(url)}`.")
         return None
     return catalog
 
@@ -155,8 +157,9 @@ def _watch(storage: str, name: str, counts: tuple[int, ...]) -> None:
 def _read_caption(storage: str, snapshot: cache.Snapshot) -> None:
     """What the last refresh read, and a button to read the whole study again."""
     read = snapshot.read
+    plural = "s" if len(read.numbers) != 1 else ""
     what = f"all {len(read.numbers):,} trials" if read.full else \
-        (f"{len(read.numbers)} new or unfinished trial{'s' if len(read.numbers) != 1 else ''}" if read.numbers else "no trials")
+        (f"{len(read.numbers)} new or unfinished trial{plural}" if read.numbers else "no trials")
     st.caption(f"Last read: {what} in {read.seconds:.2f} s (finished trials are read once).")
     if st.button("Re-read the whole study", key="reread", help="Reads every trial again; normally only new and "
                  "unfinished trials are read."):
@@ -169,12 +172,13 @@ def _read_caption(storage: str, snapshot: cache.Snapshot) -> None:
 def _budget_inputs(name: str, stored: Budgets) -> Budgets:
     st.sidebar.subheader("Budgets")
     st.sidebar.caption(f"Every view honours these; empty means unbounded. Stored with the study: {stored.describe()}.")
-    latency = st.sidebar.number_input("Max latency p50 (ms)", min_value=0.0, value=_float(stored.max_latency_ms), step=0.5,
-                                      format="%.3f", key=f"budget_max_latency_ms::{name}", placeholder="unbounded")
+    latency = st.sidebar.number_input("Max latency p50 (ms)", min_value=0.0, value=_float(stored.max_latency_ms),
+                                      step=0.5, format="%.3f", key=f"budget_max_latency_ms::{name}",
+                                      placeholder="unbounded")
     macs = st.sidebar.number_input("Max MACs", min_value=0.0, value=_float(stored.max_macs), step=1e6, format="%.0f",
                                    key=f"budget_max_macs::{name}", placeholder="unbounded")
-    params = st.sidebar.number_input("Max params", min_value=0.0, value=_float(stored.max_params), step=1e5, format="%.0f",
-                                     key=f"budget_max_params::{name}", placeholder="unbounded")
+    params = st.sidebar.number_input("Max params", min_value=0.0, value=_float(stored.max_params), step=1e5,
+                                     format="%.0f", key=f"budget_max_params::{name}", placeholder="unbounded")
     return Budgets(max_params=params, max_macs=macs, max_latency_ms=latency)
 
 
@@ -186,7 +190,8 @@ def _header(study: data.StudyData, selection: Selection) -> None:
     info = study.info
     st.title(f"Study {info.name}")
     st.caption(
-        f"{info.n_trials} trials ({results.statuses_text(study.frame)}) · objectives: {', '.join(o.name for o in info.objectives)} · "
+        f"{info.n_trials} trials ({results.statuses_text(study.frame)}) · "
+        f"objectives: {', '.join(o.name for o in info.objectives)} · "
         f"dataset: {info.dataset or '–'} · device: {info.device or '–'} · space: {info.space_file or '–'} · "
         f"latency protocol: {results.protocol_text(info.latency_protocol)} · budgets: {selection.budgets.describe()} · "
         f"storage: {data.mask_url(normalise_url(selection.storage))}"
@@ -195,8 +200,8 @@ def _header(study: data.StudyData, selection: Selection) -> None:
                f"proxy-to-confirmed ranking: {results.fidelity_text(info)}", help=_NOISE_HELP)
 
 
-_NOISE_HELP = ("Two accuracies within 1.96 × the standard error of their difference are a tie, and every pick prefers "
-               "the cheaper trial of a tie. The standard error is the seed noise sd over √seeds where the study measured "
-               "it, else the binomial error of the validation size.")
+_NOISE_HELP = ("Two accuracies within 1.96 × the standard error of their difference are a tie, and every pick "
+               "prefers the cheaper trial of a tie. The standard error is the seed noise sd over √seeds where the "
+               "study measured it, else the binomial error of the validation size.")
 
 

@@ -97,7 +97,8 @@ def pareto_tab(study: data.StudyData, selection: Selection, started: float) -> N
     knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
     left, right = st.columns(2)
     cost = left.selectbox("Cost axis", list(COST_AXES), format_func=results.label, key="pareto_cost")
-    color_by = right.selectbox("Colour by knob", [None, *knobs], format_func=lambda c: "none" if c is None else results.label(c),
+    color_by = right.selectbox("Colour by knob", [None, *knobs],
+                               format_func=lambda c: "none" if c is None else results.label(c),
                                key="pareto_color")
     by = "proxy"
     if results.has_confirmed(frame) and st.toggle(
@@ -127,8 +128,10 @@ def pareto_tab(study: data.StudyData, selection: Selection, started: float) -> N
                f" · {len(frame) - int(categories.sum()) - strip} not drawn (reused copies of an architecture already "
                f"drawn, unconfirmed trials in the confirmed view, failed before profiling, pruned or running)")
     if not front.empty:
-        accuracy_columns = [c for c in ACCURACY_TABLE_COLUMNS if c in front and (c == record.ACCURACY or front[c].notna().any())]
-        shown = ["number", *accuracy_columns, record.MACS, record.PARAMS, record.LATENCY_P50, record.LATENCY_P90, *knobs]
+        accuracy_columns = [c for c in ACCURACY_TABLE_COLUMNS
+                            if c in front and (c == record.ACCURACY or front[c].notna().any())]
+        shown = ["number", *accuracy_columns, record.MACS, record.PARAMS, record.LATENCY_P50, record.LATENCY_P90,
+                 *knobs]
         st.dataframe(front[shown], hide_index=True, key="pareto_table", column_config=_NUMBER_FORMATS)
     if len(study.objectives) == 3:
         st.plotly_chart(figures.pareto_3d_figure(frame, study.objectives, budgets), key="pareto_3d", width="stretch")
@@ -141,11 +144,13 @@ def trials_tab(study: data.StudyData, selection: Selection) -> None:
     violations = [c for c in frame.columns if c.startswith("violation_")]
     columns = [c for c in TABLE_COLUMNS[:4] + knobs + TABLE_COLUMNS[4:] + violations if c in frame.columns]
     a, b, c = st.columns([1, 1, 2])
-    states = a.multiselect("State", sorted(frame["state"].dropna().unique()), key="trials_state", placeholder="all states")
+    states = a.multiselect("State", sorted(frame["state"].dropna().unique()), key="trials_state",
+                           placeholder="all states")
     statuses = b.multiselect("Status", sorted(frame["status"].dropna().astype(str).unique()), key="trials_status",
                              placeholder="all statuses")
     text = c.text_input("Filter text", key="trials_text", placeholder="matches reason, status, knobs… (e.g. 'budget')")
-    haystack = cached_search_text(selection.storage, selection.study, selection.version, study) if text.strip() else None
+    haystack = cached_search_text(selection.storage, selection.study, selection.version, study) \
+        if text.strip() else None
     shown = paging.filter_trials(frame, states, statuses, text, haystack)[columns]
     over = ~selection.budgets.mask(shown) if not shown.empty else pd.Series(dtype=bool)
     shown = shown.assign(within_budgets=~over) if not shown.empty else shown
@@ -172,23 +177,27 @@ def detail_tab(study: data.StudyData, selection: Selection) -> None:
     best, _ = _best(frame, selection.budgets)
     default = numbers.index(int(best["number"])) if best is not None else 0
     statuses = dict(zip(numbers, frame["status"]))
-    number = st.selectbox("Trial", numbers, index=default, key="detail_trial", format_func=lambda n: f"trial {n} ({statuses[n]})")
+    number = st.selectbox("Trial", numbers, index=default, key="detail_trial",
+                          format_func=lambda n: f"trial {n} ({statuses[n]})")
     row = frame[frame["number"] == number].iloc[0]
     extras = study.extras.get(number, {})
     cols = st.columns(5)
-    for col, (title, column) in zip(cols, [("accuracy", record.ACCURACY), ("MACs", record.MACS), ("params", record.PARAMS),
-                                           ("latency p50", record.LATENCY_P50), ("latency p90", record.LATENCY_P90)]):
+    metrics = [("accuracy", record.ACCURACY), ("MACs", record.MACS), ("params", record.PARAMS),
+               ("latency p50", record.LATENCY_P50), ("latency p90", record.LATENCY_P90)]
+    for col, (title, column) in zip(cols, metrics):
         col.metric(title, results.human(row[column], column) if column != record.ACCURACY or row[results.SCORED]
                    else "never scored")
     confirmed = results.confirmed_text(row)
     st.caption(f"State {row['state']}, status {row['status']} · accuracy {results.accuracy_text(row)}"
                + (f" · confirmed {confirmed}" if confirmed else "")
                + f" · accuracy source: {row.get(record.ACCURACY_SOURCE) or '–'} · "
-               f"fvcore FLOPs {results.human(row[record.FLOPS_FVCORE])} · peak memory {results.human(row[record.PEAK_MEMORY])}B")
+               f"fvcore FLOPs {results.human(row[record.FLOPS_FVCORE])} · "
+               f"peak memory {results.human(row[record.PEAK_MEMORY])}B")
     if isinstance(row.get("reason"), str) and row["reason"]:
         st.warning(f"Reason: {row['reason']}")
     if not isinstance(row.get(record.ARCH_JSON), str):
-        st.info(f"Trial {number} has no stored architecture (it stopped before one was built), so there is nothing to draw.")
+        st.info(f"Trial {number} has no stored architecture (it stopped before one was built), "
+                "so there is nothing to draw.")
         return
     arch = results.arch_of(row)
     left, right = st.columns([3, 2])
@@ -196,8 +205,8 @@ def detail_tab(study: data.StudyData, selection: Selection) -> None:
         st.subheader("Architecture, stage by stage")
         st.dataframe(figures.architecture_table(arch), hide_index=True, key="detail_arch")
         st.subheader("MACs and parameters per layer")
-        st.caption("fvcore at batch 1; MACs are conv/linear multiply-accumulates, fvcore FLOPs also count BN, pooling and "
-                   "element-wise ops. Depth 1 is the stem/stages/head, depth 2 a stage, depth 3 a block.")
+        st.caption("fvcore at batch 1; MACs are conv/linear multiply-accumulates, fvcore FLOPs also count BN, "
+                   "pooling and element-wise ops. Depth 1 is the stem/stages/head, depth 2 a stage, depth 3 a block.")
         st.dataframe(cached_layer_table(row[record.ARCH_JSON]), hide_index=True, key="detail_layers")
     with right:
         st.subheader("Latency")
@@ -209,12 +218,14 @@ def detail_tab(study: data.StudyData, selection: Selection) -> None:
         st.caption(f"Protocol: {results.protocol_text(protocol)}")
         if protocol:
             st.json(protocol, expanded=False)
-        st.plotly_chart(figures.validation_curve_figure(extras.get(record.VAL_CURVE) or []), key="detail_curve", width="stretch")
+        curve = figures.validation_curve_figure(extras.get(record.VAL_CURVE) or [])
+        st.plotly_chart(curve, key="detail_curve", width="stretch")
 
 
 def _export_command(selection: Selection, spec: str, file_name: str, by: str = "proxy") -> str:
     """The `workbench export` command line that writes the same file."""
-    parts = [f"workbench export --study {selection.study}", f"--storage {data.mask_url(normalise_url(selection.storage))}", f"--pick {spec}"]
+    parts = [f"workbench export --study {selection.study}",
+             f"--storage {data.mask_url(normalise_url(selection.storage))}", f"--pick {spec}"]
     if by != "proxy" and not spec.startswith("trial:"):
         parts.append(f"--by {by}")
     for flag, value in (("--max-params", selection.budgets.max_params), ("--max-macs", selection.budgets.max_macs),
@@ -234,8 +245,9 @@ def insights_tab(study: data.StudyData, selection: Selection) -> None:
     importances = cached_importances(selection.storage, selection.study, selection.version, study)
     st.plotly_chart(figures.importance_figure(importances), key="insights_importance", width="stretch")
     st.plotly_chart(figures.macs_latency_figure(frame), key="insights_macs_latency", width="stretch")
-    st.caption("Where FLOPs stop predicting latency on this device: points far from the dotted line are architectures "
-               "whose measured latency the MAC count does not explain (memory-bound depthwise convs, SE, many small layers).")
+    st.caption("Where FLOPs stop predicting latency on this device: points far from the dotted line are "
+               "architectures whose measured latency the MAC count does not explain (memory-bound depthwise convs, "
+               "SE, many small layers).")
 
 
 def compare_tab(study: data.StudyData, selection: Selection) -> None:
@@ -258,7 +270,8 @@ def compare_tab(study: data.StudyData, selection: Selection) -> None:
     st.plotly_chart(figures.compare_figure(fronts, cost), key="compare_chart", width="stretch")
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="compare_table")
     if not chosen:
-        st.caption("Pick other studies above to put their fronts beside this one's (budgets from the sidebar apply to all).")
+        st.caption("Pick other studies above to put their fronts beside this one's "
+                   "(budgets from the sidebar apply to all).")
 
 
 def export_tab(study: data.StudyData, selection: Selection) -> None:
@@ -270,15 +283,18 @@ def export_tab(study: data.StudyData, selection: Selection) -> None:
     if spec != "trial" and results.has_confirmed(frame):
         by = st.radio("Rank by", list(results.BY_CHOICES), horizontal=True, key="export_by",
                       format_func=lambda b: f"{b} accuracy",
-                      help="`confirmed` ranks on the accuracy `workbench confirm` measured; unconfirmed trials are left out.")
+                      help="`confirmed` ranks on the accuracy `workbench confirm` measured; "
+                           "unconfirmed trials are left out.")
     if spec == "trial":
-        built = [int(n) for n in frame.loc[frame[record.ARCH_JSON].notna(), "number"]] if record.ARCH_JSON in frame else []
+        built = [int(n) for n in frame.loc[frame[record.ARCH_JSON].notna(), "number"]] \
+            if record.ARCH_JSON in frame else []
         if not built:
             st.info("No trial of this study has a stored architecture to export.")
             return
         spec = f"trial:{st.selectbox('Trial to export', built, key='export_trial')}"
     try:
-        row = results.pick(frame, spec, study.objectives, None if spec.startswith("trial:") else selection.budgets, by=by)
+        budgets = None if spec.startswith("trial:") else selection.budgets
+        row = results.pick(frame, spec, study.objectives, budgets, by=by)
     except WorkbenchError as error:
         st.warning(f"Nothing to export: {error}. Loosen the budgets or pick a trial by number.")
         return
