@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import save_report  # noqa: E402
+
 from workbench import __version__, figures, record, results  # noqa: E402
 from workbench.config.io import to_plain  # noqa: E402
 from workbench.dashboard import cache, data  # noqa: E402

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-
-from study_factory import make_study
 from helpers.dashboard import many_trials_study
+from study_factory import make_study
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "reports" / "dashboard.png"

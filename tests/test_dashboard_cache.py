@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-
-from study_factory import make_study
 from helpers.dashboard import Traffic
+from study_factory import make_study
+
 from workbench import record, results
 from workbench.dashboard import cache
 

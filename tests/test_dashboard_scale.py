@@ -7,17 +7,16 @@ keys; the expected figures come from the list of trials as written."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import optuna
 import pytest
-
 from helpers.dashboard import Written, many_trials_study
+
 from workbench import figures, record, results
 from workbench.dashboard import paging
 from workbench.figures import scale
-from workbench.results import front
 from workbench.record import Budgets
+from workbench.results import front
 
 OBJECTIVES = [record.OBJECTIVES["accuracy"], record.OBJECTIVES["macs"]]
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import optuna
 import pytest
-
 from study_factory import Spec, make_honest_study, make_scored_study, make_study
+
 from workbench import record, results
 from workbench.errors import WorkbenchError
 from workbench.record import Budgets
