@@ -315,7 +315,8 @@ def test_auto_refresh_reads_only_the_new_trial(monkeypatch, storage, tmp_path):
     assert_clean(at)
     writer = optuna.load_study(study_name=MAIN, storage=url)  # a worker finishes one more trial
     trial = writer.ask()
-    for key, value in {record.STATUS: "complete", record.ACCURACY: 0.99, record.MACS: 1.0e6, record.ARCH_HASH: "new"}.items():
+    written = {record.STATUS: "complete", record.ACCURACY: 0.99, record.MACS: 1.0e6, record.ARCH_HASH: "new"}
+    for key, value in written.items():
         trial.set_user_attr(key, value)
     writer.tell(trial, [0.99, 1.0e6])
     backend = optuna.storages.RDBStorage(url)
@@ -395,7 +396,8 @@ def test_the_app_only_reads(monkeypatch, storage):
     copy.write_bytes(before)
     url = f"sqlite:///{copy}"
     at = run_app(monkeypatch, url)
-    writer = optuna.load_study(study_name=MAIN, storage=optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 1}}))
+    engine = {"connect_args": {"timeout": 1}}
+    writer = optuna.load_study(study_name=MAIN, storage=optuna.storages.RDBStorage(url, engine_kwargs=engine))
     writer.enqueue_trial({"ratio": 2})  # fails with "database is locked" if the app held a lock
 
 
@@ -423,7 +425,8 @@ def test_honest_study_shows_only_measured_accuracies_with_noise_and_ties(monkeyp
     assert "seed noise of the proxy accuracy: sd 0.0040 (0.40 points) over 4 trials × 3 seeds" in captions.lower()
     assert "Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85)" in captions
     assert "1 rejected (never scored)" in captions and "1 failed (never scored)" in captions
-    # 0.945 (6.7M MACs) and 0.950 (12.2M) are within 1.96 * sqrt(2) * 0.004 = 0.011 of each other: the cheaper is the best.
+    # 0.945 (6.7M MACs) and 0.950 (12.2M) are within 1.96 * sqrt(2) * 0.004 = 0.011 of each other:
+    # the cheaper is the best.
     assert at.success[0].value.startswith("Best under budgets: trial 1 — accuracy 0.9450 [0.9294, 0.9578]")
     assert "tied with 1 other within noise (trial 0); the cheapest of the tie is named" in at.success[0].value
     assert pareto_numbers(at) == [1, 0]

@@ -61,7 +61,8 @@ def test_knee_pick_is_the_knee_by_hand(storage, frame, tmp_path) -> None:
 def test_latency_budget_changes_best_accuracy_pick(storage, frame, tmp_path) -> None:
     study, trials = frame
     unbounded = _export(storage, tmp_path, "--pick", "best-accuracy", name="a.yaml")["provenance"]
-    bounded = _export(storage, tmp_path, "--pick", "best-accuracy", "--max-latency-ms", "5", name="b.yaml")["provenance"]
+    bounded = _export(storage, tmp_path, "--pick", "best-accuracy", "--max-latency-ms", "5",
+                      name="b.yaml")["provenance"]
     assert unbounded["trial"] != bounded["trial"]
     assert bounded["measured"]["latency_p50_ms"] <= 5
     # The study's stored MAC budget still applies, overridden flags are recorded.
@@ -148,7 +149,8 @@ def test_dashboard_contract_same_text_as_cli(storage, frame, tmp_path) -> None:
         (["--study", "s", "--pick", "knee", "--max-params", "10"], "no feasible completed trial"),
         (["--study", "s", "--pick", "fastest"], "unknown pick 'fastest'"),
         (["--study", "s", "--pick", "cheapest-within:lots"], "unknown pick"),
-        (["--study", "s", "--pick", "knee", "--by", "confirmed"], "no confirmed trials to pick by; run `workbench confirm --study s`"),
+        (["--study", "s", "--pick", "knee", "--by", "confirmed"],
+         "no confirmed trials to pick by; run `workbench confirm --study s`"),
         (["--study", "honest", "--pick", "best-accuracy", "--by", "confirmed", "--max-macs", "1e7"],
          "no feasible completed confirmed trial within the budgets"),
     ],
@@ -193,14 +195,17 @@ def test_edited_config_is_one_clear_error(storage, tmp_path, edit, fragment) -> 
 
 def test_ties_export_the_cheaper_trial_and_confirmed_picks(storage, tmp_path) -> None:
     # The honest study: 0.950 (trial 0, 12.2M MACs) and 0.945 (trial 1, 6.7M) on 1000 images are a tie.
-    assert _export(storage, tmp_path, "--pick", "best-accuracy", study="honest", name="p.yaml")["provenance"]["trial"] == 1
+    proxy = _export(storage, tmp_path, "--pick", "best-accuracy", study="honest", name="p.yaml")
+    assert proxy["provenance"]["trial"] == 1
     assert _export(storage, tmp_path, "--pick", "knee", study="honest", name="k.yaml")["provenance"]["trial"] == 1
     # Confirmed: trial 4 at 0.97 (sd 0.004, 3 seeds) beats trial 0's 0.93 (sd 0.01) beyond the noise.
-    confirmed = _export(storage, tmp_path, "--pick", "best-accuracy", "--by", "confirmed", study="honest", name="c.yaml")
+    confirmed = _export(storage, tmp_path, "--pick", "best-accuracy", "--by", "confirmed", study="honest",
+                        name="c.yaml")
     assert confirmed["provenance"]["trial"] == 4
     assert confirmed["provenance"]["pick"] == "best-accuracy (by confirmed accuracy)"
     # A trial by number is that trial, whatever --by says.
-    assert _export(storage, tmp_path, "--pick", "trial:0", "--by", "confirmed", study="honest", name="t.yaml")["provenance"]["pick"] == "trial:0"
+    by_number = _export(storage, tmp_path, "--pick", "trial:0", "--by", "confirmed", study="honest", name="t.yaml")
+    assert by_number["provenance"]["pick"] == "trial:0"
 
 
 def test_a_never_scored_trial_exports_without_an_accuracy(storage, tmp_path) -> None:

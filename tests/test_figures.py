@@ -54,7 +54,8 @@ def test_pareto_figure_marks_front_dominated_infeasible_and_over_budget(frame, o
     assert set(rejected.customdata) == set(frame.loc[frame["status"].eq("rejected"), "number"])
     assert not traces(fig, "infeasible")
     (over,) = traces(fig, "over budget")
-    assert over.marker.symbol == "diamond-open" and all(frame.set_index("number").loc[over.customdata, record.MACS] > 1.1e7)
+    assert over.marker.symbol == "diamond-open"
+    assert all(frame.set_index("number").loc[over.customdata, record.MACS] > 1.1e7)
     plotted = sum(len(t.customdata) for t in fig.data if t.customdata is not None)
     assert plotted == int((frame["state"] == "COMPLETE").sum())
     assert all(t.yaxis in (None, "y") for t in fig.data if t.customdata is not None and t.name != rejected.name)
@@ -135,7 +136,8 @@ def test_macs_latency_figure_titles_the_correlation():
 
 def test_compare_figure(frame, objectives):
     axes = figures.axis_objectives(objectives, record.PARAMS)
-    fronts = {"a": results.pareto_front(frame, axes), "b": results.pareto_front(frame.head(4), axes), "empty": frame.head(0)}
+    fronts = {"a": results.pareto_front(frame, axes), "b": results.pareto_front(frame.head(4), axes),
+              "empty": frame.head(0)}
     fig = figures.compare_figure(fronts, record.PARAMS)
     assert [t.name for t in fig.data] == [f"a ({len(fronts['a'])})", f"b ({len(fronts['b'])})"]
     assert list(fig.data[0].x) == sorted(fronts["a"][record.PARAMS])
@@ -220,7 +222,8 @@ def test_never_scored_trials_sit_in_their_own_strip_not_at_an_accuracy(honest):
     assert plotted_y and min(plotted_y) == 0.90     # the scored 0.950, 0.945, 0.900; never the stored 0.0
     strip = {t.name: t for t in fig.data if t.yaxis == "y2"}
     assert set(strip) == {"rejected, never scored (1)", "failed, never scored (1)"}
-    assert list(strip["rejected, never scored (1)"].customdata) == [2] and set(strip["rejected, never scored (1)"].y) == {"never scored"}
+    rejected = strip["rejected, never scored (1)"]
+    assert list(rejected.customdata) == [2] and set(rejected.y) == {"never scored"}
     assert list(strip["failed, never scored (1)"].customdata) == [5]
     assert fig.layout.yaxis2.categoryarray == ("never scored",) and fig.layout.xaxis.matches == "x2"  # one cost axis
     # The accuracy axis fits the measured accuracies and their intervals (0.8797 .. 0.9611), nowhere near 0.
@@ -289,4 +292,5 @@ def test_study_facts_text():
     assert results.noise_text(info) == "sd 0.0040 (0.40 points) over 4 trials × 3 seeds"
     assert results.fidelity_text(info).startswith("Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12")
     bare = results.study_info(make_honest_study(None, name="bare"))
-    assert results.noise_text(bare).startswith("not measured") and "workbench confirm --study bare" in results.fidelity_text(bare)
+    assert results.noise_text(bare).startswith("not measured")
+    assert "workbench confirm --study bare" in results.fidelity_text(bare)

@@ -113,14 +113,17 @@ def honest_dir(storage, tmp_path_factory):
 def test_summary_states_noise_fidelity_never_scored_and_ties(honest_dir) -> None:
     text = (honest_dir / "summary.md").read_text()
     assert "- seed noise of the proxy accuracy: sd 0.0040 (0.40 points) over 4 trials × 3 seeds" in text
-    assert "- proxy-to-confirmed ranking (fidelity): Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12" in text
+    assert ("- proxy-to-confirmed ranking (fidelity): Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), "
+            "n = 12") in text
     assert "| rejected (never scored) | 1 |" in text and "| failed (never scored) | 1 |" in text
     assert "| complete | 3 |" in text and "| reused | 1 |" in text
     # 0.945 at 6.7M MACs and 0.950 at 12.2M are within 1.96 * sqrt(2) * 0.004 = 0.011: the cheaper heads the tie.
     assert "| no budgets | trial 1: accuracy 0.9450 [0.9294, 0.9578], " in text
     assert "tied with 1 other within noise (trial 0)" in text
     # Trial 4's confirmed 0.97 (sd 0.004 over 3 seeds) leads the confirmed ranking.
-    assert "## Best on confirmed accuracy" in text and "trial 4: accuracy 0.9000 [0.8797, 0.9171] (confirmed 0.9700 ± 0.0040 (sd), 15 epochs × 3 seeds)" in text
+    assert "## Best on confirmed accuracy" in text
+    assert ("trial 4: accuracy 0.9000 [0.8797, 0.9171] (confirmed 0.9700 ± 0.0040 (sd), 15 epochs × 3 seeds)"
+            in text)
 
 
 def test_pareto_csv_counts_each_architecture_once_with_intervals(honest_dir) -> None:
