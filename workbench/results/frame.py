@@ -7,8 +7,8 @@ accuracy here, whatever placeholder its objective value holds.
 Example:
     >>> import optuna
     >>> study = optuna.create_study(directions=["maximize", "minimize"])
-    >>> study.add_trial(optuna.trial.create_trial(values=[0.9, 1e6], user_attrs={"status": "complete"}))
-    >>> study.add_trial(optuna.trial.create_trial(values=[0.0, 5e5], user_attrs={"status": "rejected"}))
+    >>> study.add_trial(optuna.trial.create_trial(values=[0.9, 1e6], user_attrs={record.STATUS: "complete"}))
+    >>> study.add_trial(optuna.trial.create_trial(values=[0.0, 5e5], user_attrs={record.STATUS: "rejected"}))
     >>> frame = trials_frame(study)
     >>> frame[SCORED].tolist(), status_counts(frame)
     ([True, False], {'complete': 1, 'rejected (never scored)': 1})
@@ -75,8 +75,13 @@ def scored_numbers(trials: Sequence[FrozenTrial]) -> set[int]:
     they were never scored, and that is what counts.
 
     Example:
-        >>> sorted(scored_numbers(load_study("digits").trials))[:3]  # doctest: +SKIP
-        [0, 1, 3]
+        >>> from optuna.trial import create_trial
+        >>> trials = [create_trial(value=0.9, user_attrs={record.STATUS: "complete"}),
+        ...           create_trial(value=0.0, user_attrs={record.STATUS: "rejected"})]
+        >>> for number, trial in enumerate(trials):
+        ...     trial.number = number
+        >>> scored_numbers(trials)
+        {0}
     """
     statuses = {t.number: _status(t) for t in trials}
     scored: set[int] = set()
@@ -116,8 +121,10 @@ def status_counts(frame: pd.DataFrame) -> dict[str, int]:
     scored)', 'failed (never scored)', and so on (running trials are just running).
 
     Example:
-        >>> status_counts(trials_frame(load_study("digits")))  # doctest: +SKIP
-        {'complete': 17, 'failed (never scored)': 1, 'rejected (never scored)': 2}
+        >>> frame = pd.DataFrame({"status": ["complete", "failed", "stopped", "running"],
+        ...                       "scored": [True, False, False, False]})
+        >>> status_counts(frame)
+        {'complete': 1, 'failed (never scored)': 1, 'running': 1, 'stopped (lower rung only)': 1}
     """
     if frame.empty:
         return {}
@@ -197,8 +204,13 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
     (NaN when neither is known). `frame.attrs["study"]` names the study.
 
     Example:
-        >>> frame = trials_frame(load_study("digits"))  # doctest: +SKIP
-        >>> frame[["number", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "macs"]].head()  # doctest: +SKIP
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> study.add_trial(optuna.trial.create_trial(values=[0.9, 1e6], user_attrs={
+        ...     record.STATUS: "complete", record.ACCURACY: 0.9, record.MACS: 1e6, record.VAL_SIZE: 100}))
+        >>> frame = trials_frame(study)
+        >>> row = frame.iloc[0]
+        >>> float(row["accuracy"]), float(row["macs"]), round(float(row["accuracy_se"]), 4)   # sqrt(.9 * .1 / 100)
+        (0.9, 1000000.0, 0.03)
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     names = study.metric_names or []

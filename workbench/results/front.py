@@ -33,8 +33,10 @@ def dedupe_architectures(frame: pd.DataFrame) -> pd.DataFrame:
     copy, else the earliest; rows without a hash are kept. The row order is kept.
 
     Example:
-        >>> dedupe_architectures(trials_frame(load_study("digits")))["number"].tolist()  # doctest: +SKIP
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]
+        >>> frame = pd.DataFrame({"number": [0, 1, 2, 3], "status": ["reused", "complete", "complete", "complete"],
+        ...                       "arch_hash": ["b", "b", "a", None]})
+        >>> dedupe_architectures(frame)["number"].tolist()   # trial 0 is a copy of trial 1's architecture
+        [1, 2, 3]
     """
     if frame.empty or record.ARCH_HASH not in frame:
         return frame
@@ -64,8 +66,13 @@ def pareto_front(frame: pd.DataFrame, objectives: Sequence[Objective], budgets: 
     trials and `reused` copies.
 
     Example:
-        >>> study, frame = open_results("digits")  # doctest: +SKIP
-        >>> pareto_front(frame, study_objectives(study))["number"].tolist()  # doctest: +SKIP
+        >>> from workbench.record import OBJECTIVES
+        >>> # accuracy ^ 0 (0.9, 2M)  1 (0.8, 3M): dominated by 0  2 (0.7, 1M)  3 never scored (0.0 stored)
+        >>> frame = pd.DataFrame({"number": [0, 1, 2, 3], "state": "COMPLETE", "feasible": True,
+        ...                       "scored": [True, True, True, False], "accuracy": [0.9, 0.8, 0.7, 0.0],
+        ...                       "macs": [2e6, 3e6, 1e6, 5e5]})
+        >>> pareto_front(frame, [OBJECTIVES["accuracy"], OBJECTIVES["macs"]])["number"].tolist()
+        [2, 0]
     """
     pool = candidates(frame, objectives, budgets)
     if pool.empty:

@@ -104,9 +104,13 @@ def indistinguishable_from_best(frame: pd.DataFrame, budgets: Budgets | None = N
         WorkbenchError: `by="confirmed"` on a study with no confirmed trial.
 
     Example:
-        >>> tied = indistinguishable_from_best(trials_frame(load_study("digits")))  # doctest: +SKIP
-        >>> tied["number"].tolist()  # doctest: +SKIP
-        [15, 7, 12]
+        >>> # 0 (0.95, 12M MACs) and 1 (0.945, 7M) tie: 0.005 apart, within 1.96 * sqrt(2) * 0.007 = 0.019;
+        >>> # 2 (0.90, 25M) is 0.05 below.
+        >>> frame = pd.DataFrame({"number": [0, 1, 2], "state": "COMPLETE", "status": "complete", "scored": True,
+        ...                       "feasible": True, "accuracy": [0.95, 0.945, 0.90], "macs": [12e6, 7e6, 25e6],
+        ...                       "accuracy_se": 0.007})
+        >>> indistinguishable_from_best(frame)["number"].tolist()
+        [0, 1]
     """
     accuracy, se_column = _require(frame, by)
     pool = candidates(frame, [accuracy], budgets)
@@ -126,7 +130,13 @@ def pick_best_accuracy(frame: pd.DataFrame, budgets: Budgets | None = None, *, b
             trials), or `by="confirmed"` on a study with no confirmed trial.
 
     Example:
-        >>> pick_best_accuracy(trials_frame(load_study("digits")), Budgets(max_macs=2e7))["number"]  # doctest: +SKIP
+        >>> # 0 (0.95, 12M MACs) and 1 (0.945, 7M) tie: 0.005 apart, within 1.96 * sqrt(2) * 0.007 = 0.019;
+        >>> # 2 (0.90, 25M) is 0.05 below.
+        >>> frame = pd.DataFrame({"number": [0, 1, 2], "state": "COMPLETE", "status": "complete", "scored": True,
+        ...                       "feasible": True, "accuracy": [0.95, 0.945, 0.90], "macs": [12e6, 7e6, 25e6],
+        ...                       "accuracy_se": 0.007})
+        >>> int(pick_best_accuracy(frame)["number"])   # the cheaper of the tie
+        1
     """
     accuracy, _ = _require(frame, by)
     tied = indistinguishable_from_best(frame, budgets, by=by)
@@ -145,7 +155,14 @@ def pick_cheapest_within(frame: pd.DataFrame, points: float, cost: str = record.
             `by="confirmed"`.
 
     Example:
-        >>> pick_cheapest_within(trials_frame(load_study("digits")), 1.0)["number"]  # doctest: +SKIP
+        >>> # 0 (0.95, 12M MACs) and 1 (0.945, 7M) tie: 0.005 apart, within 1.96 * sqrt(2) * 0.007 = 0.019;
+        >>> # 2 (0.90, 25M) is 0.05 below.
+        >>> frame = pd.DataFrame({"number": [0, 1, 2], "state": "COMPLETE", "status": "complete", "scored": True,
+        ...                       "feasible": True, "accuracy": [0.95, 0.945, 0.90], "macs": [12e6, 7e6, 25e6],
+        ...                       "accuracy_se": 0.007})
+        >>> # Within 6 points (plus the band) of 0.95 all three qualify; the cheapest is trial 1.
+        >>> int(pick_cheapest_within(frame, 6.0, budgets=Budgets(max_macs=1e7))["number"])
+        1
     """
     if not math.isfinite(points) or points < 0:
         raise WorkbenchError(f"cheapest-within needs a number of points >= 0, got {points:g}")
@@ -176,8 +193,15 @@ def pick_knee(frame: pd.DataFrame, objectives: Sequence[Objective], budgets: Bud
             `by="confirmed"`.
 
     Example:
-        >>> study, frame = open_results("digits")  # doctest: +SKIP
-        >>> pick_knee(frame, study_objectives(study))["number"]  # doctest: +SKIP
+        >>> # 0 (0.95, 12M MACs) and 1 (0.945, 7M) tie: 0.005 apart, within 1.96 * sqrt(2) * 0.007 = 0.019;
+        >>> # 2 (0.90, 25M) is 0.05 below.
+        >>> frame = pd.DataFrame({"number": [0, 1, 2], "state": "COMPLETE", "status": "complete", "scored": True,
+        ...                       "feasible": True, "accuracy": [0.95, 0.945, 0.90], "macs": [12e6, 7e6, 25e6],
+        ...                       "accuracy_se": 0.007})
+        >>> # The front is 1 and 0 (2 is dominated by 0), both at distance 1 of the ideal: the lower
+        >>> # number, 0, is the knee, and the cheaper 1 is tied with it.
+        >>> int(pick_knee(frame, [OBJECTIVES["accuracy"], OBJECTIVES["macs"]])["number"])
+        1
     """
     _, se_column = _require(frame, by)
     axes = objectives_by(objectives, by)
@@ -213,8 +237,17 @@ def pick(frame: pd.DataFrame, spec: str, objectives: Sequence[Objective], budget
     one trial whatever `by` says.
 
     Example:
-        >>> study, frame = open_results("digits")  # doctest: +SKIP
-        >>> pick(frame, "knee", study_objectives(study), by="confirmed")["number"]  # doctest: +SKIP
+        >>> # 0 (0.95, 12M MACs) and 1 (0.945, 7M) tie: 0.005 apart, within 1.96 * sqrt(2) * 0.007 = 0.019;
+        >>> # 2 (0.90, 25M) is 0.05 below.
+        >>> frame = pd.DataFrame({"number": [0, 1, 2], "state": "COMPLETE", "status": "complete", "scored": True,
+        ...                       "feasible": True, "accuracy": [0.95, 0.945, 0.90], "macs": [12e6, 7e6, 25e6],
+        ...                       "accuracy_se": 0.007})
+        >>> int(pick(frame, "best-accuracy", [OBJECTIVES["accuracy"], OBJECTIVES["macs"]])["number"])
+        1
+        >>> pick(frame, "fastest", [])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        workbench.errors.WorkbenchError: unknown pick 'fastest' (allowed: knee, best-accuracy, ...)
     """
     name, _, argument = spec.partition(":")
     try:

@@ -36,9 +36,12 @@ def at_rung(frame: pd.DataFrame, rung: float) -> pd.DataFrame:
     scored set; lower rungs hold more, and shorter-trained, candidates.
 
     Example:
-        >>> frame = trials_frame(load_study("ladder"))  # doctest: +SKIP
-        >>> at_rung(frame, 1)["accuracy"].notna().sum() >= frame["scored"].sum()  # doctest: +SKIP
-        True
+        >>> # Trial 0 went on to rung 3; trial 1 was stopped after rung 1.
+        >>> frame = pd.DataFrame({"number": [0, 1], "state": "COMPLETE", "status": ["complete", "stopped"],
+        ...                       "scored": [True, False], "accuracy": [0.8, None], "macs": [2e6, 1e6],
+        ...                       "val_size": 100.0, "accuracy_by_rung": [{"1": 0.75, "3": 0.8}, {"1": 0.5}]})
+        >>> at_rung(frame, 1)[["accuracy", "scored"]].values.tolist()
+        [[0.75, True], [0.5, True]]
     """
     key = f"{rung:g}"
     out = frame.copy()
@@ -66,8 +69,14 @@ def rung_table(frame: pd.DataFrame, objectives: Sequence[Objective]) -> list[dic
     median accuracy there and the size of that rung's front ([] without a ladder).
 
     Example:
-        >>> rung_table(trials_frame(load_study("ladder")), study_objectives(load_study("ladder")))  # doctest: +SKIP
-        [{'rung': 1.0, 'scored': 12, 'promoted': 4, 'median_accuracy': 0.71, 'front': 3}, ...]
+        >>> from workbench.record import OBJECTIVES
+        >>> frame = pd.DataFrame({"number": [0, 1], "state": "COMPLETE", "status": ["complete", "stopped"],
+        ...                       "scored": [True, False], "accuracy": [0.8, None], "macs": [2e6, 1e6],
+        ...                       "val_size": 100.0, "accuracy_by_rung": [{"1": 0.75, "3": 0.8}, {"1": 0.5}]})
+        >>> for row in rung_table(frame, [OBJECTIVES["accuracy"], OBJECTIVES["macs"]]):
+        ...     print(row)
+        {'rung': 1.0, 'scored': 2, 'promoted': 1, 'median_accuracy': 0.625, 'front': 2}
+        {'rung': 3.0, 'scored': 1, 'promoted': None, 'median_accuracy': 0.8, 'front': 1}
     """
     table = []
     levels = rungs(frame)

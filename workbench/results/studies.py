@@ -68,9 +68,12 @@ def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
     """Summarise a study from its attributes and trials.
 
     Example:
-        >>> info = study_info(load_study("digits"))  # doctest: +SKIP
-        >>> info.statuses, info.noise_sd  # doctest: +SKIP
-        ({'complete': 18, 'rejected': 2}, 0.0081)
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> study.set_metric_names(["accuracy", "macs"])
+        >>> study.add_trial(optuna.trial.create_trial(values=[0.9, 1e6]))
+        >>> info = study_info(study)
+        >>> [o.name for o in info.objectives], info.states, info.statuses, info.noise_sd
+        (['accuracy', 'macs'], {'COMPLETE': 1}, {'complete': 1}, None)
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     stored = StudyRecord.of(study)
