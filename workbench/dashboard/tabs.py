@@ -53,7 +53,6 @@ class Selection:
     version: int = 0
 
 
-
 def _best(frame: pd.DataFrame, budgets: Budgets, by: str = "proxy") -> tuple[pd.Series | None, str | None]:
     try:
         return results.pick_best_accuracy(frame, budgets, by=by), None
