@@ -5,6 +5,6 @@ storage defaults to the CLI's `sqlite:///workbench.db`; `WORKBENCH_STORAGE` and
 `WORKBENCH_STUDY` set the storage and the study too.
 """
 
-from workbench.dashboard.views import main
+from workbench.dashboard.page import main
 
 main()

@@ -51,12 +51,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _report import save_report  # noqa: E402
-from workbench import __version__, record, results  # noqa: E402
+
+from workbench import __version__, figures, record, results  # noqa: E402
 from workbench.config.io import to_plain  # noqa: E402
-from workbench.dashboard import cache, data, figures, hypervolume  # noqa: E402
+from workbench.dashboard import cache, data  # noqa: E402
 from workbench.models import build_model, get_preset  # noqa: E402
 from workbench.profiling.counting import count_model  # noqa: E402
 from workbench.stats import wilson_interval  # noqa: E402
+from workbench.storage import load_study  # noqa: E402
 
 STUDY = "bench-dashboard"
 MAX_MACS = 3.0e7
@@ -64,7 +66,8 @@ VAL_SIZE = 1000
 OUT_DIR = ROOT / "reports" / "benchmarks"
 CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
                  if p and Path(p).exists()), None)
-CHROMEDRIVER = next((p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver") or "") if p and Path(p).exists()), None)
+CHROMEDRIVER = next((p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver") or "")
+                     if p and Path(p).exists()), None)
 TAB_LABELS = ("Trials", "Trial detail", "Insights", "Compare", "Export", "Pareto front")
 WAIT_S = 180
 TARGET_RATIO, TARGET_TAB_S = 0.5, 10.0
@@ -268,9 +271,12 @@ function nPoints(v) {
 function markers(gd) {
   return (gd.data || []).filter(t => (t.mode || 'markers').includes('markers')).reduce((n, t) => n + nPoints(t.x), 0);
 }
-function drawn(gd) { return !!(gd && gd._fullLayout && gd._fullData && gd._fullData.length === (gd.data || []).length); }
+function drawn(gd) {
+  return !!(gd && gd._fullLayout && gd._fullData && gd._fullData.length === (gd.data || []).length);
+}
 function panel() {
-  return Array.from(document.querySelectorAll('[data-testid="stTabPanel"]')).find(p => !p.hidden && p.offsetParent !== null);
+  return Array.from(document.querySelectorAll('[data-testid="stTabPanel"]'))
+    .find(p => !p.hidden && p.offsetParent !== null);
 }
 function running() { return !!document.querySelector('[data-testid="stStatusWidget"]'); }
 """
@@ -293,13 +299,17 @@ def _wait_js(condition: str, click_tab: str | None = None) -> str:
     """An async script that (optionally clicks a tab, then) polls every animation frame until
     `condition` (a function body returning a number) is truthy; it answers [ms, value], ms being
     `performance.now()` (since navigation start) or the time since the click."""
-    click = (f"const tab = Array.from(document.querySelectorAll('[data-testid=\"stTab\"]')).find(b => b.innerText.trim() === "
-             f"{json.dumps(click_tab)}); const t0 = performance.now(); tab.click();") if click_tab else "const t0 = 0;"
+    click = (f"const tab = Array.from(document.querySelectorAll('[data-testid=\"stTab\"]'))"
+             f".find(b => b.innerText.trim() === {json.dumps(click_tab)}); "
+             "const t0 = performance.now(); tab.click();") \
+        if click_tab else "const t0 = 0;"
     return _POINTS_JS + f"""
 const done = arguments[arguments.length - 1];
 {click}
 function check() {{ try {{ return (function() {{ {condition} }})(); }} catch (e) {{ return 0; }} }}
-(function poll() {{ const v = check(); if (v) done([performance.now() - t0, v]); else requestAnimationFrame(poll); }})();
+(function poll() {{
+  const v = check(); if (v) done([performance.now() - t0, v]); else requestAnimationFrame(poll);
+}})();
 """
 
 
@@ -324,8 +334,9 @@ def first_chart(url: str, tool: str, tabs: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"first_chart_s": round(ms / 1000, 3), "points": int(points)}
         if tabs:
             driver.execute_async_script(_wait_js(_tab_condition("Pareto front")))  # the first tab done
-            out["tabs_s"] = {label: round(driver.execute_async_script(_wait_js(_tab_condition(label), label))[0] / 1000, 3)
-                             for label in TAB_LABELS}
+            out["tabs_s"] = {
+                label: round(driver.execute_async_script(_wait_js(_tab_condition(label), label))[0] / 1000, 3)
+                for label in TAB_LABELS}
         return out
 
 
@@ -341,7 +352,8 @@ def browser_figures(storage: str, repeats: int, log_dir: Path) -> dict[str, Any]
         has_theirs = False
     with ours(storage, log_dir / "streamlit.log") as our_url, \
             (theirs(storage, log_dir / "optuna-dashboard.log") if has_theirs else _nothing()) as their_url:
-        study_page = f"{their_url}/dashboard/studies/{_study_id(storage)}"  # the study's own page, as a bookmark opens it
+        # the study's own page, as a bookmark opens it
+        study_page = f"{their_url}/dashboard/studies/{_study_id(storage)}"
         tools = {"ours": our_url, **({"optuna-dashboard": study_page} if has_theirs else {})}
         warm = {tool: first_chart(url, tool) for tool, url in tools.items()}
         runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
@@ -399,13 +411,12 @@ def process_figures(storage: str, n_trials: int) -> dict[str, Any]:
     """The study read in full and incrementally, and the figure builders, in this process."""
     full_s, snapshot = _time(lambda: cache.StudyCache(storage, STUDY).refresh())
     frame, objectives, budgets = snapshot.study.frame, snapshot.study.objectives, snapshot.study.info.budgets
-    study = results.load_study(STUDY, storage)
+    study = load_study(STUDY, storage)
     out = {
         "full_read_and_frame_s": full_s,
         "trials_frame_from_memory_s": _time(lambda: results.trials_frame(study, snapshot.study.trials), 3)[0],
         "pareto_figure_s": _time(lambda: figures.pareto_figure(frame, objectives, record.MACS, budgets), 3)[0],
-        "hypervolume_history_dashboard_s": _time(lambda: hypervolume.hypervolume_history(frame, objectives))[0],
-        "hypervolume_history_results_s": _time(lambda: results.hypervolume_history(frame, objectives))[0],
+        "hypervolume_history_s": _time(lambda: results.hypervolume_history(frame, objectives))[0],
     }
     fig = figures.pareto_figure(frame, objectives, record.MACS, budgets)
     out["pareto_points_drawn"] = sum(len(t.x) for t in fig.data if "markers" in (t.mode or "") and t.x is not None)
@@ -475,8 +486,9 @@ def _study_file(db_dir: Path, n_trials: int) -> tuple[str, float | None]:
 def markdown(report: dict[str, Any]) -> str:
     """The report as a page: one table per question, the command, the machine."""
     lines = ["# Dashboard benchmark: what a person sees, beside optuna-dashboard", "",
-             f"Command: `{report['command']}`. Headless Chromium {report['chromium']} through selenium; both servers on "
-             "the same SQLite file, started once and warmed by one visit; each measured page is a fresh browser "
+             f"Command: `{report['command']}`. Headless Chromium {report['chromium']} through selenium; "
+             "both servers on the same SQLite file, started once and warmed by one visit; "
+             "each measured page is a fresh browser "
              f"profile (cold page), median of {report['repeats']}, ours and optuna-dashboard "
              f"{report.get('optuna_dashboard') or '(not installed)'} in alternation. Time from navigation start until "
              "the Pareto chart has drawn its points (plotly laid out, `gd.data` holding them).", "",
@@ -487,7 +499,8 @@ def markdown(report: dict[str, Any]) -> str:
         b = size["browser"]
         theirs_s = b.get("optuna-dashboard_first_chart_s")
         slowest = max(b["tabs_s"].values())
-        lines.append(f"| {size['trials']:,} | {b['ours_first_chart_s']} | {theirs_s if theirs_s is not None else '–'} | "
+        lines.append(f"| {size['trials']:,} | {b['ours_first_chart_s']} | "
+                     f"{theirs_s if theirs_s is not None else '–'} | "
                      f"{b.get('ratio', '–')} | ≤ {TARGET_RATIO} | {_yes(b.get('ratio'), TARGET_RATIO)} | "
                      f"{'—' if size['trials'] < 10000 else ('yes' if slowest <= TARGET_TAB_S else 'NO')} "
                      f"(slowest {slowest} s) | {b['bare_page_first_chart_s']} |")
@@ -496,26 +509,27 @@ def markdown(report: dict[str, Any]) -> str:
               "As a ratio of optuna-dashboard's time: " + "; ".join(
                   f"{size['trials']:,} trials: bare page {_ratio(size, 'bare_page_first_chart_s')}, "
                   f"ours {_ratio(size, 'ours_first_chart_s')}" for size in report["sizes"]) + ".", "",
-              "Every tab of ours, seconds from the click until it has drawn (slowest of the repeats; the first click on "
-              "Insights computes the knob importances, later ones are cached):", "",
+              "Every tab of ours, seconds from the click until it has drawn (slowest of the repeats; "
+              "the first click on Insights computes the knob importances, later ones are cached):", "",
               "| trials | " + " | ".join(TAB_LABELS) + " |", "| ---: |" + " ---: |" * len(TAB_LABELS)]
     for size in report["sizes"]:
-        lines.append(f"| {size['trials']:,} | " + " | ".join(str(size["browser"]["tabs_s"][t]) for t in TAB_LABELS) + " |")
-    lines += ["", "The server's warm-up visit (the first page after the server started: it reads the whole study), seconds "
-              "to the drawn chart:", "", "| trials | ours | optuna-dashboard |", "| ---: | ---: | ---: |"]
+        tabs = " | ".join(str(size["browser"]["tabs_s"][t]) for t in TAB_LABELS)
+        lines.append(f"| {size['trials']:,} | {tabs} |")
+    lines += ["", "The server's warm-up visit (the first page after the server started: it reads the whole study), "
+              "seconds to the drawn chart:", "", "| trials | ours | optuna-dashboard |", "| ---: | ---: | ---: |"]
     for size in report["sizes"]:
         warm = size["browser"]["server_warm_up_visit"]
         lines.append(f"| {size['trials']:,} | {warm['ours']['first_chart_s']} | "
                      f"{warm['optuna-dashboard']['first_chart_s'] if 'optuna-dashboard' in warm else '–'} |")
     lines += ["", "In the dashboard's process (seconds):", "",
               "| trials | full read + frame | frame from memory | Pareto figure | points drawn | hypervolume history "
-              "(dashboard / results) | one new trial: trials read | refresh (s) | SQL statements |",
+              "| one new trial: trials read | refresh (s) | SQL statements |",
               "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |"]
     for size in report["sizes"]:
         p, r = size["process"], size["process"]["auto_refresh"]
         lines.append(f"| {size['trials']:,} | {p['full_read_and_frame_s']} | {p['trials_frame_from_memory_s']} | "
                      f"{p['pareto_figure_s']} | {p['pareto_points_drawn']:,} ({', '.join(p['pareto_trace_types'])}) | "
-                     f"{p['hypervolume_history_dashboard_s']} / {p['hypervolume_history_results_s']} | "
+                     f"{p['hypervolume_history_s']} | "
                      f"{r['trials_read']} of {r['trials_before'] + 1:,}{' (full read)' if r['full_read'] else ''} | "
                      f"{r['refresh_s']} | {r['sql_statements']} |")
     m = report["machine"]
@@ -542,7 +556,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                      "(writing 10,000 trials through Optuna takes minutes)")
     args = parser.parse_args(argv)
     if CHROMIUM is None or CHROMEDRIVER is None:
-        raise SystemExit("the browser benchmark needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+        raise SystemExit("the browser benchmark needs chromium and chromedriver "
+                         "(apt-get install chromium chromium-driver)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     base = "/dev/shm" if Path("/dev/shm").is_dir() else None  # tmpfs: writing the study is set-up, not measured
     with tempfile.TemporaryDirectory(dir=base, prefix="bench-dashboard-") as tmp:
@@ -551,12 +566,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sizes = []
         for n_trials in args.sizes:
             storage, write_s = _study_file(db_dir, n_trials)
-            print(f"{n_trials} trials: {'written in ' + str(write_s) + ' s' if write_s else 'reused'}; measuring…", flush=True)
+            written = f"written in {write_s} s" if write_s else "reused"
+            print(f"{n_trials} trials: {written}; measuring…", flush=True)
             sizes.append({"trials": n_trials, "write_study_s": write_s, "process": process_figures(storage, n_trials),
                           "browser": browser_figures(storage, args.repeats, Path(tmp))})
     report = {
         "benchmark": "dashboard", "command": "python benchmarks/bench_dashboard.py " + " ".join(argv or sys.argv[1:]),
-        "repeats": args.repeats, "sizes": sizes, "targets": {"first_chart_ratio": TARGET_RATIO, "every_tab_s": TARGET_TAB_S},
+        "repeats": args.repeats, "sizes": sizes,
+        "targets": {"first_chart_ratio": TARGET_RATIO, "every_tab_s": TARGET_TAB_S},
         "chromium": _chromium_version(), "optuna": optuna.__version__, "optuna_dashboard": _version("optuna-dashboard"),
         "streamlit": _version("streamlit"),
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),

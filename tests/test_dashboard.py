@@ -15,14 +15,12 @@ import optuna
 import pandas as pd
 import pytest
 import streamlit
+from helpers.dashboard import Traffic, many_trials_study
 from streamlit.testing.v1 import AppTest
-
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
-from helpers.dashboard import Traffic
-from helpers.dashboard import many_trials_study
+
 from workbench import record, results
-from workbench.dashboard import figures
-from workbench.record import Budgets
+from workbench.storage import load_study
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 TIMEOUT = 120
@@ -162,16 +160,20 @@ def test_every_tab_renders(monkeypatch, storage):
         assert_clean(at)
 
 
-def test_pareto_trials_equal_the_results_api(monkeypatch, storage):
-    _, frame = frame_of(storage)
-    study = results.load_study(MAIN, storage)
-    objectives = results.study_objectives(study)
-    budgets = results.study_info(study).budgets
+# The fronts of the main study (study_factory.DEFAULT_TRIALS under its 2.5e7 MAC budget; trials 5 and 6
+# are over it and never scored), cheapest first, by hand:
+#   MACs:    2 (0.90, 8.0M) 7 (0.91, 9.0M) 1 (0.93, 10.1M) 0 (0.95, 12.2M) 3 (0.97, 23.7M); 4 (0.85, 13.2M) dominated
+#   latency: 4 (0.85, 2.0) 2 (0.90, 2.2) 7 (0.91, 3.0) 1 (0.93, 3.1) 0 (0.95, 4.0) 3 (0.97, 6.5); none dominated
+#   params:  2 (0.90, 781k) 7 (0.91, 1.22M) 1 (0.93, 1.25M) 0 (0.95, 1.32M) 3 (0.97, 2.44M); 4 (0.85, 835k) dominated
+FRONTS_BY_HAND = {record.MACS: [2, 7, 1, 0, 3], record.LATENCY_P50: [4, 2, 7, 1, 0, 3], record.PARAMS: [2, 7, 1, 0, 3]}
+
+
+def test_pareto_trials_are_the_fronts_by_hand(monkeypatch, storage):
+    study = load_study(MAIN, storage)
     at = run_app(monkeypatch, storage)
-    for cost in (record.MACS, record.LATENCY_P50, record.PARAMS):
+    for cost, expected in FRONTS_BY_HAND.items():
         at.selectbox(key="pareto_cost").set_value(cost).run()
         assert_clean(at)
-        expected = results.pareto_front(frame, figures.axis_objectives(objectives, cost), budgets)["number"].tolist()
         assert pareto_numbers(at) == expected
         table = tab(at, "Pareto front").dataframe[0].value
         assert table["number"].tolist() == expected
@@ -183,27 +185,24 @@ def test_pareto_trials_equal_the_results_api(monkeypatch, storage):
 
 
 def test_budgets_change_the_highlighted_best_trial(monkeypatch, storage):
-    _, frame = frame_of(storage)
+    # By hand (study_factory.DEFAULT_TRIALS; no validation size, so no ties): within the stored 2.5e7 MACs
+    # the best is trial 3 (0.97); within 1.1e7, trial 1 (0.93 at 10.1M, over 7's 0.91 and 2's 0.90);
+    # within 1.1e7 MACs and 3.05 ms, trial 7 (0.91 at 3.0 ms: trial 1 takes 3.1).
     at = run_app(monkeypatch, storage)
-    stored = results.pick_best_accuracy(frame, Budgets(max_macs=2.5e7))
     assert at.number_input(key=f"budget_max_macs::{MAIN}").value == 2.5e7
-    assert at.success[0].value.startswith(f"Best under budgets: trial {int(stored['number'])} — accuracy")
+    assert at.success[0].value.startswith("Best under budgets: trial 3 — accuracy 0.9700")
     names = [t.get("name") for t in chart_spec(at.get("plotly_chart")[0])["data"]]
-    assert f"best: trial {int(stored['number'])}" in names
+    assert "best: trial 3" in names
 
     at.number_input(key=f"budget_max_macs::{MAIN}").set_value(1.1e7).run()
     assert_clean(at)
-    tighter = results.pick_best_accuracy(frame, Budgets(max_macs=1.1e7))
-    assert int(tighter["number"]) != int(stored["number"])
-    assert at.success[0].value.startswith(f"Best under budgets: trial {int(tighter['number'])} — accuracy")
+    assert at.success[0].value.startswith("Best under budgets: trial 1 — accuracy 0.9300")
     names = [t.get("name") for t in chart_spec(at.get("plotly_chart")[0])["data"]]
-    assert f"best: trial {int(tighter['number'])}" in names
+    assert "best: trial 1" in names
     assert any(n.startswith("over budget") for n in names)
 
     at.number_input(key=f"budget_max_latency_ms::{MAIN}").set_value(3.05).run()
-    latency_best = results.pick_best_accuracy(frame, Budgets(max_macs=1.1e7, max_latency_ms=3.05))
-    assert int(latency_best["number"]) != int(tighter["number"])
-    assert at.success[0].value.startswith(f"Best under budgets: trial {int(latency_best['number'])}")
+    assert at.success[0].value.startswith("Best under budgets: trial 7 — accuracy 0.9100")
 
     at.number_input(key=f"budget_max_params::{MAIN}").set_value(10.0).run()
     assert_clean(at)
@@ -222,9 +221,11 @@ def test_export_downloads_the_cli_file(monkeypatch, storage, tmp_path):
     downloads = capture_downloads(monkeypatch)
     at = open_tab(run_app(monkeypatch, storage), "Export")
     assert_clean(at)
-    study, frame = frame_of(storage)
-    cases = [("Best under the budgets", "best-accuracy", "yaml"), ("Knee of the front", "knee", "json")]
-    for choice, spec, fmt in cases:
+    _, frame = frame_of(storage)
+    # The best under the stored budget is trial 3, the knee trial 0 (test_pareto_trials_are_the_fronts_by_hand's
+    # front, scaled to [0, 1]: distances 1.00, 0.86, 0.59, 0.39, 1.00).
+    cases = [("Best under the budgets", "best-accuracy", "yaml", 3), ("Knee of the front", "knee", "json", 0)]
+    for choice, spec, fmt, number in cases:
         at.radio(key="export_pick").set_value(choice)
         at.radio(key="export_format").set_value(fmt)
         at.run()
@@ -235,9 +236,8 @@ def test_export_downloads_the_cli_file(monkeypatch, storage, tmp_path):
         path = tmp_path / f"exported.{fmt}"
         path.write_text(text)
         config = workbench.load_config(path)
-        expected = results.pick(frame, spec, results.study_objectives(study), results.study_info(study).budgets)
-        assert config.arch == results.arch_of(expected)
-        assert config.provenance.trial == int(expected["number"]) and config.provenance.pick == spec
+        assert config.arch == results.arch_of(frame.set_index("number", drop=False).loc[number])
+        assert config.provenance.trial == number and config.provenance.pick == spec
         workbench.build_model(config.arch)  # and it builds
     # a trial by number, under a tighter budget set in the sidebar
     at.radio(key="export_pick").set_value("A trial by number")
@@ -315,7 +315,8 @@ def test_auto_refresh_reads_only_the_new_trial(monkeypatch, storage, tmp_path):
     assert_clean(at)
     writer = optuna.load_study(study_name=MAIN, storage=url)  # a worker finishes one more trial
     trial = writer.ask()
-    for key, value in {record.STATUS: "complete", record.ACCURACY: 0.99, record.MACS: 1.0e6, record.ARCH_HASH: "new"}.items():
+    written = {record.STATUS: "complete", record.ACCURACY: 0.99, record.MACS: 1.0e6, record.ARCH_HASH: "new"}
+    for key, value in written.items():
         trial.set_user_attr(key, value)
     writer.tell(trial, [0.99, 1.0e6])
     backend = optuna.storages.RDBStorage(url)
@@ -378,9 +379,7 @@ def test_a_journal_file_storage(monkeypatch, storage, tmp_path):
     optuna.copy_study(from_study_name=MAIN, from_storage=storage, to_storage=open_storage(str(journal), create=True))
     at = run_app(monkeypatch, str(journal))
     assert_clean(at)
-    _, frame = frame_of(storage)
-    assert pareto_numbers(at) == results.pareto_front(frame, figures.axis_objectives(
-        [record.OBJECTIVES["accuracy"], record.OBJECTIVES["macs"]], record.MACS), Budgets(max_macs=2.5e7))["number"].tolist()
+    assert pareto_numbers(at) == FRONTS_BY_HAND[record.MACS]
     assert "9 trials" in at.sidebar.selectbox(key="study").options[0]
 
 
@@ -397,7 +396,8 @@ def test_the_app_only_reads(monkeypatch, storage):
     copy.write_bytes(before)
     url = f"sqlite:///{copy}"
     at = run_app(monkeypatch, url)
-    writer = optuna.load_study(study_name=MAIN, storage=optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 1}}))
+    engine = {"connect_args": {"timeout": 1}}
+    writer = optuna.load_study(study_name=MAIN, storage=optuna.storages.RDBStorage(url, engine_kwargs=engine))
     writer.enqueue_trial({"ratio": 2})  # fails with "database is locked" if the app held a lock
 
 
@@ -425,9 +425,10 @@ def test_honest_study_shows_only_measured_accuracies_with_noise_and_ties(monkeyp
     assert "seed noise of the proxy accuracy: sd 0.0040 (0.40 points) over 4 trials × 3 seeds" in captions.lower()
     assert "Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85)" in captions
     assert "1 rejected (never scored)" in captions and "1 failed (never scored)" in captions
-    # 0.945 (6.7M MACs) and 0.950 (12.2M) are within 1.96 * sqrt(2) * 0.004 = 0.011 of each other: the cheaper is the best.
+    # 0.945 (6.7M MACs) and 0.950 (12.2M) are within 1.96 * sqrt(2) * 0.004 = 0.011 of each other:
+    # the cheaper is the best.
     assert at.success[0].value.startswith("Best under budgets: trial 1 — accuracy 0.9450 [0.9294, 0.9578]")
-    assert "tied within noise with 1 other" in at.success[0].value
+    assert "tied with 1 other within noise (trial 0); the cheapest of the tie is named" in at.success[0].value
     assert pareto_numbers(at) == [1, 0]
     spec = chart_spec(at.get("plotly_chart")[0])
     assert scored_points(spec) == {0: 0.95, 1: 0.945, 4: 0.9}        # trial 3 (a copy of 0) once, nothing at 0

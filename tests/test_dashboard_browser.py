@@ -23,14 +23,15 @@ from pathlib import Path
 
 import optuna
 import pytest
-
-from study_factory import make_study
 from helpers.dashboard import many_trials_study
+from study_factory import make_study
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "reports" / "dashboard.png"
-CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "") if p and Path(p).exists()), None)
-CHROMEDRIVER = next((p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver") or "") if p and Path(p).exists()), None)
+CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", shutil.which("chromium") or "")
+                 if p and Path(p).exists()), None)
+CHROMEDRIVER = next((p for p in ("/usr/bin/chromedriver", shutil.which("chromedriver") or "")
+                     if p and Path(p).exists()), None)
 WAIT_S = 60
 
 pytestmark = pytest.mark.browser
@@ -108,7 +109,8 @@ def streamlit_server(storage: str, study: str, log: Path):
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"]
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process, log)
@@ -187,8 +189,9 @@ def test_pareto_chart_shows_every_measured_trial(study_storage, browser, tmp_pat
     from selenium.webdriver.common.by import By
 
     from workbench import results
+    from workbench.storage import load_study
 
-    frame = results.trials_frame(results.load_study("browser-study", study_storage))
+    frame = results.trials_frame(load_study("browser-study", study_storage))
     plotted = int((frame["state"] == "COMPLETE").sum())  # every measured trial is a point (SVG at this size)
     with streamlit_server(study_storage, "browser-study", tmp_path / "streamlit.log") as url:
         started = time.monotonic()
@@ -223,5 +226,6 @@ def test_a_large_study_is_drawn_with_webgl(large_storage, browser, tmp_path):
         chart = wait_for(browser, lambda d: (c := pareto_chart(d)) and marker_points(c) >= costed and c,
                          f"the Pareto chart with {costed} points")
     assert marker_points(chart) == costed
-    assert {t["type"] for t in chart["traces"] if "markers" in t["mode"] and not t["name"].startswith("best:")} == {"scattergl"}
+    markers = [t for t in chart["traces"] if "markers" in t["mode"] and not t["name"].startswith("best:")]
+    assert {t["type"] for t in markers} == {"scattergl"}
     assert chart["canvases"] >= 1  # WebGL draws on a canvas

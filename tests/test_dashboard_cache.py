@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-
-from study_factory import make_study
 from helpers.dashboard import Traffic
+from study_factory import make_study
+
 from workbench import record, results
 from workbench.dashboard import cache
 
@@ -125,8 +125,8 @@ def test_a_journal_file_is_read_incrementally_too(storage, tmp_path):
     study_cache = cache.StudyCache(str(journal), NAME)
     assert study_cache.refresh().read.full
     writer = optuna.load_study(study_name=NAME, storage=open_storage(str(journal)))
-    writer.add_trial(optuna.trial.create_trial(values=[0.97, 1.0e6], user_attrs={record.STATUS: "complete",
-                                                                                 record.ACCURACY: 0.97, record.MACS: 1.0e6}))
+    attrs = {record.STATUS: "complete", record.ACCURACY: 0.97, record.MACS: 1.0e6}
+    writer.add_trial(optuna.trial.create_trial(values=[0.97, 1.0e6], user_attrs=attrs))
     snapshot = study_cache.refresh()
     assert snapshot.read.numbers == (9,) and not snapshot.read.full
     assert snapshot.study.frame.set_index("number").loc[9, record.ACCURACY] == 0.97

@@ -9,12 +9,10 @@ from statistics import NormalDist
 import optuna
 import pandas as pd
 import pytest
-
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
-from workbench import record, results
-from workbench.dashboard import figures, tables
-from workbench.models import build_model
-from workbench.profiling.counting import count_model
+
+from workbench import figures, record, results
+from workbench.figures import tables
 from workbench.record import Budgets
 
 
@@ -43,9 +41,10 @@ def traces(fig, prefix: str):
 def test_pareto_figure_marks_front_dominated_infeasible_and_over_budget(frame, objectives):
     budgets = Budgets(max_macs=1.1e7)
     fig = figures.pareto_figure(frame, objectives, record.MACS, budgets)
-    front = results.pareto_front(frame, figures.axis_objectives(objectives, record.MACS), budgets)
+    # Scored trials within 11M MACs (study_factory.DEFAULT_TRIALS): 2 (0.90, 8.0M), 7 (0.91, 9.0M),
+    # 1 (0.93, 10.1M). Each is more accurate than every cheaper one: all three are the front.
     (points,) = traces(fig, "Pareto front (")
-    assert sorted(points.customdata.tolist()) == sorted(front["number"].tolist())
+    assert sorted(points.customdata.tolist()) == [1, 2, 7]
     (line,) = [t for t in fig.data if t.name == "Pareto front" and t.mode == "lines"]
     assert line.line.shape == "hv" and list(line.x) == sorted(line.x)
     # The study's rejected trial (over its MAC budget) was never scored: it sits in the strip
@@ -55,7 +54,8 @@ def test_pareto_figure_marks_front_dominated_infeasible_and_over_budget(frame, o
     assert set(rejected.customdata) == set(frame.loc[frame["status"].eq("rejected"), "number"])
     assert not traces(fig, "infeasible")
     (over,) = traces(fig, "over budget")
-    assert over.marker.symbol == "diamond-open" and all(frame.set_index("number").loc[over.customdata, record.MACS] > 1.1e7)
+    assert over.marker.symbol == "diamond-open"
+    assert all(frame.set_index("number").loc[over.customdata, record.MACS] > 1.1e7)
     plotted = sum(len(t.customdata) for t in fig.data if t.customdata is not None)
     assert plotted == int((frame["state"] == "COMPLETE").sum())
     assert all(t.yaxis in (None, "y") for t in fig.data if t.customdata is not None and t.name != rejected.name)
@@ -96,8 +96,12 @@ def test_pareto_3d_figure(frame):
     objectives = [record.OBJECTIVES[n] for n in ("accuracy", "macs", "latency_ms")]
     fig = figures.pareto_3d_figure(frame, objectives)
     assert {t.type for t in fig.data} == {"scatter3d"}
-    front = results.pareto_front(frame, objectives)
-    assert len(traces(fig, "Pareto front")[0].x) == len(front)
+    # (accuracy, MACs, latency) of the scored trials: 2 (0.90, 8.0M, 2.2 ms), 7 (0.91, 9.0M, 3.0),
+    # 1 (0.93, 10.1M, 3.1), 0 (0.95, 12.2M, 4.0), 4 (0.85, 13.2M, 2.0), 3 (0.97, 23.7M, 6.5). No trial is
+    # at least as good on all three as another: 4 is the fastest, 2 the cheapest, and each more
+    # accurate trial costs more MACs. All six are on the 3-D front.
+    (front,) = traces(fig, "Pareto front")
+    assert sorted(front.x) == [0.85, 0.90, 0.91, 0.93, 0.95, 0.97] and not traces(fig, "dominated")
     assert fig.layout.scene.zaxis.title.text == "latency p50 (ms)"
 
 
@@ -116,18 +120,24 @@ def test_importance_figure(study, objectives):
     assert figures.importance_figure({"accuracy": {}}).layout.annotations
 
 
-def test_macs_latency_figure_titles_the_correlation(frame):
-    corr = results.macs_latency_correlation(frame)
+def test_macs_latency_figure_titles_the_correlation():
+    # MACs 1, 2, 3, 4 against latency 1, 3, 2, 4 (and one trial without a latency, left out).
+    # Pearson: deviations (-1.5, -.5, .5, 1.5) and (-1.5, .5, -.5, 1.5), sum of products 4 over
+    # sqrt(5 * 5): 0.80. Spearman: rank differences 0, 1, -1, 0, 1 - 6 * 2 / (4 * 15) = 0.80.
+    frame = pd.DataFrame({"number": range(5), "status": "complete", record.ACCURACY: 0.9,
+                          record.MACS: [1e6, 2e6, 3e6, 4e6, 5e6], record.LATENCY_P50: [1.0, 3.0, 2.0, 4.0, None]})
     fig = figures.macs_latency_figure(frame)
-    assert f"Pearson r = {corr['pearson']:.2f}" in fig.layout.title.text
-    assert f"Spearman ρ = {corr['spearman']:.2f}" in fig.layout.title.text
-    assert len(fig.data[0].x) == int(corr["n"]) and fig.data[1].name == "linear fit"
+    assert fig.layout.title.text == "MACs vs measured latency p50 — Pearson r = 0.80, Spearman ρ = 0.80 (n=4)"
+    assert list(fig.data[0].x) == [1e6, 2e6, 3e6, 4e6] and fig.data[1].name == "linear fit"
+    # The least-squares line through them: slope 0.8 per million MACs, intercept 0.5.
+    assert list(fig.data[1].y) == pytest.approx([1.3, 3.7])
     assert "too few trials" in figures.macs_latency_figure(frame.head(2)).layout.title.text
 
 
 def test_compare_figure(frame, objectives):
     axes = figures.axis_objectives(objectives, record.PARAMS)
-    fronts = {"a": results.pareto_front(frame, axes), "b": results.pareto_front(frame.head(4), axes), "empty": frame.head(0)}
+    fronts = {"a": results.pareto_front(frame, axes), "b": results.pareto_front(frame.head(4), axes),
+              "empty": frame.head(0)}
     fig = figures.compare_figure(fronts, record.PARAMS)
     assert [t.name for t in fig.data] == [f"a ({len(fronts['a'])})", f"b ({len(fronts['b'])})"]
     assert list(fig.data[0].x) == sorted(fronts["a"][record.PARAMS])
@@ -140,39 +150,49 @@ def test_validation_curve_figure():
 
 
 def test_human_numbers():
-    assert figures.human(12_345_678) == "12.3 M"
-    assert figures.human(0.95, record.ACCURACY) == "0.9500"
-    assert figures.human(4.0, record.LATENCY_P50) == "4 ms"
-    assert figures.human(math.nan) == "–"
+    assert results.human(12_345_678) == "12.3 M"
+    assert results.human(0.95, record.ACCURACY) == "0.9500"
+    assert results.human(4.0, record.LATENCY_P50) == "4 ms"
+    assert results.human(math.nan) == "–"
+
+
+# The channels after the width multiplier, by hand: make_divisible(c * width, 4) of the GhostNet
+# table's stem 16, outs 16 24 24 40 40 80 (80 80 80 112 112) 160 (160 ...), head 960; then 1280, 10 classes.
+CHANNELS_BY_HAND = {
+    0.5: ["8", "8 → 8", "8 → 12", "12 → 12", "12 → 20", "20 → 20", "20 → 40", "40 → 56", "56 → 80", "80 → 80",
+          "80 → 480 → 1280 → 10"],
+    0.75: ["12", "12 → 12", "12 → 20", "20 → 20", "20 → 32", "32 → 32", "32 → 60", "60 → 84", "84 → 120", "120 → 120",
+           "120 → 720 → 1280 → 10"],
+}
 
 
 @pytest.mark.parametrize("ratio,dw_size,width", [DEFAULT_TRIALS[0][:3], DEFAULT_TRIALS[3][:3]])
-def test_architecture_table_matches_the_built_model(ratio, dw_size, width):
+def test_architecture_table_channels_by_hand(ratio, dw_size, width):
     from study_factory import arch_for
 
-    arch = arch_for(ratio, dw_size, width)
-    table = tables.architecture_table(arch)
-    assert table["stage"].tolist() == ["stem", *[str(i) for i in range(len(arch.stages))], "head"]
-    model = build_model(arch)
-    for s, stage in enumerate(model.stages):
-        out = stage[-1].ghost2.out_ch
-        assert table.loc[s + 1, "channels"].endswith(f"→ {out}")
-        assert table.loc[s + 1, "ratio"] == str(ratio) and table.loc[s + 1, "dw size"] == str(dw_size)
-    assert table.loc[len(arch.stages) + 1, "channels"].endswith(f"→ {arch.num_classes}")
+    table = tables.architecture_table(arch_for(ratio, dw_size, width))
+    assert table["stage"].tolist() == ["stem", *[str(i) for i in range(9)], "head"]
+    assert table["channels"].tolist() == CHANNELS_BY_HAND[width]
+    assert (table.loc[1:9, "ratio"] == str(ratio)).all() and (table.loc[1:9, "dw size"] == str(dw_size)).all()
+    # Stage 6's five blocks expand 200, 184, 184, 480, 672 channels (184 twice: shown once).
+    assert table.loc[7, "mid channels"] == {0.5: "100, 92, 240, 336", 0.75: "152, 140, 360, 504"}[width]
+    assert table.loc[9, "SE"] == "0, 0.25" and table.loc[1, "SE"] == "none"
 
 
-def test_layer_table_adds_up_to_the_model():
+def test_layer_table_adds_up_and_counts_the_classifier_by_hand():
     from study_factory import arch_for
 
-    arch = arch_for(2, 3, 0.5)
-    layers = tables.layer_table(arch)
-    counts = count_model(build_model(arch), arch)
-    whole = layers[layers["module"] == "(model)"].iloc[0]
-    assert whole["macs"] == counts.macs and whole["params"] == counts.params and whole["MACs %"] == 100.0
+    layers = tables.layer_table(arch_for(2, 3, 0.5)).set_index("module")
+    whole = layers.loc["(model)"]
+    assert whole["MACs %"] == 100.0
     top = layers[layers["depth"] == 1]
-    assert top["macs"].sum() == counts.macs
-    assert set(top["module"]) >= {"stem", "stages", "head_conv", "classifier"}
-    assert layers.loc[layers["module"] == "stages.0.0", "type"].iloc[0] == "GhostBottleneck"
+    assert top["macs"].sum() == whole["macs"] and top["params"].sum() == whole["params"]
+    assert set(top.index) >= {"stem", "stages", "head_conv", "classifier"}
+    # The classifier is Linear(1280, 10): 1280 x 10 weights + 10 biases, 1280 x 10 MACs at batch 1.
+    assert layers.loc["classifier", "params"] == 12_810 and layers.loc["classifier", "macs"] == 12_800
+    # The head's 1x1 conv is Conv2d(480, 1280) with a bias, on a 1x1 pooled map.
+    assert layers.loc["conv_head", "params"] == 480 * 1280 + 1280 and layers.loc["conv_head", "macs"] == 480 * 1280
+    assert layers.loc["stages.0.0", "type"] == "GhostBottleneck"
 
 
 def test_plain_family_is_one_row():
@@ -202,7 +222,8 @@ def test_never_scored_trials_sit_in_their_own_strip_not_at_an_accuracy(honest):
     assert plotted_y and min(plotted_y) == 0.90     # the scored 0.950, 0.945, 0.900; never the stored 0.0
     strip = {t.name: t for t in fig.data if t.yaxis == "y2"}
     assert set(strip) == {"rejected, never scored (1)", "failed, never scored (1)"}
-    assert list(strip["rejected, never scored (1)"].customdata) == [2] and set(strip["rejected, never scored (1)"].y) == {"never scored"}
+    rejected = strip["rejected, never scored (1)"]
+    assert list(rejected.customdata) == [2] and set(rejected.y) == {"never scored"}
     assert list(strip["failed, never scored (1)"].customdata) == [5]
     assert fig.layout.yaxis2.categoryarray == ("never scored",) and fig.layout.xaxis.matches == "x2"  # one cost axis
     # The accuracy axis fits the measured accuracies and their intervals (0.8797 .. 0.9611), nowhere near 0.
@@ -268,7 +289,8 @@ def test_hypervolume_steps_only_at_scored_trials(honest):
 
 def test_study_facts_text():
     info = results.study_info(make_honest_study(None, name="facts", noise_sd=0.004, fidelity=HONEST_FIDELITY))
-    assert figures.noise_text(info) == "sd 0.0040 (0.40 points) over 4 trials × 3 seeds"
-    assert figures.fidelity_text(info).startswith("Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12")
+    assert results.noise_text(info) == "sd 0.0040 (0.40 points) over 4 trials × 3 seeds"
+    assert results.fidelity_text(info).startswith("Kendall tau 0.62 (95% bootstrap interval 0.31 to 0.85), n = 12")
     bare = results.study_info(make_honest_study(None, name="bare"))
-    assert figures.noise_text(bare).startswith("not measured") and "workbench confirm --study bare" in figures.fidelity_text(bare)
+    assert results.noise_text(bare).startswith("not measured")
+    assert "workbench confirm --study bare" in results.fidelity_text(bare)

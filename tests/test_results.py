@@ -8,10 +8,11 @@ import math
 import numpy as np
 import optuna
 import pytest
-
 from study_factory import Spec, make_honest_study, make_scored_study, make_study
+
 from workbench import record, results
 from workbench.errors import WorkbenchError
+from workbench.record import Budgets
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +30,10 @@ def test_pareto_equals_best_trials(study: optuna.Study) -> None:
 def test_budgets_shrink_the_front_and_move_the_best_pick(study: optuna.Study) -> None:
     frame = results.trials_frame(study)
     best = results.pick_best_accuracy(frame)
-    tight = results.Budgets(max_latency_ms=float(best[record.LATENCY_P50]) - 0.01)
+    tight = Budgets(max_latency_ms=float(best[record.LATENCY_P50]) - 0.01)
     assert results.pick_best_accuracy(frame, tight)["number"] != best["number"]
-    assert (results.pareto_front(frame, results.study_objectives(study), tight)[record.LATENCY_P50] <= tight.max_latency_ms).all()
+    front = results.pareto_front(frame, results.study_objectives(study), tight)
+    assert (front[record.LATENCY_P50] <= tight.max_latency_ms).all()
 
 
 def test_cheapest_within_and_knee_are_feasible_front_points(study: optuna.Study) -> None:
@@ -56,7 +58,7 @@ def test_hypervolume_history_is_monotone_and_ends_at_the_total(study: optuna.Stu
 def test_nothing_feasible_names_the_closest_trials(study: optuna.Study) -> None:
     frame = results.trials_frame(study)
     with pytest.raises(WorkbenchError, match="closest: trial"):
-        results.pick_best_accuracy(frame, results.Budgets(max_macs=10))
+        results.pick_best_accuracy(frame, Budgets(max_macs=10))
     with pytest.raises(WorkbenchError, match="unknown pick"):
         results.pick(frame, "fastest", results.study_objectives(study))
 

@@ -46,7 +46,7 @@ def test_contract_list_constraints_and_names(tmp_path: Path) -> None:
     assert trial.system_attrs["constraints"] == [3.0, -1.0]             # what optuna-dashboard reads
     assert named_constraints(trial) == {"max_macs": 3.0, "max_params": -1.0}
     assert study.best_trials == []                                      # Optuna still sees it infeasible
-    assert stored_metric_names(study._storage.get_all_studies()[0].system_attrs) == ["accuracy", "macs"]
+    assert stored_metric_names(study._storage.get_all_studies()[0]) == ["accuracy", "macs"]
 
 
 def test_contract_trial_by_number_and_fail_running(tmp_path: Path) -> None:

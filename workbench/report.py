@@ -2,7 +2,8 @@
 
 Writes into one folder (default `reports/<study>/`):
 
-* `index.html` — self-contained: the dashboard's plotly figures (Pareto fronts for each cost,
+* `index.html` — self-contained: the plotly figures of `workbench.figures`, as the dashboard
+  draws them (Pareto fronts for each cost,
   the 3-D front of a three-objective study, hypervolume history, knob importance, MACs against
   latency), a table of the Pareto trials, and the study's space, dataset, device and latency
   protocol. plotly.js is embedded once, inline, so the page needs no network;
@@ -13,7 +14,8 @@ Writes into one folder (default `reports/<study>/`):
   trials by state and by status (never-scored ones counted apart), the best trial under each
   budget (with the trials it is tied with within noise), and the knee.
 
-Everything is read through `workbench.results`; every file is written atomically.
+Everything is read through `workbench.results` and drawn by `workbench.figures` (never the
+dashboard); every file is written atomically.
 
 Example:
     >>> paths = write_report("digits")  # doctest: +SKIP
@@ -34,10 +36,11 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from workbench import __version__, record, results
+from workbench import __version__, figures, record, results
 from workbench.config.io import write_text_atomic
 from workbench.errors import WorkbenchError
-from workbench.results import Budgets, StudyInfo
+from workbench.record import Budgets
+from workbench.results import StudyInfo, best_text, fidelity_text, human, noise_text, protocol_text, trial_text
 
 DEFAULT_ROOT = Path("reports")
 # Columns of the Pareto table in the HTML page and summary (knobs are appended).
@@ -82,7 +85,8 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
     folder = Path(out) if out is not None else DEFAULT_ROOT / report_folder_name(study_name)
     front = results.pareto_front(frame, info.objectives)
     headline = headline_of(frame, info)
-    paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv", folder / "summary.md")
+    paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv",
+                        folder / "summary.md")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(paths.trials_csv, csv_text(frame))
@@ -143,7 +147,7 @@ def headline_of(frame: pd.DataFrame, info: StudyInfo) -> Headline:
             break
         try:
             row = results.pick_best_accuracy(frame, budgets)
-            best.append((budgets.describe(), row, tie_note(frame, budgets, int(row["number"]))))
+            best.append((budgets.describe(), row, results.tie_note(frame, budgets, int(row["number"]))))
         except WorkbenchError as error:
             best.append((budgets.describe(), None, str(error)))
     try:
@@ -164,42 +168,8 @@ def _confirmed_best(frame: pd.DataFrame, info: StudyInfo) -> tuple[pd.Series | N
         return None, str(error)
 
 
-def tie_note(frame: pd.DataFrame, budgets: Budgets, number: int) -> str:
-    """'tied with 2 others within noise (trials 3, 7)' when the best under `budgets` is tied, else ''."""
-    tied = results.indistinguishable_from_best(frame, budgets)
-    others = [int(n) for n in tied["number"] if int(n) != number]
-    if not others:
-        return ""
-    return (f"tied with {len(others)} other{'s' if len(others) > 1 else ''} within noise "
-            f"(trial{'s' if len(others) > 1 else ''} {', '.join(map(str, sorted(others)))}); the cheapest of the tie is named")
-
-
-def _fmt(value: Any, column: str = "") -> str:
-    from workbench.dashboard.figures import human
-
-    return human(value, column)
-
-
-def _row_text(row: pd.Series) -> str:
-    from workbench.dashboard.figures import accuracy_text, confirmed_text
-
-    confirmed = confirmed_text(row)
-    return (f"trial {int(row['number'])}: accuracy {accuracy_text(row)}"
-            + (f" (confirmed {confirmed})" if confirmed else "")
-            + f", {_fmt(row.get(record.MACS))} MACs, {_fmt(row.get(record.PARAMS))} params, "
-            f"latency p50 {_fmt(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
-
-
-def _best_text(row: pd.Series | None, note: str) -> str:
-    if row is None:
-        return note
-    return _row_text(row) + (f"; {note}" if note else "")
-
-
 def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -> str:
     """The headline as Markdown."""
-    from workbench.dashboard.figures import fidelity_text, noise_text, protocol_text
-
     objectives = ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)
     lines = [
         f"# Study `{info.name}`", "",
@@ -209,9 +179,9 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
         f"- budgets: {info.budgets.describe()}",
         f"- seed noise of the proxy accuracy: {noise_text(info)}",
         f"- proxy-to-confirmed ranking (fidelity): {fidelity_text(info)}",
-        f"- macs = conv/linear multiply-accumulates (the GhostNet paper's \"FLOPs\"); flops_fvcore = fvcore's total",
-        f"- accuracies are validation figures with their 95% interval; two within noise of each other are a tie, "
-        f"and a tie goes to the cheaper trial", "",
+        "- macs = conv/linear multiply-accumulates (the GhostNet paper's \"FLOPs\"); flops_fvcore = fvcore's total",
+        "- accuracies are validation figures with their 95% interval; two within noise of each other are a tie, "
+        "and a tie goes to the cheaper trial", "",
         "## Trials by state", "", "| state | trials |", "| --- | ---: |",
         *(f"| {state} | {count} |" for state, count in headline.states.items()),
         f"| **total** | **{info.n_trials}** |", "", complete_note(headline.statuses), "",
@@ -221,24 +191,26 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
     ]
     if headline.best:
         lines += ["| budgets | best trial |", "| --- | --- |"]
-        lines += [f"| {name} | {_best_text(row, note)} |" for name, row, note in headline.best]
+        lines += [f"| {name} | {best_text(row, note)} |" for name, row, note in headline.best]
     else:
         lines.append("The study has no accuracy objective.")
     if headline.confirmed is not None:
         row, note = headline.confirmed
         lines += ["", "## Best on confirmed accuracy", "",
                   f"Within {info.budgets.describe()}, ranked on `workbench confirm`'s longer runs: "
-                  + (_row_text(row) if row is not None else note)]
+                  + (trial_text(row) if row is not None else note)]
     ladder = results.rung_table(frame, info.objectives)
     if ladder:
         lines += ["", "## Fidelity ladder", "", "Fronts, picks and the knee use the top rung; lower rungs hold more, "
-                  "shorter-trained candidates.", "", "| rung | architectures scored | went on | median accuracy | front |",
+                  "shorter-trained candidates.", "",
+                  "| rung | architectures scored | went on | median accuracy | front |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         lines += [_rung_row(row) for row in ladder]
     lines += ["", "## Knee of the Pareto front", "",
               f"Within {info.budgets.describe()}: "
-              + (_row_text(headline.knee) if headline.knee is not None else headline.knee_note),
-              "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} (scored trials, each architecture "
+              + (trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
+              "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} "
+                  "(scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
     return "\n".join(lines)
 
@@ -248,8 +220,10 @@ def complete_note(statuses: dict[str, int]) -> str:
     infeasible, never trained) and reused copies.
 
     Example:
-        >>> complete_note({"complete": 5, "rejected (never scored)": 2, "reused": 1})
-        'Optuna\'s COMPLETE includes 2 rejected over budget (never scored) and 1 reused (a copy of an earlier trial of the same architecture); see the statuses below.'
+        >>> print(complete_note({"complete": 5, "rejected (never scored)": 2}))
+        Optuna's COMPLETE includes 2 rejected over budget (never scored); see the statuses below.
+        >>> len(complete_note({"complete": 5, "rejected (never scored)": 2, "reused": 1}).split(" and "))
+        2
     """
     parts = []
     rejected = sum(count for name, count in statuses.items() if name.startswith("rejected"))
@@ -272,8 +246,6 @@ def _rung_row(row: dict[str, Any]) -> str:
 # --- the HTML page -------------------------------------------------------------------------
 
 def _figures(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame) -> list[tuple[str, Any]]:
-    from workbench.dashboard import figures
-
     frame = frame.copy()
     frame.attrs["latency_protocol"] = info.latency_protocol
     out: list[tuple[str, Any]] = []
@@ -291,7 +263,7 @@ def _figures(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame) -> list[
     for column in costs if has_accuracy else []:
         fig = figures.pareto_figure(frame, info.objectives, column, budgets=info.budgets, highlight=highlight,
                                     protocol=info.latency_protocol)
-        out.append((f"Accuracy vs {figures.label(column)}", fig))
+        out.append((f"Accuracy vs {results.label(column)}", fig))
     if len(info.objectives) == 3:
         out.append(("Three objectives", figures.pareto_3d_figure(frame, info.objectives, info.budgets)))
     out.append(("Hypervolume", figures.hypervolume_figure(results.hypervolume_history(frame, info.objectives))))
@@ -305,22 +277,21 @@ def _table_html(front: pd.DataFrame) -> str:
     if front.empty:
         return "<p>No feasible completed trial yet.</p>"
     knobs = [c for c in front.columns if c.startswith(results.KNOB_PREFIX)]
-    columns = [c for c in _TABLE_COLUMNS if c in front and (c not in _OPTIONAL_COLUMNS or front[c].notna().any())] + knobs
+    columns = [c for c in _TABLE_COLUMNS
+               if c in front and (c not in _OPTIONAL_COLUMNS or front[c].notna().any())] + knobs
     head = "".join(f"<th>{html.escape(c[len(results.KNOB_PREFIX):] if c in knobs else c)}</th>" for c in columns)
     rows = []
     for _, row in front.iterrows():
         cells = []
         for column in columns:
             value = row[column]
-            text = str(int(value)) if column == "number" else _fmt(value, column) if column not in knobs else str(value)
+            text = str(int(value)) if column == "number" else str(value) if column in knobs else human(value, column)
             cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _facts_html(info: StudyInfo, headline: Headline) -> str:
-    from workbench.dashboard.figures import fidelity_text, noise_text, protocol_text
-
     facts = [
         ("objectives", ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)),
         ("dataset", info.dataset or "–"), ("device", info.device or "–"), ("space file", info.space_file or "–"),
@@ -328,12 +299,12 @@ def _facts_html(info: StudyInfo, headline: Headline) -> str:
         ("seed noise", noise_text(info)), ("proxy fidelity", fidelity_text(info)),
         ("trials", ", ".join(f"{k.lower()}: {v}" for k, v in headline.states.items()) + f" (total {info.n_trials})"),
         ("by status", ", ".join(f"{k}: {v}" for k, v in headline.statuses.items()) or "–"),
-        ("knee", _row_text(headline.knee) if headline.knee is not None else headline.knee_note),
+        ("knee", trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
     ]
-    facts += [(f"best within {name}", _best_text(row, note)) for name, row, note in headline.best]
+    facts += [(f"best within {name}", best_text(row, note)) for name, row, note in headline.best]
     if headline.confirmed is not None:
         row, note = headline.confirmed
-        facts.append(("best on confirmed accuracy", _row_text(row) if row is not None else note))
+        facts.append(("best on confirmed accuracy", trial_text(row) if row is not None else note))
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     return f"<table class='facts'>{rows}</table>"
 
@@ -343,19 +314,24 @@ def _space_html(info: StudyInfo) -> str:
     if not space:
         return "<p>The study did not store its search space.</p>"
     text = json.dumps(space, indent=2, default=str)
-    return f"<details><summary>Search space (as stored with the study)</summary><pre>{html.escape(text)}</pre></details>"
+    return (f"<details><summary>Search space (as stored with the study)</summary><pre>{html.escape(text)}</pre>"
+            "</details>")
 
 
 _STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;
+padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
-table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
-thead th{background:#f4f6fa}.facts th{background:#f4f6fa;white-space:nowrap}pre{background:#f8f8f8;padding:.8rem;overflow:auto}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:left}
+thead th{background:#f4f6fa}.facts th{background:#f4f6fa;white-space:nowrap}
+pre{background:#f8f8f8;padding:.8rem;overflow:auto}
 .note{color:#666;font-size:.85rem}
 """
 
 
-def report_html(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame, front: pd.DataFrame, headline: Headline) -> str:
+def report_html(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame, front: pd.DataFrame,
+                headline: Headline) -> str:
     """The self-contained page: plotly.js inline once, then every figure as a div."""
     sections = []
     for i, (title, fig) in enumerate(_figures(study, info, frame)):

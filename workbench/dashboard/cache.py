@@ -1,8 +1,8 @@
 """A study read once in full, then only what changed: what keeps auto-refresh cheap at 10,000 trials.
 
 `StudyCache` keeps the trials of one study by number. Each `refresh()` asks the storage, through
-Optuna's public storage API only, for the trials numbered past the last read (found by probing
-`get_trial_id_from_study_id_trial_number`: a study's trial numbers run 0..n-1) and for the trials
+Optuna's public storage API only, for the trials numbered past the last read (counted by
+`workbench.storage.count_trials`, which probes trial numbers) and for the trials
 that were still running or waiting at the last read, and reads just those (`get_trial`). A finished
 trial cannot change through Optuna's API, so it is never read twice. A large backlog (the first
 read, a study that jumped by thousands of trials) is one `get_all_trials` instead.
@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from workbench.dashboard import data
 from workbench.errors import WorkbenchError
 from workbench.record import StudyRecord
-from workbench.storage import normalise_url, open_storage
+from workbench.storage import count_trials, normalise_url, open_storage
 
 UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 _VERSIONS = itertools.count()  # process-wide: a version never names two different reads
@@ -94,7 +94,8 @@ class StudyCache:
                     study_data, version = self._snapshot.study, self._snapshot.version
             finally:
                 data.release(storage)
-            self._snapshot = Snapshot(study_data, version, Read(was_full, tuple(numbers), time.perf_counter() - started))
+            read = Read(was_full, tuple(numbers), time.perf_counter() - started)
+            self._snapshot = Snapshot(study_data, version, read)
             return self._snapshot
 
     def _open(self) -> BaseStorage:
@@ -115,10 +116,10 @@ class StudyCache:
         if study_id != self._study_id:  # a new cache, or the study was deleted and made again
             self._study_id, self._trials, self._unfinished = study_id, {}, set()
         known = len(self._trials)
-        total = _count_trials(storage, study_id, known)
+        total = count_trials(storage, study_id, known)
         if total < known:  # trials vanished: the storage was replaced under us
             self._trials, self._unfinished, known = {}, set(), 0
-            total = _count_trials(storage, study_id, 0)
+            total = count_trials(storage, study_id, 0)
         wanted = sorted(self._unfinished | set(range(known, total)))
         if full or not self._trials or len(wanted) > max(BULK_READ_MIN, BULK_READ_FRACTION * known):
             trials = storage.get_all_trials(study_id, deepcopy=False)
@@ -135,31 +136,6 @@ class StudyCache:
                 self._unfinished.add(trial.number)
             else:
                 self._unfinished.discard(trial.number)
-
-
-def _has_trial(storage: BaseStorage, study_id: int, number: int) -> bool:
-    try:
-        storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        return True
-    except KeyError:
-        return False
-
-
-def _count_trials(storage: BaseStorage, study_id: int, known: int) -> int:
-    """How many trials the study has, given that it has at least `known`: probe the trial
-    numbers at `known`, then doubling steps past it, then bisect. Two look-ups when nothing
-    or one trial is new; about 2·log2(n) on a first read. (`BaseStorage.get_n_trials` would
-    read every trial of an RDB study just to count them.)"""
-    if not _has_trial(storage, study_id, known):
-        return known
-    low, step = known, 1  # trial `low` exists
-    while _has_trial(storage, study_id, low + step):
-        low, step = low + step, step * 2
-    high = low + step  # trial `high` does not exist
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if _has_trial(storage, study_id, middle) else (low, middle)
-    return high
 
 
 _CACHES: dict[tuple[str, str], StudyCache] = {}

@@ -2,7 +2,7 @@
 
 Every function opens the storage, reads, and disposes of the database connections before
 returning, so the app never holds a connection (or a SQLite lock) beside a running study.
-Nothing here imports Streamlit; `views` wraps these functions in `st.cache_data` keyed on
+Nothing here imports Streamlit; `cached` wraps these functions in `st.cache_data` keyed on
 the storage, the study and its trial counts.
 
 Example:
@@ -23,8 +23,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
-from workbench.record import TrialRecord
 from workbench import record, results
+from workbench.record import TrialRecord
 from workbench.storage import DEFAULT_STORAGE, load_study, release_storage, study_storage
 
 STORAGE_ENV = "WORKBENCH_STORAGE"
@@ -57,6 +57,30 @@ def default_study(argv: Sequence[str] | None = None) -> str | None:
 
 # Close every database connection a storage holds (the storage package owns how).
 release = release_storage
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password hidden.
+
+    Example:
+        >>> mask_url("postgresql://me:secret@db/studies"), mask_url("runs/journal.log")
+        ('postgresql://me:***@db/studies', 'runs/journal.log')
+    """
+    try:
+        import sqlalchemy
+
+        if "://" in url:
+            return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not an SQLAlchemy URL: nothing to hide
+        pass
+    return url
+
+
+def catalog_counts(catalog: pd.DataFrame, name: str) -> tuple[int, ...]:
+    """A study's trial counts in the catalog (all, complete, failed, running): what the cached
+    study is keyed on."""
+    row = catalog.set_index("study").loc[name]
+    return int(row["trials"]), int(row["complete"]), int(row["failed"]), int(row["running"])
 
 
 def study_catalog(storage_url: str | None) -> pd.DataFrame:

@@ -64,13 +64,8 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
     architecture once) and the best trial."""
     trials = study.get_trials(deepcopy=False)
     frame = results.trials_frame(study, trials)
-    states: dict[str, int] = {}
-    statuses: dict[str, int] = {}
-    for trial in trials:
-        states[trial.state.name] = states.get(trial.state.name, 0) + 1
-        status = TrialRecord.of(trial).status
-        statuses[status] = statuses.get(status, 0) + 1
-    objectives = results.study_objectives(study)
+    info = results.study_info(study, trials)
+    objectives = info.objectives
     names = [o.name for o in objectives]
     front = results.pareto_front(frame, objectives) if not frame.empty else frame
     if len(objectives) == 1 and not front.empty:
@@ -82,8 +77,9 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
         entry.update({o.name: row.get(o.column) for o in objectives})
         entry["knobs"] = knobs.get(entry["number"])
         pareto.append(entry)
-    return SearchSummary(study_name=study.study_name, storage=storage, states=states, statuses=statuses, pareto=pareto,
-                         best=best_scored(frame), ran=ran, seconds=seconds, metric_names=names, ladder=rung_text(trials))
+    return SearchSummary(study_name=study.study_name, storage=storage, states=info.states, statuses=info.statuses,
+                         pareto=pareto, best=best_scored(frame), ran=ran, seconds=seconds, metric_names=names,
+                         ladder=rung_text(trials))
 
 
 class ProgressBar:
@@ -114,7 +110,7 @@ class ProgressBar:
         self.bar.update(done - self.done)
         self.done = done
         best = best_scored(results.trials_frame(study, trials))
-        text = " ".join(filter(None, [best_text(best) if best is not None else "", rung_text(trials)]))
+        text = " ".join(filter(None, [results.progress_text(best) if best is not None else "", rung_text(trials)]))
         if text:
             self.bar.set_postfix_str(text, refresh=True)
 
@@ -145,12 +141,3 @@ def rung_text(trials: list[FrozenTrial]) -> str:
         parts.append("rungs " + " ".join(f"{rung:g}:{count}" for rung, count in sorted(reached.items())))
     return " ".join(parts)
 
-
-def best_text(best: dict[str, Any]) -> str:
-    """`best acc=0.9312 (#7) macs=1.19M lat=2.87ms`."""
-    parts = [f"best acc={best['accuracy']:.4g} (#{best['number']})"]
-    if best.get("macs") is not None:
-        parts.append(f"macs={best['macs'] / 1e6:.2f}M")
-    if best.get("latency_ms") is not None:
-        parts.append(f"lat={best['latency_ms']:.2f}ms")
-    return " ".join(parts)

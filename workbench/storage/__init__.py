@@ -4,6 +4,7 @@
 * `optuna_internals`: every use of Optuna's private API (each with a contract test).
 * `locks`: the study lock (count-and-ask, claim an architecture) and SQLite's one-writer run lock.
 * `errors`: read-only, locked or unwritable storages as one line.
+* `probing`: how many trials a study has, from a few look-ups by trial number.
 * `proxy`: serving one storage over gRPC to worker processes, and opening `grpc://` storages.
 
 Everything else in the workbench uses these functions or Optuna's public API.
@@ -25,6 +26,7 @@ from workbench.storage.optuna_internals import (
     trial_by_number,
     trial_state_counts,
 )
+from workbench.storage.probing import count_trials, has_trial
 from workbench.storage.proxy import grpc_address, open_grpc, serve_storage
 from workbench.storage.urls import (
     DEFAULT_STORAGE,
@@ -38,9 +40,9 @@ from workbench.storage.urls import (
 )
 
 __all__ = [
-    "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "describe_storage_error", "exclusive_run", "fail_running",
-    "grpc_address", "hypervolume", "journal_path", "load_study", "lock_file_for", "named_constraints", "normalise_url",
-    "open_grpc", "open_storage", "pareto_mask", "postgres_driver_url", "release_storage", "set_constraint_list", "serve_storage", "sqlite_path",
-    "storage_errors", "storage_location", "stored_metric_names", "study_id", "study_lock", "study_storage",
-    "trial_by_number", "trial_state_counts",
+    "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "count_trials", "describe_storage_error", "exclusive_run",
+    "fail_running", "grpc_address", "has_trial", "hypervolume", "journal_path", "load_study", "lock_file_for",
+    "named_constraints", "normalise_url", "open_grpc", "open_storage", "pareto_mask", "postgres_driver_url",
+    "release_storage", "serve_storage", "set_constraint_list", "sqlite_path", "storage_errors", "storage_location",
+    "stored_metric_names", "study_id", "study_lock", "study_storage", "trial_by_number", "trial_state_counts",
 ]

@@ -122,9 +122,10 @@ def release_storage(storage: BaseStorage) -> None:
         engine.dispose()
 
 
-def stored_metric_names(system_attrs: dict[str, Any]) -> list[str] | None:
-    """A study's objective names from its system attributes (a `FrozenStudy`'s included)."""
-    names = system_attrs.get(_METRIC_NAMES_KEY)
+def stored_metric_names(study: Any) -> list[str] | None:
+    """A study's objective names from its system attributes (an `optuna.Study` or a `FrozenStudy`,
+    which has no `metric_names`)."""
+    names = study.system_attrs.get(_METRIC_NAMES_KEY)
     return list(names) if names else None
 
 

@@ -5,15 +5,30 @@ that cannot be told from the best under the budgets is shaded and named in the l
 never-scored trials (rejected, failed) sit in their own strip under the plot, on the cost
 axis only; each architecture is drawn once; the accuracy axis spans the measured figures.
 
+As Optuna's visualization does (`_get_pareto_front_info`, then plot), what a chart shows is
+computed once (`front_info`: the axes, each point's category, the front, the sampled cloud, the
+never-scored strip, the tie band) and then drawn (`draw_front`); the dashboard reads the same
+`FrontInfo` for its captions and tables.
+
 Example:
-    >>> from workbench import results
-    >>> study, frame = results.open_results("digits")  # doctest: +SKIP
-    >>> fig = pareto_figure(frame, results.study_objectives(study), "macs")  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> from workbench.record import OBJECTIVES
+    >>> # accuracy ^   0 (0.9, 2M)  front        1 (0.8, 3M)  dominated by 0
+    >>> #         |   2 (0.7, 1M)  front        3 rejected: never scored, on the cost axis only
+    >>> frame = pd.DataFrame({"number": [0, 1, 2, 3], "state": "COMPLETE", "status": ["complete"] * 3 + ["rejected"],
+    ...                       "scored": [True, True, True, False], "feasible": [True, True, True, False],
+    ...                       "accuracy": [0.9, 0.8, 0.7, None], "macs": [2e6, 3e6, 1e6, 5e5]})
+    >>> info = front_info(frame, [OBJECTIVES["accuracy"], OBJECTIVES["macs"]], "macs")
+    >>> info.front["number"].tolist(), info.categories.dropna().to_dict(), info.strip["number"].tolist()
+    ([2, 0], {0: 'Pareto front', 1: 'dominated', 2: 'Pareto front'}, [3])
+    >>> [t.name for t in draw_front(info).data if t.customdata is not None]
+    ['dominated (1)', 'Pareto front (2)', 'rejected, never scored (1)']
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -23,15 +38,16 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from workbench import record, results
-from workbench.dashboard import scale
-from workbench.dashboard.common import TEMPLATE, hover_texts, human, label, note
 from workbench.errors import WorkbenchError
-from workbench.record import OBJECTIVES, Objective
-from workbench.record import Budgets
+from workbench.figures import scale
+from workbench.figures.style import TEMPLATE, hover_texts, note
+from workbench.record import OBJECTIVES, Budgets, Objective
+from workbench.results import human, label
 from workbench.stats import Z95, tie_band
 
 # Which budget bounds which axis (p90 has no budget of its own: budgets bound p50).
-AXIS_BUDGET: dict[str, str] = {record.MACS: "max_macs", record.PARAMS: "max_params", record.LATENCY_P50: "max_latency_ms"}
+AXIS_BUDGET: dict[str, str] = {record.MACS: "max_macs", record.PARAMS: "max_params",
+                               record.LATENCY_P50: "max_latency_ms"}
 
 # Point categories, in drawing order (later ones on top).
 INFEASIBLE, OVER_BUDGET, DOMINATED, FRONT = "infeasible", "over budget", "dominated", "Pareto front"
@@ -109,9 +125,10 @@ def _color_spec(frame: pd.DataFrame, color_by: str | None) -> tuple[str, dict[An
     return "category", {value: palette[i % len(palette)] for i, value in enumerate(sorted(values.unique(), key=str))}
 
 
-def _marker(category: str, part: pd.DataFrame, color_by: str | None, spec: tuple[str, dict[Any, str]] | None) -> dict[str, Any]:
+def _marker(category: str, part: pd.DataFrame, color_by: str | None,
+            spec: tuple[str, dict[Any, str]] | None) -> dict[str, Any]:
     style = STYLE[category]
-    marker: dict[str, Any] = {"symbol": style["symbol"], "size": style["size"], "opacity": style["opacity"], "color": style["color"]}
+    marker: dict[str, Any] = {key: style[key] for key in ("symbol", "size", "opacity", "color")}
     if spec is not None and color_by is not None:
         kind, colours = spec
         if kind == "numeric":
@@ -167,7 +184,8 @@ def tie_shading(frame: pd.DataFrame, budgets: Budgets | None, by: str = "proxy")
     return top - tie_band(se, se), top, len(tied)
 
 
-def _y_range(plotted: pd.DataFrame, accuracy: str, by: str, band: tuple[float, float, int] | None) -> list[float] | None:
+def _y_range(plotted: pd.DataFrame, accuracy: str, by: str,
+             band: tuple[float, float, int] | None) -> list[float] | None:
     """An accuracy axis that spans the measured accuracies, their intervals and the tie band."""
     if plotted.empty:
         return None
@@ -178,6 +196,56 @@ def _y_range(plotted: pd.DataFrame, accuracy: str, by: str, band: tuple[float, f
     lo, hi = float(values.min()), float(values.max())
     pad = 0.08 * (hi - lo) if hi > lo else max(0.005, 0.05 * abs(hi))
     return [lo - pad, hi + pad]
+
+
+@dataclass(frozen=True)
+class FrontInfo:
+    """What an accuracy-versus-cost chart shows, computed once (`front_info`).
+
+    `categories` names each plotted row's category (NaN: not plotted); `front` is the Pareto
+    front within the budgets, sorted by cost; `cloud` holds every other drawn group whole (by
+    category, and `never scored: <status>` for the strip) and `drawn` what of it is drawn (a
+    seeded sample past `max_cloud`); `band` is the tie band `(low, high, trials)`."""
+
+    frame: pd.DataFrame
+    axes: list[Objective]
+    cost_column: str
+    budgets: Budgets | None
+    by: str
+    categories: pd.Series
+    front: pd.DataFrame
+    strip: pd.DataFrame
+    cloud: dict[str, pd.DataFrame]
+    drawn: dict[str, pd.DataFrame]
+    band: tuple[float, float, int] | None
+
+    @property
+    def accuracy(self) -> str:
+        """The column of the accuracy axis."""
+        return self.axes[0].column
+
+    @property
+    def plotted(self) -> pd.DataFrame:
+        """The rows drawn on the accuracy axis (scored, each architecture once)."""
+        return self.frame[self.categories.notna()]
+
+
+def front_info(frame: pd.DataFrame, objectives: Sequence[Objective], cost_column: str, budgets: Budgets | None = None,
+               *, by: str = "proxy", max_cloud: int | None = scale.MAX_CLOUD_POINTS) -> FrontInfo:
+    """Everything an accuracy-versus-`cost_column` chart shows, computed once (see `FrontInfo`)."""
+    axes = axis_objectives(objectives, cost_column, by)
+    accuracy = axes[0].column
+    has_accuracy = accuracy in frame
+    categories = point_categories(frame, axes, budgets) if has_accuracy else \
+        pd.Series(np.nan, index=frame.index, dtype=object)
+    strip = never_scored(frame, cost_column)
+    cloud = {c: frame[categories == c] for c in (INFEASIBLE, OVER_BUDGET, DOMINATED)}
+    cloud.update({_STRIP_KEY + str(status): part for status, part in strip.groupby("status", sort=True)})
+    cloud = {k: v for k, v in cloud.items() if not v.empty}
+    front = frame[categories == FRONT].sort_values([cost_column, "number"])
+    return FrontInfo(frame=frame, axes=axes, cost_column=cost_column, budgets=budgets, by=by, categories=categories,
+                     front=front, strip=strip, cloud=cloud, drawn=scale.sample_parts(cloud, max_cloud),
+                     band=tie_shading(frame, budgets, by) if has_accuracy else None)
 
 
 def pareto_figure(
@@ -193,7 +261,7 @@ def pareto_figure(
     max_cloud: int | None = scale.MAX_CLOUD_POINTS,
 ) -> go.Figure:
     """Accuracy against `cost_column`: each scored architecture once, never-scored trials in
-    a strip below.
+    a strip below (`draw_front` of `front_info`).
 
     The Pareto front of accuracy versus that cost (within `budgets`) is a step line through
     its trials; dominated trials are faded, trials over the `budgets` are open diamonds and
@@ -210,46 +278,43 @@ def pareto_figure(
     Past `scale.WEBGL_MIN_POINTS` points the markers are WebGL (`scattergl`). The front is
     always drawn whole; past `max_cloud` other points (dominated, over budget, infeasible,
     never scored) a seeded sample of them is drawn, and the title and legend say so.
-
-    Example:
-        >>> fig = pareto_figure(frame, objectives, "macs", Budgets(max_macs=2e7))  # doctest: +SKIP
     """
-    axes = axis_objectives(objectives, cost_column, by)
-    accuracy = axes[0].column
+    info = front_info(frame, objectives, cost_column, budgets, by=by, max_cloud=max_cloud)
+    return draw_front(info, color_by, highlight, protocol=protocol)
+
+
+def draw_front(info: FrontInfo, color_by: str | None = None, highlight: int | None = None, *,
+               protocol: Mapping[str, Any] | None = None) -> go.Figure:
+    """The chart of a `FrontInfo` (see `pareto_figure`)."""
+    frame, cost_column, accuracy, front, drawn = info.frame, info.cost_column, info.accuracy, info.front, info.drawn
     protocol = protocol if protocol is not None else frame.attrs.get("latency_protocol")
-    categories = point_categories(frame, axes, budgets) if accuracy in frame else pd.Series(np.nan, index=frame.index, dtype=object)
-    strip = never_scored(frame, cost_column)
+    strip = info.strip
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.86, 0.14], vertical_spacing=0.03) \
         if not strip.empty else make_subplots(rows=1, cols=1)
     spec = _color_spec(frame, color_by)
-    band = tie_shading(frame, budgets, by) if accuracy in frame else None
-    front = frame[categories == FRONT]
-    cloud = {c: frame[categories == c] for c in (INFEASIBLE, OVER_BUDGET, DOMINATED)}
-    cloud.update({_STRIP_KEY + str(status): part for status, part in strip.groupby("status", sort=True)})
-    cloud = {k: v for k, v in cloud.items() if not v.empty}
-    drawn = scale.sample_parts(cloud, max_cloud)
     trace = scale.scatter_type(len(front) + sum(len(p) for p in drawn.values()))
     for category in (INFEASIBLE, OVER_BUDGET, DOMINATED, FRONT):
         part = front if category == FRONT else drawn.get(category, front.head(0))
         if part.empty:
             continue
         if category == FRONT:
-            ordered = part.sort_values([cost_column, "number"])
             fig.add_trace(go.Scatter(
-                x=ordered[cost_column], y=ordered[accuracy], mode="lines", line={"shape": "hv", "color": "#1f4e9c", "width": 2},
+                x=part[cost_column], y=part[accuracy], mode="lines",
+                line={"shape": "hv", "color": "#1f4e9c", "width": 2},
                 name="Pareto front", hoverinfo="skip", legendgroup="front", showlegend=False,
             ), row=1, col=1)
         fig.add_trace(trace(
-            x=part[cost_column], y=part[accuracy], mode="markers", name=f"{category} ({_count(part, cloud.get(category))})",
+            x=part[cost_column], y=part[accuracy], mode="markers",
+            name=f"{category} ({_count(part, info.cloud.get(category))})",
             marker=_marker(category, part, color_by, spec), text=hover_texts(part, protocol),
-            error_y=_error_bars(part, accuracy, by, STYLE[category]["color"]),
+            error_y=_error_bars(part, accuracy, info.by, STYLE[category]["color"]),
             customdata=part["number"].to_numpy(), hovertemplate="%{text}<extra></extra>",
             legendgroup="front" if category == FRONT else category,
         ), row=1, col=1)
-    _add_strip(fig, drawn, cloud, cost_column, protocol, trace)
-    _add_band(fig, band)
-    _add_budget_line(fig, cost_column, budgets, rows=2 if not strip.empty else 1)
-    plotted = frame[categories.notna()]
+    _add_strip(fig, drawn, info.cloud, cost_column, protocol, trace)
+    _add_band(fig, info.band)
+    _add_budget_line(fig, cost_column, info.budgets, rows=2 if not strip.empty else 1)
+    plotted = info.plotted
     if highlight is not None and highlight in set(plotted["number"]):
         best = plotted[plotted["number"] == highlight].iloc[0]
         fig.add_trace(go.Scatter(
@@ -259,8 +324,9 @@ def pareto_figure(
         ), row=1, col=1)
     if spec is not None and color_by is not None:
         _add_colour_legend(fig, color_by, spec)
-    _layout(fig, accuracy, cost_column, len(plotted), len(strip), _y_range(plotted, accuracy, by, band), by)
-    _say_sampled(fig, len(front), sum(len(p) for p in drawn.values()), sum(len(p) for p in cloud.values()))
+    _layout(fig, accuracy, cost_column, len(plotted), len(strip), _y_range(plotted, accuracy, info.by, info.band),
+            info.by)
+    _say_sampled(fig, len(front), sum(len(p) for p in drawn.values()), sum(len(p) for p in info.cloud.values()))
     if plotted.empty and strip.empty:
         note(fig, "no measured trials to plot yet")
     return fig
@@ -275,18 +341,21 @@ def _count(part: pd.DataFrame, whole: pd.DataFrame | None) -> str:
 def _say_sampled(fig: go.Figure, n_front: int, n_drawn: int, n_cloud: int) -> None:
     """Name the sampling in the title: the front is whole, the rest is a sample."""
     if n_drawn < n_cloud:
-        fig.update_layout(title_text=f"{fig.layout.title.text}<br><sup>All {n_front} front trials drawn; the other points are "
-                                     f"a seeded sample of {n_drawn:,} of {n_cloud:,} (the legend gives each group's full count)</sup>")
+        fig.update_layout(title_text=f"{fig.layout.title.text}<br><sup>All {n_front} front trials drawn; "
+                                     f"the other points are a seeded sample of {n_drawn:,} of {n_cloud:,} "
+                                     "(the legend gives each group's full count)</sup>")
 
 
 def _layout(fig: go.Figure, accuracy: str, cost_column: str, n_plotted: int, n_strip: int, y_range: list[float] | None,
             by: str) -> None:
-    title = f"{label(accuracy)} vs {label(cost_column)} — {n_plotted} {'confirmed' if by == 'confirmed' else 'scored'} trials"
+    which = "confirmed" if by == "confirmed" else "scored"
+    title = f"{label(accuracy)} vs {label(cost_column)} — {n_plotted} {which} trials"
     if n_strip:
         title += f", {n_strip} never scored"
     fig.update_layout(
         template=TEMPLATE, title=title, hovermode="closest",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}, margin={"l": 60, "r": 20, "t": 80, "b": 50},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 80, "b": 50},
     )
     fig.update_yaxes(title_text=label(accuracy) + (" (95% interval)" if n_plotted else ""), range=y_range, row=1, col=1)
     fig.update_xaxes(title_text=label(cost_column), row=2 if n_strip else 1, col=1)
@@ -324,7 +393,8 @@ def _add_budget_line(fig: go.Figure, cost_column: str, budgets: Budgets | None, 
     if limit is None:
         return
     line = {"dash": "dash", "color": "#ff7f0e"}
-    fig.add_vline(x=limit, line=line, annotation_text=f"budget {human(limit, cost_column)}", annotation_position="top right",
+    fig.add_vline(x=limit, line=line, annotation_text=f"budget {human(limit, cost_column)}",
+                  annotation_position="top right",
                   row=1, col=1, exclude_empty_subplots=False)
     if rows > 1:
         fig.add_vline(x=limit, line=line, row=2, col=1, exclude_empty_subplots=False)
@@ -354,11 +424,14 @@ def pareto_3d_figure(frame: pd.DataFrame, objectives: Sequence[Objective], budge
         style = STYLE[category]
         fig.add_trace(go.Scatter3d(
             x=part[axes[0].column], y=part[axes[1].column], z=part[axes[2].column] if len(axes) > 2 else None,
-            mode="markers", name=f"{category} ({len(part)})", text=hover_texts(part, frame.attrs.get("latency_protocol")),
+            mode="markers", name=f"{category} ({len(part)})",
+            text=hover_texts(part, frame.attrs.get("latency_protocol")),
             hovertemplate="%{text}<extra></extra>",
-            marker={"symbol": symbols[category], "size": 6 if category == FRONT else 4, "color": style["color"], "opacity": style["opacity"]},
+            marker={"symbol": symbols[category], "size": 6 if category == FRONT else 4, "color": style["color"],
+                    "opacity": style["opacity"]},
         ))
     scene = {f"{axis}axis_title": label(o.column) for axis, o in zip("xyz", axes)}
-    fig.update_layout(template=TEMPLATE, title="Three objectives (scored trials) — " + " / ".join(label(o.column) for o in axes),
+    title = "Three objectives (scored trials) — " + " / ".join(label(o.column) for o in axes)
+    fig.update_layout(template=TEMPLATE, title=title,
                       scene=scene, margin={"l": 0, "r": 0, "t": 60, "b": 0}, legend={"orientation": "h"})
     return fig

@@ -14,10 +14,11 @@ import pandas as pd
 
 from workbench.config.arch import ArchConfig
 from workbench.models import build_model
-from workbench.models.blocks import make_divisible
+from workbench.models.ghostnet import channels
 from workbench.profiling.counting import count_model
 
-ARCH_COLUMNS = ["stage", "blocks", "channels", "mid channels", "kernels", "strides", "ratio", "dw size", "cheap op", "primary kernel", "SE"]
+ARCH_COLUMNS = ["stage", "blocks", "channels", "mid channels", "kernels", "strides", "ratio", "dw size", "cheap op",
+                "primary kernel", "SE"]
 
 
 def _values(items: list[Any]) -> str:
@@ -39,26 +40,26 @@ def architecture_table(arch: ArchConfig) -> pd.DataFrame:
             "dw size": ghost.dw_size if arch.ghostify else "–", "cheap op": ghost.cheap_op if arch.ghostify else "–",
             "primary kernel": ghost.primary_kernel if arch.ghostify else "–", "SE": "–",
         }], columns=ARCH_COLUMNS)
-    stem = make_divisible(arch.stem.channels * arch.width, 4)
-    rows = [{"stage": "stem", "blocks": 1, "channels": str(stem), "mid channels": "–", "kernels": str(arch.stem.kernel),
-             "strides": str(arch.stem.stride), "ratio": "–", "dw size": "–", "cheap op": "–", "primary kernel": "–", "SE": "–"}]
-    channels = stem
-    for s, stage in enumerate(arch.stages):
-        scale = arch.width * stage.width
+    plan = channels(arch)
+    rows = [{"stage": "stem", "blocks": 1, "channels": str(plan.stem), "mid channels": "–",
+             "kernels": str(arch.stem.kernel), "strides": str(arch.stem.stride), "ratio": "–", "dw size": "–",
+             "cheap op": "–", "primary kernel": "–", "SE": "–"}]
+    current = plan.stem
+    for s, (stage, widths) in enumerate(zip(arch.stages, plan.stages)):
         ghosts = [arch.resolved_ghost(s, b) for b in range(len(stage.blocks))]
-        outs = [make_divisible(block.out * scale, 4) for block in stage.blocks]
         rows.append({
-            "stage": str(s), "blocks": len(stage.blocks), "channels": f"{channels} → {outs[-1]}",
-            "mid channels": _values([make_divisible(block.mid * scale, 4) for block in stage.blocks]),
+            "stage": str(s), "blocks": len(stage.blocks), "channels": f"{current} → {widths[-1][2]}",
+            "mid channels": _values([mid for _, mid, _ in widths]),
             "kernels": _values([block.kernel for block in stage.blocks]),
             "strides": _values([block.stride for block in stage.blocks]),
             "ratio": _values([g.ratio for g in ghosts]), "dw size": _values([g.dw_size for g in ghosts]),
-            "cheap op": _values([g.cheap_op for g in ghosts]), "primary kernel": _values([g.primary_kernel for g in ghosts]),
+            "cheap op": _values([g.cheap_op for g in ghosts]),
+            "primary kernel": _values([g.primary_kernel for g in ghosts]),
             "SE": _values([block.se for block in stage.blocks]) if any(b.se for b in stage.blocks) else "none",
         })
-        channels = outs[-1]
-    last = make_divisible(arch.head.last_channels * arch.width, 4)
-    rows.append({"stage": "head", "blocks": 1, "channels": f"{channels} → {last} → {arch.head.features} → {arch.num_classes}",
+        current = widths[-1][2]
+    rows.append({"stage": "head", "blocks": 1,
+                 "channels": f"{current} → {plan.last} → {arch.head.features} → {arch.num_classes}",
                  "mid channels": "–", "kernels": "1", "strides": "–", "ratio": "–", "dw size": "–", "cheap op": "–",
                  "primary kernel": "–", "SE": "–"})
     return pd.DataFrame(rows, columns=ARCH_COLUMNS)

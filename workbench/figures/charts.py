@@ -1,15 +1,12 @@
-"""Plotly figures of a study, shared by the dashboard and the HTML report.
-
-Every builder takes plain pandas data from `workbench.results` (a trials frame, a front, a
-hypervolume history) and returns a `go.Figure`; none of them reads storage. Past a few hundred
-points the markers are WebGL (`scattergl`, see `scale`); a browser test counts them through
-plotly's own `gd.data`. The accuracy-versus-cost charts live in `pareto`, the shared names and
-number formats in `common`; both are re-exported here.
+"""The study's other charts: hypervolume history, knob importance, MACs against latency, several
+studies' fronts, a trial's validation curve. Each takes plain pandas data from
+`workbench.results` and returns a `go.Figure`; none reads storage.
 
 Example:
-    >>> from workbench import results
-    >>> study, frame = results.open_results("digits")  # doctest: +SKIP
-    >>> fig = pareto_figure(frame, results.study_objectives(study), "macs")  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"number": range(4), "macs": [1.0, 2.0, 3.0, 4.0], "latency_p50_ms": [1.0, 3.0, 2.0, 4.0]})
+    >>> macs_latency_figure(frame).layout.title.text
+    'MACs vs measured latency p50 — Pearson r = 0.80, Spearman ρ = 0.80 (n=4)'
 """
 
 from __future__ import annotations
@@ -23,19 +20,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 
 from workbench import record, results
-from workbench.dashboard import scale
-from workbench.dashboard.common import (LABELS, TEMPLATE, accuracy_text, confirmed_text, fidelity_text, hover_texts, human,
-                                        label, noise_text, note, protocol_text)
-from workbench.dashboard.pareto import (AXIS_BUDGET, BAND_NAME, DOMINATED, FRONT, INFEASIBLE, NEVER_SCORED, OVER_BUDGET,
-                                        axis_objectives, cost_objective, interval, never_scored, pareto_3d_figure,
-                                        pareto_figure, point_categories, tie_shading)
-
-__all__ = [
-    "LABELS", "AXIS_BUDGET", "BAND_NAME", "NEVER_SCORED", "INFEASIBLE", "OVER_BUDGET", "DOMINATED", "FRONT", "label", "human",
-    "protocol_text", "noise_text", "fidelity_text", "accuracy_text", "confirmed_text", "hover_texts", "cost_objective",
-    "axis_objectives", "interval", "never_scored", "point_categories", "tie_shading", "pareto_figure", "pareto_3d_figure",
-    "hypervolume_figure", "importance_figure", "macs_latency_figure", "compare_figure", "validation_curve_figure",
-]
+from workbench.figures import scale
+from workbench.figures.style import TEMPLATE, hover_texts, note
+from workbench.results import label
 
 
 def hypervolume_figure(history: pd.DataFrame) -> go.Figure:
@@ -44,10 +31,12 @@ def hypervolume_figure(history: pd.DataFrame) -> go.Figure:
     if history.empty:
         note(fig, "no feasible trials yet")
     else:
-        fig.add_trace(go.Scatter(x=history["number"], y=history["hypervolume"], mode="lines", line={"shape": "hv", "width": 2},
+        fig.add_trace(go.Scatter(x=history["number"], y=history["hypervolume"], mode="lines",
+                                 line={"shape": "hv", "width": 2},
                                  name="hypervolume", hovertemplate="trial %{x}: %{y:.4g}<extra></extra>"))
     fig.update_layout(template=TEMPLATE, title="Hypervolume of the scored feasible trials after each trial",
-                      xaxis_title="trial number", yaxis_title="hypervolume", margin={"l": 60, "r": 20, "t": 60, "b": 50})
+                      xaxis_title="trial number", yaxis_title="hypervolume",
+                      margin={"l": 60, "r": 20, "t": 60, "b": 50})
     return fig
 
 
@@ -61,9 +50,11 @@ def importance_figure(importances: Mapping[str, Mapping[str, float]]) -> go.Figu
                                  hovertemplate=f"{objective}: %{{y}} %{{x:.3f}}<extra></extra>"))
     if not fig.data:
         note(fig, "too few scored trials to rank the knobs")
-    fig.update_layout(template=TEMPLATE, barmode="group", title="Knob importance per objective (Optuna PED-ANOVA, scored trials only)",
+    fig.update_layout(template=TEMPLATE, barmode="group",
+                      title="Knob importance per objective (Optuna PED-ANOVA, scored trials only)",
                       xaxis_title="importance (sums to 1 per objective)", yaxis_title="knob",
-                      margin={"l": 80, "r": 20, "t": 60, "b": 50}, height=max(320, 60 + 40 * len(knobs) * max(1, len(importances))))
+                      margin={"l": 80, "r": 20, "t": 60, "b": 50},
+                      height=max(320, 60 + 40 * len(knobs) * max(1, len(importances))))
     return fig
 
 
@@ -76,7 +67,8 @@ def macs_latency_figure(frame: pd.DataFrame) -> go.Figure:
     if len(both):
         fig.add_trace(scale.scatter_type(len(both))(
             x=both[record.MACS], y=both[record.LATENCY_P50], mode="markers", name="trials",
-            marker={"size": 8, "color": both[record.ACCURACY] if record.ACCURACY in both else None, "colorscale": "Viridis",
+            marker={"size": 8, "color": both[record.ACCURACY] if record.ACCURACY in both else None,
+                    "colorscale": "Viridis",
                     "colorbar": {"title": {"text": "accuracy"}}, "opacity": 0.8},
             text=hover_texts(both, frame.attrs.get("latency_protocol")), hovertemplate="%{text}<extra></extra>",
         ))
@@ -86,7 +78,8 @@ def macs_latency_figure(frame: pd.DataFrame) -> go.Figure:
         fig.add_trace(go.Scatter(x=xs, y=slope * xs + intercept, mode="lines", name="linear fit",
                                  line={"dash": "dot", "color": "#888"}, hoverinfo="skip"))
     if math.isnan(corr["pearson"]):
-        title = f"MACs vs measured latency p50 — too few trials, or too little spread, for a correlation (n={int(corr['n'])})"
+        title = ("MACs vs measured latency p50 — too few trials, or too little spread, for a correlation "
+                 f"(n={int(corr['n'])})")
     else:
         title = (f"MACs vs measured latency p50 — Pearson r = {corr['pearson']:.2f}, "
                  f"Spearman ρ = {corr['spearman']:.2f} (n={int(corr['n'])})")
@@ -112,7 +105,8 @@ def compare_figure(fronts: Mapping[str, pd.DataFrame], cost_column: str) -> go.F
     if not fig.data:
         note(fig, "no feasible trials in the chosen studies")
     fig.update_layout(template=TEMPLATE, title=f"Pareto fronts: accuracy vs {label(cost_column)}",
-                      xaxis_title=label(cost_column), yaxis_title="accuracy", margin={"l": 60, "r": 20, "t": 60, "b": 50},
+                      xaxis_title=label(cost_column), yaxis_title="accuracy",
+                      margin={"l": 60, "r": 20, "t": 60, "b": 50},
                       legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 

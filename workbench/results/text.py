@@ -1,21 +1,28 @@
-"""What every figure and page of a study shares: display names, readable numbers, the
-latency protocol, the study's noise facts and the hover text of a trial.
+"""Every sentence the search summary, the report and the dashboard share, written once: display
+names, readable numbers, the latency protocol, the study's noise facts, a trial's accuracy with
+its uncertainty, the best trial and the trials tied with it within noise.
 
 Example:
     >>> human(12_345_678), human(0.95, "accuracy"), label("knob_width")
     ('12.3 M', '0.9500', 'width')
+    >>> tie_text([3, 7, 5], 5)
+    'tied with 2 others within noise (trials 3, 7); the cheapest of the tie is named'
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from workbench import record, results
+from workbench import record
+from workbench.errors import WorkbenchError
+from workbench.record import Budgets
+from workbench.results.frame import KNOB_PREFIX, SCORED, status_counts
+from workbench.results.picks import indistinguishable_from_best
+from workbench.results.studies import StudyInfo
 
 # Axis and hover names of the figures a trial carries (the DESIGN's naming: MACs are
 # conv/linear multiply-accumulates, "fvcore FLOPs" is fvcore's total).
@@ -33,13 +40,12 @@ LABELS: dict[str, str] = {
     record.IMAGES_PER_SECOND: "images/s",
 }
 ACCURACY_COLUMNS = (record.ACCURACY, record.CONFIRMED_ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH)
-TEMPLATE = "plotly_white"
 
 
 def label(column: str) -> str:
     """The display name of a trials-frame column (`knob_width` -> `width`)."""
-    if column.startswith(results.KNOB_PREFIX):
-        return column[len(results.KNOB_PREFIX):]
+    if column.startswith(KNOB_PREFIX):
+        return column[len(KNOB_PREFIX):]
     return LABELS.get(column, column)
 
 
@@ -80,11 +86,11 @@ def protocol_text(protocol: Mapping[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
-def noise_text(info: results.StudyInfo) -> str:
+def noise_text(info: StudyInfo) -> str:
     """The study's seed noise: 'sd 0.0083 (0.83 points) over 4 trials × 3 seeds', or why not.
 
     Example:
-        >>> from workbench.results import Budgets, StudyInfo
+        >>> from workbench.record import Budgets
         >>> info = StudyInfo("s", [], 0, {}, None, None, None, Budgets(), None, noise_sd=0.0083,
         ...                  noise={"trials": 4, "seeds": 3})
         >>> noise_text(info)
@@ -93,15 +99,16 @@ def noise_text(info: results.StudyInfo) -> str:
     if info.noise_sd is None:
         return "not measured (set `noise: {trials: T, seeds: S}` in the space)"
     noise = info.noise or {}
-    how = f" over {noise['trials']} trials × {noise['seeds']} seeds" if noise.get("trials") and noise.get("seeds") else ""
+    how = f" over {noise['trials']} trials × {noise['seeds']} seeds" if noise.get("trials") and noise.get("seeds") \
+        else ""
     return f"sd {info.noise_sd:.4f} ({100 * info.noise_sd:.2f} points){how}"
 
 
-def fidelity_text(info: results.StudyInfo) -> str:
+def fidelity_text(info: StudyInfo) -> str:
     """The proxy-to-confirmed Kendall tau with its interval, or how to measure it.
 
     Example:
-        >>> from workbench.results import Budgets, StudyInfo
+        >>> from workbench.record import Budgets
         >>> info = StudyInfo("s", [], 0, {}, None, None, None, Budgets(), None,
         ...                  fidelity={"tau": 0.62, "low": 0.31, "high": 0.85, "n": 12, "epochs": 15, "seeds": 3})
         >>> fidelity_text(info)
@@ -125,7 +132,7 @@ def accuracy_text(row: Mapping[str, Any]) -> str:
     """'0.9512 [0.9431, 0.9580], sd 0.0040 over 3 seeds' for a scored trial;
     'never scored (rejected)' for one that was not."""
     get = row.get
-    if not bool(get(results.SCORED, True)) or _number(get(record.ACCURACY)) is None:
+    if not bool(get(SCORED, True)) or _number(get(record.ACCURACY)) is None:
         return f"never scored ({get('status')})"
     text = human(get(record.ACCURACY), record.ACCURACY)
     low, high = _number(get(record.ACCURACY_CI_LOW)), _number(get(record.ACCURACY_CI_HIGH))
@@ -142,47 +149,97 @@ def confirmed_text(row: Mapping[str, Any]) -> str | None:
     accuracy = _number(row.get(record.CONFIRMED_ACCURACY))
     if accuracy is None:
         return None
-    sd, epochs, samples = _number(row.get(record.CONFIRMED_SD)), _number(row.get(record.CONFIRMED_EPOCHS)), row.get(record.CONFIRMED_SAMPLES)
+    sd, epochs = _number(row.get(record.CONFIRMED_SD)), _number(row.get(record.CONFIRMED_EPOCHS))
+    samples = row.get(record.CONFIRMED_SAMPLES)
     text = f"{accuracy:.4f}" + (f" ± {sd:.4f} (sd)" if sd is not None else "")
     parts = [f"{epochs:g} epochs" if epochs is not None else None,
              f"{len(samples)} seeds" if isinstance(samples, list) and samples else None]
     return text + (", " + " × ".join(p for p in parts if p) if any(parts) else "")
 
 
-def _knob_text(value: Any) -> str:
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+def trial_text(row: Mapping[str, Any]) -> str:
+    """One trial in a line of the report: 'trial 1: accuracy 0.9450 [0.9294, 0.9578], 6.7 M MACs,
+    ...' (with its confirmation when it has one).
+
+    Example:
+        >>> trial_text({"number": 3, "accuracy": 0.95, "macs": 6.7e6, "params": 4.5e4, "latency_p50_ms": 3.0})
+        'trial 3: accuracy 0.9500, 6.7 M MACs, 45 k params, latency p50 3 ms'
+    """
+    confirmed = confirmed_text(row)
+    return (f"trial {int(row['number'])}: accuracy {accuracy_text(row)}"
+            + (f" (confirmed {confirmed})" if confirmed else "")
+            + f", {human(row.get(record.MACS))} MACs, {human(row.get(record.PARAMS))} params, "
+            f"latency p50 {human(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
 
 
-def hover_texts(frame: pd.DataFrame, protocol: Mapping[str, Any] | None = None) -> list[str]:
-    """One hover text per row: trial number and status, the accuracy with its interval (or
-    that it was never scored), the confirmation, every cost figure, the knobs, the reason a
-    trial was rejected, and the latency protocol."""
-    knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
-    protocol_line = f"protocol: {protocol_text(protocol)}" if protocol else ""
-    texts = []
-    for row in frame.to_dict("records"):
-        get = row.get
-        lines = [
-            f"<b>trial {int(get('number'))}</b> ({get('status')})",
-            f"accuracy {accuracy_text(row)}",
-            f"MACs {human(get(record.MACS))} · params {human(get(record.PARAMS))} · fvcore FLOPs {human(get(record.FLOPS_FVCORE))}",
-            f"latency p50 {human(get(record.LATENCY_P50), record.LATENCY_P50)} · p90 "
-            f"{human(get(record.LATENCY_P90), record.LATENCY_P90)} · CV {human(get(record.LATENCY_CV))}"
-            f" · peak memory {human(get(record.PEAK_MEMORY))}B",
-        ]
-        confirmed = confirmed_text(row)
-        if confirmed:
-            lines.insert(2, f"confirmed {confirmed}")
-        if knobs:
-            lines.append("knobs: " + ", ".join(f"{label(k)}={_knob_text(get(k))}" for k in knobs))
-        if isinstance(get("reason"), str) and get("reason"):
-            lines.append(f"reason: {get('reason')}")
-        device = get(record.DEVICE)
-        lines.append(protocol_line or (f"device: {device}" if device else "protocol: not recorded"))
-        texts.append("<br>".join(lines))
-    return texts
+def pick_text(row: Mapping[str, Any], by: str = "proxy") -> str:
+    """A picked trial as the dashboard names it: 'trial 1 — accuracy 0.9450 [...], MACs 6.7 M, ...';
+    with `by="confirmed"` the confirmed accuracy leads.
+
+    Example:
+        >>> pick_text({"number": 3, "accuracy": 0.95, "macs": 6.7e6, "params": 4.5e4, "latency_p50_ms": 3.0})
+        'trial 3 — accuracy 0.9500, MACs 6.7 M, params 45 k, latency p50 3 ms'
+    """
+    accuracy = accuracy_text(row)
+    if by == "confirmed":
+        accuracy = f"confirmed {confirmed_text(row)} (proxy {accuracy})"
+    return (f"trial {int(row['number'])} — accuracy {accuracy}, "
+            f"MACs {human(row.get(record.MACS))}, params {human(row.get(record.PARAMS))}, "
+            f"latency p50 {human(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
 
 
-def note(fig: go.Figure, text: str) -> None:
-    """A grey message in the middle of an empty figure."""
-    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font={"size": 16, "color": "#666"})
+def tie_text(tied: Sequence[int], number: int) -> str:
+    """The one sentence for a best trial tied within noise: 'tied with 2 others within noise
+    (trials 3, 7); the cheapest of the tie is named', '' when `number` is tied with nobody.
+
+    Example:
+        >>> tie_text([1, 0], 1), tie_text([1], 1)
+        ('tied with 1 other within noise (trial 0); the cheapest of the tie is named', '')
+    """
+    others = sorted(int(n) for n in tied if int(n) != number)
+    if not others:
+        return ""
+    plural = "s" if len(others) > 1 else ""
+    return (f"tied with {len(others)} other{plural} within noise (trial{plural} {', '.join(map(str, others))}); "
+            "the cheapest of the tie is named")
+
+
+def tie_note(frame: pd.DataFrame, budgets: Budgets | None, number: int, by: str = "proxy") -> str:
+    """`tie_text` for trial `number`, the best under `budgets` ('' when nothing can be ranked)."""
+    try:
+        tied = indistinguishable_from_best(frame, budgets, by=by)
+    except WorkbenchError:
+        return ""
+    return tie_text(tied["number"].tolist(), number)
+
+
+def best_text(row: Mapping[str, Any] | None, note: str) -> str:
+    """The best trial and its tie note (`trial_text; tie_text`), or why there is none."""
+    if row is None:
+        return note
+    return trial_text(row) + (f"; {note}" if note else "")
+
+
+def statuses_text(frame: pd.DataFrame) -> str:
+    """'6 complete, 1 reused, 2 rejected (never scored)' or 'no trials'.
+
+    Example:
+        >>> statuses_text(pd.DataFrame({"status": ["complete", "rejected"], "scored": [True, False]}))
+        '1 complete, 1 rejected (never scored)'
+    """
+    return ", ".join(f"{n} {name}" for name, n in status_counts(frame).items()) or "no trials"
+
+
+def progress_text(best: Mapping[str, Any]) -> str:
+    """The best trial so far, as the search's progress bar shows it.
+
+    Example:
+        >>> progress_text({"number": 7, "accuracy": 0.9312, "macs": 1.19e6, "latency_ms": 2.87})
+        'best acc=0.9312 (#7) macs=1.19M lat=2.87ms'
+    """
+    parts = [f"best acc={best['accuracy']:.4g} (#{best['number']})"]
+    if best.get("macs") is not None:
+        parts.append(f"macs={best['macs'] / 1e6:.2f}M")
+    if best.get("latency_ms") is not None:
+        parts.append(f"lat={best['latency_ms']:.2f}ms")
+    return " ".join(parts)
