@@ -36,6 +36,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from _report import save_report  # noqa: E402
+
 from workbench.data.batching import DeviceBatches, default_padding  # noqa: E402
 from workbench.models import build_model, get_preset  # noqa: E402
 from workbench.profiling import LatencyProtocol, count_model, measure_latency  # noqa: E402

@@ -16,7 +16,6 @@ import os
 import statistics
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +34,7 @@ TARGETS = {"count_seconds": 1.0, "kendall_tau": 0.9, "median_rel_diff": 0.05, "d
 
 
 from _report import save_report  # noqa: E402
+
 
 def bench_counting(runs: int) -> dict[str, Any]:
     """Cold and warm wall time of `count_model` on GhostNet 1.0x at 224."""

@@ -51,20 +51,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from _report import save_report  # noqa: E402
+
 from workbench.config.arch import ArchConfig  # noqa: E402
 from workbench.data import Dataset  # noqa: E402
-from workbench.data.digits_hard import NAME as DIGITS_HARD, describe  # noqa: E402
+from workbench.data.digits_hard import NAME as DIGITS_HARD  # noqa: E402
+from workbench.data.digits_hard import describe
 from workbench.models import build_model  # noqa: E402
 from workbench.profiling import count_model  # noqa: E402
-from workbench.search.dedupe import arch_hash  # noqa: E402
-from workbench.search.space_resolve import base_arch, resolve_space  # noqa: E402
-from workbench.search.workers import load_search_data  # noqa: E402
 from workbench.search.arch_sampling import arch_from_params, sample_params  # noqa: E402
+from workbench.search.dedupe import arch_hash  # noqa: E402
 from workbench.search.loading import load_space  # noqa: E402
 from workbench.search.space import SearchSpace  # noqa: E402
+from workbench.search.space_resolve import base_arch, resolve_space  # noqa: E402
+from workbench.search.workers import load_search_data  # noqa: E402
 from workbench.stats import kendall_tau_bootstrap, pooled_sd  # noqa: E402
-from workbench.training import (ZERO_COST_PROXIES, ProxyRecipe, TrainingDiverged, evaluate, seed_everything,  # noqa: E402
-                                train_proxy, zero_cost_score)
+from workbench.training import (  # noqa: E402
+    ZERO_COST_PROXIES,
+    ProxyRecipe,
+    TrainingDiverged,
+    evaluate,
+    seed_everything,
+    train_proxy,
+    zero_cost_score,
+)
 from workbench.training.loop import recalibrate  # noqa: E402
 
 OUT_DIR = ROOT / "reports" / "benchmarks"

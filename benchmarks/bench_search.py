@@ -42,6 +42,7 @@ TARGETS = {"demo_seconds": 300.0, "demo_best_accuracy": 0.97, "overhead_share": 
 
 from _report import save_report  # noqa: E402
 
+
 def bench_demo(trials: int) -> dict[str, Any]:
     """Run the demo command exactly as `make demo` does, in a fresh folder, and read the study."""
     with tempfile.TemporaryDirectory(prefix="wb-demo-") as folder:
@@ -149,8 +150,9 @@ def main() -> None:
     parser.add_argument("--out", default="reports/benchmarks", help="output folder")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from workbench.profiling.protocol import cpu_name
     import torch
+
+    from workbench.profiling.protocol import cpu_name
 
     report = {
         "device": cpu_name(), "torch": torch.__version__, "optuna": optuna.__version__, "cores": os.cpu_count(),

@@ -7,18 +7,18 @@ by a real `workbench search` are covered by the search tests.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import json
+import statistics
+
 import optuna
 
 from workbench import __version__, record
 from workbench.config.io import to_plain
 from workbench.models import build_model, get_preset
 from workbench.profiling.counting import count_model
-
-import dataclasses
-import functools
-import hashlib
-import json
-import statistics
 
 # (ratio, dw_size, width, accuracy, latency_ms) per trial; one is over the MAC budget.
 DEFAULT_TRIALS: tuple[tuple[int, int, float, float, float], ...] = (

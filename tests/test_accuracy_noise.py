@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-
 from helpers.search import TINY, load, sqlite, write_space
+
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.search import load_space, run_search

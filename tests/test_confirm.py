@@ -13,10 +13,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from scipy import stats as scipy_stats
-
-from study_factory import DEFAULT_TRIALS, make_study
 from helpers.search import TINY, write_space
+from scipy import stats as scipy_stats
+from study_factory import DEFAULT_TRIALS, make_study
+
 from workbench import record
 from workbench.cli.main import main
 from workbench.confirm import confirm_study, select_trials, store_confirmation, store_fidelity_tau

@@ -15,14 +15,20 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from helpers.search import TINY, sqlite, write_space
 from optuna.trial import TrialState
 
-from helpers.search import TINY, sqlite, write_space
 from workbench import record
 from workbench.results import at_rung, pareto_front, rungs, study_objectives, trials_frame
 from workbench.search import load_space, run_search
+from workbench.search.promotion import (
+    hypervolume_contributions,
+    is_promoted,
+    nondominated_ranks,
+    promoted_count,
+    promotion_order,
+)
 from workbench.search.space_resolve import proxy_recipe
-from workbench.search.promotion import hypervolume_contributions, is_promoted, nondominated_ranks, promoted_count, promotion_order
 
 LADDER = {"rungs": [1, 2], "unit": "epochs", "eta": 3}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from helpers.models import randomise_bn
 from torch import nn
 
 from workbench import record
@@ -20,8 +21,6 @@ from workbench.models import build_model, get_preset
 from workbench.profiling import LatencyProtocol, measure_latency, profile_arch
 from workbench.profiling.latency import _step, prepare
 from workbench.profiling.protocol import DTYPES
-
-from helpers.models import randomise_bn
 from workbench.profiling.timing import CudaTimer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -6,16 +6,22 @@ import math
 
 import pytest
 import torch
+from helpers.models import randomise_bn
 from torch import nn
 
-from helpers.models import randomise_bn
-from workbench.models import GhostBottleneck, GhostModule, SqueezeExcite, build_model, fold_batchnorm, get_preset, ghostify, make_divisible
+from workbench.models import (
+    GhostBottleneck,
+    GhostModule,
+    SqueezeExcite,
+    build_model,
+    fold_batchnorm,
+    get_preset,
+    ghostify,
+    make_divisible,
+)
 from workbench.models.deploy import count_batchnorms
 from workbench.models.plain import ResNet56Cifar, VGG16Cifar
 from workbench.profiling.counting import count_model
-
-
-
 
 
 @pytest.mark.parametrize("out_ch,ratio", [(16, 2), (17, 2), (30, 3), (32, 4), (8, 1)])

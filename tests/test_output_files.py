@@ -13,8 +13,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from helpers.search import TINY, write_space
+
 from workbench import record
 from workbench.cli.main import main
 

@@ -62,8 +62,9 @@ def test_values_land_in_the_arch(space) -> None:
     assert [b.mid for b in arch.stages[6].blocks] == [b.mid for b in base.stages[6].blocks[:2]]
     assert [b.stride for b in arch.stages[7].blocks] == [2, 1, 1]
     assert arch.output_stride() == base.output_stride()
-    from workbench.models import build_model
     import torch
+
+    from workbench.models import build_model
 
     model = build_model(arch).eval()
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, arch.num_classes)

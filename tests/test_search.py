@@ -12,8 +12,8 @@ from typing import Any
 
 import optuna
 import pytest
-
 from helpers.search import TINY, load, sqlite, tiny, write_space
+
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.results import pareto_front, study_objectives, trials_frame

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers.search import TINY, write_space
+
 from workbench.cli.main import main
 
 

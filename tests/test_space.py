@@ -8,9 +8,9 @@ import pytest
 import yaml
 
 from workbench.errors import WorkbenchError
-from workbench.search.space_check import cheapest_corners
 from workbench.search.loading import load_space, resolve_space_path, space_names
 from workbench.search.space import SearchSpace
+from workbench.search.space_check import cheapest_corners
 from workbench.search.space_resolve import base_arch
 
 SHIPPED = ("digits", "ghostnet_cifar", "ghostnet_mobile", "ghost_vgg16_cifar")

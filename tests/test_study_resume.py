@@ -8,8 +8,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from helpers.search import TINY, tiny, write_space
+
 from workbench.cli.main import main
 from workbench.search import run_search
 from workbench.storage import (

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from helpers.search import TINY, write_space
+
 from workbench import record
 from workbench.cli.main import main
 from workbench.storage import (

@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 import yaml
-
 from helpers.train import SIZE, exported, tiny_arch
+
 from workbench.cli.main import main
 from workbench.config import ExportConfig, dump_model, load_config
 from workbench.config.io import to_plain
@@ -20,6 +20,7 @@ from workbench.models import build_model
 from workbench.profiling.counting import count_model
 from workbench.training.checkpoint import load_weights
 from workbench.training.full import default_out_dir, train_full
+
 
 @pytest.fixture(scope="module")
 def small_data():

@@ -23,8 +23,8 @@ HELP = "search a space of Ghost architectures (create or continue a study)"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from workbench.profiling.protocol import DEVICE_CHOICES
-    from workbench.search.runner import DEFAULT_HEARTBEAT_S
     from workbench.search.optuna_samplers import SAMPLERS
+    from workbench.search.runner import DEFAULT_HEARTBEAT_S
     from workbench.storage import DEFAULT_STORAGE
 
     parser = subparsers.add_parser(NAME, help=HELP)

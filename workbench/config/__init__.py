@@ -10,7 +10,7 @@ from workbench.config.arch import (
     StemConfig,
 )
 from workbench.config.export import ExportConfig, MeasuredFigures, Provenance, TrainConfig, TrainRecipe, load_config
-from workbench.config.io import dump_model, load_model, load_arch, parse_model
+from workbench.config.io import dump_model, load_arch, load_model, parse_model
 
 __all__ = [
     "ArchConfig",

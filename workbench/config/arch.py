@@ -22,7 +22,7 @@ CheapOp = Literal["dw", "pw"]
 
 def _check_odd_kernel(value: Optional[int]) -> Optional[int]:
     if value is not None and (value <= 0 or value % 2 == 0):
-        raise ValueError(f"kernel size must be a positive odd integer (1, 3, 5, 7, ...)")
+        raise ValueError("kernel size must be a positive odd integer (1, 3, 5, 7, ...)")
     return value
 
 
