@@ -153,11 +153,32 @@ def postgres_url():
     port = _free_port()
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     try:
-        subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=60 -c fsync=off"
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"),
-                        "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90)
+        subprocess.run(
+            [
+                *as_pg,
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(folder / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as error:
         detail = getattr(error, "stderr", b"") or b""
         shutil.rmtree(folder, ignore_errors=True)
@@ -165,14 +186,19 @@ def postgres_url():
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.postgres
 def test_postgres_workers_run_exactly_the_total(tmp_path, postgres_url) -> None:
-    summary = run_search(tiny(tmp_path), storage=postgres_url, study_name="pg-exact", workers=2, trials=5, progress=False)
+    summary = run_search(
+        tiny(tmp_path), storage=postgres_url, study_name="pg-exact", workers=2, trials=5, progress=False
+    )
     study = optuna.load_study(study_name="pg-exact", storage=open_storage(postgres_url))
     assert_exact(study, 5)
     assert summary.ran == 5
@@ -194,10 +220,15 @@ def test_postgres_heartbeat_fails_a_killed_workers_trial(tmp_path, postgres_url)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
     time.sleep(4)  # past the grace period (3 heartbeats)
-    summary = run_search(tiny(tmp_path, **SLOW), storage=postgres_url, study_name="pg-kill", trials=2, heartbeat=1, progress=False)
+    summary = run_search(
+        tiny(tmp_path, **SLOW), storage=postgres_url, study_name="pg-kill", trials=2, heartbeat=1, progress=False
+    )
     study = load()
     assert study.trials[killed.number].state == optuna.trial.TrialState.FAIL
-    assert record.STATUS not in study.trials[killed.number].user_attrs or study.trials[killed.number].user_attrs[record.STATUS] is None
+    assert (
+        record.STATUS not in study.trials[killed.number].user_attrs
+        or study.trials[killed.number].user_attrs[record.STATUS] is None
+    )
     assert counted_trials(study) == 2 and summary.states.get("COMPLETE") == 2
 
 
@@ -205,12 +236,14 @@ def test_postgres_heartbeat_fails_a_killed_workers_trial(tmp_path, postgres_url)
 def test_two_commands_on_postgres_never_train_one_architecture_twice(tmp_path, postgres_url) -> None:
     two_archs = {**TINY, "knobs": {"dw_size": {"choices": [1, 3]}}}
     space_file = write_space(tmp_path, two_archs)
-    processes = [start_search(space_file, postgres_url, 6, "--study", "pg-claims", "--sampler", "random") for _ in range(2)]
+    processes = [
+        start_search(space_file, postgres_url, 6, "--study", "pg-claims", "--sampler", "random") for _ in range(2)
+    ]
     for process in processes:
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, err
     trials = optuna.load_study(study_name="pg-claims", storage=open_storage(postgres_url)).trials
     trained = [t.user_attrs[record.ARCH_HASH] for t in trials if t.user_attrs.get(record.STATUS) == "complete"]
-    assert len(trained) == len(set(trained)) <= 2          # each architecture trained once, by one command
+    assert len(trained) == len(set(trained)) <= 2  # each architecture trained once, by one command
     assert {t.user_attrs[record.STATUS] for t in trials} <= {"complete", "reused"}
     assert len({t.user_attrs[record.RUN_ID] for t in trials}) == 2

@@ -21,8 +21,20 @@ from workbench.storage import named_constraints, set_constraint_list
 # Ladder outcomes: scored below the top rung (stopped) or left out by the pre-screen (screened).
 LADDER_STOPS = ("stopped", "screened")
 # Record keys copied from a trial whose architecture is reused.
-_REUSED_KEYS = tuple(k for k in record.TRIAL_KEYS if k not in (record.STATUS, record.REASON, record.REUSED_FROM, record.KNOBS,
-                                                                record.WORKBENCH_VERSION, record.RUN_ID, record.TORCH_THREADS))
+_REUSED_KEYS = tuple(
+    k
+    for k in record.TRIAL_KEYS
+    if k
+    not in (
+        record.STATUS,
+        record.REASON,
+        record.REUSED_FROM,
+        record.KNOBS,
+        record.WORKBENCH_VERSION,
+        record.RUN_ID,
+        record.TORCH_THREADS,
+    )
+)
 # How often a worker looks again at another worker's trial of the same architecture.
 _CLAIM_POLL_S = 1.0
 
@@ -89,12 +101,19 @@ def reuse(trial: optuna.Trial, rec: dict[str, Any], source: FrozenTrial) -> None
     # Old studies stored over-budget trials (and their copies) as scored 0.0: infeasibility tells.
     scored = attrs.get(record.STATUS) in record.SCORED_STATUSES and record.within_budgets(constraints)
     if not scored:
-        for key in (record.ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD,
-                    record.ACCURACY_SAMPLES):
+        for key in (
+            record.ACCURACY,
+            record.ACCURACY_CI_LOW,
+            record.ACCURACY_CI_HIGH,
+            record.ACCURACY_SD,
+            record.ACCURACY_SAMPLES,
+        ):
             rec[key] = None
     rec[record.STATUS] = "reused" if scored else "rejected"
     rec[record.REUSED_FROM] = int(origin)
-    rec[record.REASON] = f"same architecture as trial {origin}" + (f" ({attrs.get(record.REASON)})" if attrs.get(record.REASON) else "")
+    rec[record.REASON] = f"same architecture as trial {origin}" + (
+        f" ({attrs.get(record.REASON)})" if attrs.get(record.REASON) else ""
+    )
     for name, value in constraints.items():
         trial.set_constraint(name, value)
     if constraints:

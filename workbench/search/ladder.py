@@ -169,12 +169,19 @@ def train_on_ladder(trial: optuna.Trial, ctx: Any, arch: Any, rec: dict[str, Any
         f"proxy-train:{ctx.resolved.recipe.epochs:g}ep@{fidelity.label(rung)}"
     if state["stop"] is not None:
         stop_rung, accuracy, n = state["stop"]
-        _stop(trial, rec, "stopped", f"stopped at rung {fidelity.label(stop_rung)}: accuracy {accuracy:.4f} is not in the "
-                                     f"top 1/{fidelity.eta:g} ({promoted_count(n, fidelity.eta)} of {n}) on that rung")
+        _stop(
+            trial,
+            rec,
+            "stopped",
+            f"stopped at rung {fidelity.label(stop_rung)}: accuracy {accuracy:.4f} is not in the "
+            f"top 1/{fidelity.eta:g} ({promoted_count(n, fidelity.eta)} of {n}) on that rung",
+        )
 
 
 def _train(ctx: Any, arch: Any, data: Any, seed: int, on_epoch: Any) -> Any:
-    return train_candidate(ctx.resolved.recipe, arch, data, seed, device=ctx.device, trainer=ctx.trainer, on_epoch=on_epoch)
+    return train_candidate(
+        ctx.resolved.recipe, arch, data, seed, device=ctx.device, trainer=ctx.trainer, on_epoch=on_epoch
+    )
 
 
 def train_share(data: Any, fraction: float, seed: int) -> Any:

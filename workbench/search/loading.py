@@ -36,7 +36,10 @@ def resolve_space_path(name_or_path: str) -> Path:
         candidate = folder / f"{name_or_path}.yaml"
         if candidate.is_file():
             return candidate
-    raise WorkbenchError(f"unknown space '{name_or_path}' (allowed: {', '.join(space_names()) or 'none found'}, or a path to a YAML file)")
+    raise WorkbenchError(
+        f"unknown space '{name_or_path}' (allowed: {', '.join(space_names()) or 'none found'}, "
+        "or a path to a YAML file)"
+    )
 
 
 def load_space(name_or_path: str, *, data: str | None = None, check_budgets: bool = True) -> SearchSpace:

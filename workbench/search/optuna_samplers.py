@@ -12,7 +12,9 @@ from workbench.search.space import SearchSpace
 SAMPLERS = ("tpe", "nsga2", "nsga3", "gp", "random")
 
 
-def make_sampler(name: str, seed: int | None, *, n_trials: int | None = None, parallel: bool = False) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, seed: int | None, *, n_trials: int | None = None, parallel: bool = False
+) -> optuna.samplers.BaseSampler:
     """The named sampler, seeded. Constraints are read from `trial.set_constraint` values
     (Optuna 5), so no `constraints_func` is passed.
 

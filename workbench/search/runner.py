@@ -104,19 +104,53 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
                        allow_space_change=allow_space_change, progress=progress, heartbeat=heartbeat, trainer=trainer)
 
 
-def _search(resolved: ResolvedSpace, url: str, study_name: str, *, data: Any, device: str, dev_name: str, threads: int,
-            sampler: str, trials: int | None, timeout: float | None, workers: int, seed: int, started: float,
-            allow_space_change: bool, progress: bool, heartbeat: int | None, trainer: Callable[..., Any] | None) -> SearchSummary:
+def _search(
+    resolved: ResolvedSpace,
+    url: str,
+    study_name: str,
+    *,
+    data: Any,
+    device: str,
+    dev_name: str,
+    threads: int,
+    sampler: str,
+    trials: int | None,
+    timeout: float | None,
+    workers: int,
+    seed: int,
+    started: float,
+    allow_space_change: bool,
+    progress: bool,
+    heartbeat: int | None,
+    trainer: Callable[..., Any] | None,
+) -> SearchSummary:
     space = resolved.space
-    study = open_search_study(space, study_name, url, device_name=dev_name, protocol=resolved.protocol,
-                              allow_space_change=allow_space_change, heartbeat=heartbeat)
+    study = open_search_study(
+        space,
+        study_name,
+        url,
+        device_name=dev_name,
+        protocol=resolved.protocol,
+        allow_space_change=allow_space_change,
+        heartbeat=heartbeat,
+    )
     orphans = fail_orphans(study, url)
     run_id = new_run_id()
     deadline = None if timeout is None else started + max(0.0, timeout - spent_seconds(study, workers))
-    base_cfg = dict(resolved=resolved, study_name=study_name,
-                    storage=url, sampler=sampler, seed=seed, total_trials=trials, deadline=deadline, device=device,
-                    workers=workers, threads=threads, heartbeat=heartbeat if is_database_server(url) else None,
-                    run_id=run_id)
+    base_cfg = dict(
+        resolved=resolved,
+        study_name=study_name,
+        storage=url,
+        sampler=sampler,
+        seed=seed,
+        total_trials=trials,
+        deadline=deadline,
+        device=device,
+        workers=workers,
+        threads=threads,
+        heartbeat=heartbeat if is_database_server(url) else None,
+        run_id=run_id,
+    )
     bar = ProgressBar(study, trials, counted_trials(study), enabled=progress)
     interrupted = False
     try:
@@ -171,8 +205,7 @@ def new_run_id() -> str:
 
 def trials_of_run(study: optuna.Study, run_id: str) -> int:
     """Counted trials this command ran (another command's trials on the same study excluded)."""
-    return sum(counts_toward_total(t) and TrialRecord.of(t).run_id == run_id
-               for t in study.get_trials(deepcopy=False))
+    return sum(counts_toward_total(t) and TrialRecord.of(t).run_id == run_id for t in study.get_trials(deepcopy=False))
 
 
 def fail_orphans(study: optuna.Study, url: str) -> int:
@@ -186,8 +219,11 @@ def fail_orphans(study: optuna.Study, url: str) -> int:
     if journal_path(url) is None:
         return 0
     now = time.time()
-    dead = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if _is_dead(TrialRecord.of(t).run_id, _age(t, now))]
+    dead = [
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if _is_dead(TrialRecord.of(t).run_id, _age(t, now))
+    ]
     return fail_running(study, record.REASON, reason, numbers=dead) if dead else 0
 
 

@@ -18,8 +18,16 @@ from workbench.stats import wilson_interval
 from workbench.training import ProxyRecipe, seed_everything, train_proxy, zero_cost_score
 
 
-def train_candidate(recipe: ProxyRecipe, arch: ArchConfig, data: Any, seed: int, *, device: str = "cpu",
-                    trainer: Callable[..., Any] | None = None, on_epoch: Callable[[int, float], None] | None = None) -> Any:
+def train_candidate(
+    recipe: ProxyRecipe,
+    arch: ArchConfig,
+    data: Any,
+    seed: int,
+    *,
+    device: str = "cpu",
+    trainer: Callable[..., Any] | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> Any:
     """One seed of a space's proxy score: seed everything, build a fresh `arch`, train it with
     the space's proxy `recipe` at that seed. The search, the noise measurement, `workbench
     confirm` and `workbench train-proxy --space` all score through here, so they agree exactly.
@@ -37,8 +45,9 @@ def train_candidate(recipe: ProxyRecipe, arch: ArchConfig, data: Any, seed: int,
     """
     seed_everything(seed)
     model = build_model(arch)
-    return (trainer or train_proxy)(model, data, recipe.model_copy(update={"seed": seed}), device=device,
-                                    on_epoch=on_epoch)
+    return (trainer or train_proxy)(
+        model, data, recipe.model_copy(update={"seed": seed}), device=device, on_epoch=on_epoch
+    )
 
 
 def accuracy_figures(samples: Sequence[float], val_size: int | None, *, proportion: bool = True) -> dict[str, Any]:
@@ -53,9 +62,14 @@ def accuracy_figures(samples: Sequence[float], val_size: int | None, *, proporti
     values = [float(v) for v in samples]
     mean = float(np.mean(values))
     low, high = wilson_interval(mean, val_size) if proportion and val_size else (None, None)
-    return {record.ACCURACY: mean, record.ACCURACY_SAMPLES: values, record.VAL_SIZE: val_size if proportion else None,
-            record.ACCURACY_SD: float(np.std(values, ddof=1)) if len(values) > 1 else None,
-            record.ACCURACY_CI_LOW: low, record.ACCURACY_CI_HIGH: high}
+    return {
+        record.ACCURACY: mean,
+        record.ACCURACY_SAMPLES: values,
+        record.VAL_SIZE: val_size if proportion else None,
+        record.ACCURACY_SD: float(np.std(values, ddof=1)) if len(values) > 1 else None,
+        record.ACCURACY_CI_LOW: low,
+        record.ACCURACY_CI_HIGH: high,
+    }
 
 
 def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) -> None:
@@ -70,20 +84,39 @@ def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) 
         samples = []
         for seed in seeds:
             seed_everything(seed)
-            samples.append(float(zero_cost_score(space.accuracy.proxy, build_model(arch), ctx.data,
-                                                 batch_size=space.accuracy.batch_size, seed=seed)))
+            samples.append(
+                float(
+                    zero_cost_score(
+                        space.accuracy.proxy,
+                        build_model(arch),
+                        ctx.data,
+                        batch_size=space.accuracy.batch_size,
+                        seed=seed,
+                    )
+                )
+            )
         rec.update(accuracy_figures(samples, val_size, proportion=False))
         rec[record.TRAIN_SECONDS] = time.perf_counter() - started
         return
     on_epoch = _pruning_hook(trial, rec) if space.single_objective and space.pruner != "none" else None
-    runs = [train_candidate(ctx.resolved.recipe, arch, ctx.data, seed, device=ctx.device, trainer=ctx.trainer,
-                            on_epoch=on_epoch if index == 0 else None)
-            for index, seed in enumerate(seeds)]
+    runs = [
+        train_candidate(
+            ctx.resolved.recipe,
+            arch,
+            ctx.data,
+            seed,
+            device=ctx.device,
+            trainer=ctx.trainer,
+            on_epoch=on_epoch if index == 0 else None,
+        )
+        for index, seed in enumerate(seeds)
+    ]
     rec.update(accuracy_figures([run.val_accuracy for run in runs], val_size))
     rec[record.VAL_CURVE] = _mean_curve([run.val_curve for run in runs])
     rec[record.LOSS_CURVE] = _mean_curve([run.loss_curve for run in runs])
-    rec[record.TRAIN_SECONDS] = sum(float(run.train_seconds) + float(getattr(run, "eval_seconds", 0.0) or 0.0)
-                                    for run in runs)
+    rec[record.TRAIN_SECONDS] = sum(
+        float(run.train_seconds) + float(getattr(run, "eval_seconds", 0.0) or 0.0) for run in runs
+    )
     speeds = [float(run.images_per_second) for run in runs if run.images_per_second is not None]
     rec[record.IMAGES_PER_SECOND] = float(np.mean(speeds)) if speeds else None
 

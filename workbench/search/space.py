@@ -80,7 +80,9 @@ class KnobSpec(_Strict):
         if self.low > self.high:
             raise ValueError(f"inverted range: low {self.low:g} > high {self.high:g}")
         if self.low == self.high:
-            raise ValueError(f"empty range: low == high == {self.low:g} (fix the value in the base architecture instead)")
+            raise ValueError(
+                f"empty range: low == high == {self.low:g} (fix the value in the base architecture instead)"
+            )
         if self.type is None:
             integral = all(float(v).is_integer() for v in (self.low, self.high, self.step or 1))
             self.type = "int" if integral else "float"
@@ -201,6 +203,7 @@ class SearchSpace(_Strict):
             if limit <= 0:
                 raise ValueError(f"{name} must be greater than 0, got {limit:g}")
         return budgets
+
     objectives: list[str] = Field(default_factory=lambda: ["accuracy", "macs"])
     scalarization: Optional[Scalarization] = None
     accuracy: AccuracySpec = Field(default_factory=AccuracySpec)
@@ -211,8 +214,8 @@ class SearchSpace(_Strict):
     # Seeds per trial (seed i of trial n is seed + n + 1000 * i); the objective is their mean.
     repeats: int = Field(1, ge=1, le=20)
     noise: Optional[NoiseSpec] = None
-    fidelity: Optional[FidelitySpec] = None      # a rung ladder (workbench.search.ladder_spec)
-    prescreen: Optional[PrescreenSpec] = None    # a zero-cost pre-screen before training
+    fidelity: Optional[FidelitySpec] = None  # a rung ladder (workbench.search.ladder_spec)
+    prescreen: Optional[PrescreenSpec] = None  # a zero-cost pre-screen before training
 
     _source: str = PrivateAttr(default="<space>")
     _base_dir: Optional[Path] = PrivateAttr(default=None)

@@ -97,18 +97,27 @@ def check_space(space: SearchSpace) -> None:
         scopes, needs_blocks, _ = KNOB_TABLE[name]
         where = f"{src}: knobs.{name}"
         if name not in ("width",) and not ghosted:
-            raise WorkbenchError(f"{where}: the base '{space.base}' is a plain network; ghost knobs need a Ghost base (e.g. ghost_vgg16_cifar)")
+            raise WorkbenchError(
+                f"{where}: the base '{space.base}' is a plain network; ghost knobs need a Ghost base "
+                "(e.g. ghost_vgg16_cifar)"
+            )
         if needs_blocks and arch.family != "ghostnet":
-            raise WorkbenchError(f"{where}: needs a GhostNet base (block table); '{space.base}' is family {arch.family}")
+            raise WorkbenchError(
+                f"{where}: needs a GhostNet base (block table); '{space.base}' is family {arch.family}"
+            )
         if spec.scope not in scopes:
             raise WorkbenchError(f"{where}.scope: '{spec.scope}' not allowed for {name} (allowed: {', '.join(scopes)})")
         if spec.scope == "global" and spec.stages is not None:
             raise WorkbenchError(f"{where}.stages: only per_stage knobs list stages (set scope: per_stage)")
         if spec.scope == "per_stage" and arch.family != "ghostnet":
-            raise WorkbenchError(f"{where}.scope: per_stage needs a GhostNet base; '{space.base}' is family {arch.family}")
+            raise WorkbenchError(
+                f"{where}.scope: per_stage needs a GhostNet base; '{space.base}' is family {arch.family}"
+            )
         for index in spec.stages or []:
             if not 0 <= index < n_stages:
-                raise WorkbenchError(f"{where}.stages: stage {index} does not exist (the base has stages 0..{n_stages - 1})")
+                raise WorkbenchError(
+                    f"{where}.stages: stage {index} does not exist (the base has stages 0..{n_stages - 1})"
+                )
         _check_knob_values(name, spec, where)
     if space.scalarization is None:
         needed = space.objectives
@@ -120,14 +129,26 @@ def check_space(space: SearchSpace) -> None:
         raise WorkbenchError(f"{src}: budgets.max_latency_ms: needs a latency protocol (latency: is null)")
     latency_protocol(space)
     if space.noise is not None and space.accuracy.source != "proxy":
-        raise WorkbenchError(f"{src}: noise: measures proxy-training seed noise; accuracy.source is "
-                             f"'{space.accuracy.source}' (remove noise: or use source: proxy)")
-    check_fidelity(space.fidelity, space.prescreen, source=src, accuracy_source=space.accuracy.source,
-                   single_objective=space.single_objective, repeats=space.repeats, recipe_epochs=space.recipe.get("epochs"))
+        raise WorkbenchError(
+            f"{src}: noise: measures proxy-training seed noise; accuracy.source is "
+            f"'{space.accuracy.source}' (remove noise: or use source: proxy)"
+        )
+    check_fidelity(
+        space.fidelity,
+        space.prescreen,
+        source=src,
+        accuracy_source=space.accuracy.source,
+        single_objective=space.single_objective,
+        repeats=space.repeats,
+        recipe_epochs=space.recipe.get("epochs"),
+    )
     if space.accuracy.source == "proxy":
         proxy_recipe(space)
     elif space.accuracy.proxy not in ZERO_COST_PROXIES:
-        raise WorkbenchError(f"{src}: accuracy.proxy: unknown zero-cost proxy '{space.accuracy.proxy}' (allowed: {', '.join(ZERO_COST_PROXIES)})")
+        raise WorkbenchError(
+            f"{src}: accuracy.proxy: unknown zero-cost proxy '{space.accuracy.proxy}' "
+            f"(allowed: {', '.join(ZERO_COST_PROXIES)})"
+        )
 
 
 def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
@@ -156,8 +177,16 @@ def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
         raise WorkbenchError(f"{where}.{field}: width multipliers must be in (0, 8] (got {values})")
 
 
-def check_fidelity(fidelity: FidelitySpec | None, prescreen: PrescreenSpec | None, *, source: str,
-                   accuracy_source: str, single_objective: bool, repeats: int, recipe_epochs: float | None) -> None:
+def check_fidelity(
+    fidelity: FidelitySpec | None,
+    prescreen: PrescreenSpec | None,
+    *,
+    source: str,
+    accuracy_source: str,
+    single_objective: bool,
+    repeats: int,
+    recipe_epochs: float | None,
+) -> None:
     """The checks that need the rest of the space; raises `WorkbenchError` naming the field.
 
     `recipe_epochs` is the epochs the space's recipe states explicitly (None when it does not).
@@ -165,32 +194,48 @@ def check_fidelity(fidelity: FidelitySpec | None, prescreen: PrescreenSpec | Non
     if prescreen is not None:
         if prescreen.proxy not in ZERO_COST_PROXIES or prescreen.proxy in ("params", "macs"):
             allowed = [p for p in ZERO_COST_PROXIES if p not in ("params", "macs")]
-            raise WorkbenchError(f"{source}: prescreen.proxy: unknown zero-cost proxy '{prescreen.proxy}' "
-                                 f"(allowed: {', '.join(allowed)})")
+            raise WorkbenchError(
+                f"{source}: prescreen.proxy: unknown zero-cost proxy '{prescreen.proxy}' "
+                f"(allowed: {', '.join(allowed)})"
+            )
         if accuracy_source != "proxy":
-            raise WorkbenchError(f"{source}: prescreen: screens candidates before proxy training; accuracy.source "
-                                 f"is '{accuracy_source}' (remove prescreen: or use source: proxy)")
+            raise WorkbenchError(
+                f"{source}: prescreen: screens candidates before proxy training; accuracy.source "
+                f"is '{accuracy_source}' (remove prescreen: or use source: proxy)"
+            )
         if single_objective:
-            raise WorkbenchError(f"{source}: prescreen: ranks candidates on accuracy against cost and needs a "
-                                 "multi-objective study (remove scalarization:)")
+            raise WorkbenchError(
+                f"{source}: prescreen: ranks candidates on accuracy against cost and needs a "
+                "multi-objective study (remove scalarization:)"
+            )
     if fidelity is None:
         return
     if accuracy_source != "proxy":
-        raise WorkbenchError(f"{source}: fidelity.unit: zero-cost scoring has no {fidelity.unit} to vary "
-                             f"(accuracy.source is '{accuracy_source}'; use source: proxy or remove fidelity:)")
+        raise WorkbenchError(
+            f"{source}: fidelity.unit: zero-cost scoring has no {fidelity.unit} to vary "
+            f"(accuracy.source is '{accuracy_source}'; use source: proxy or remove fidelity:)"
+        )
     if single_objective:
-        raise WorkbenchError(f"{source}: fidelity: a ladder promotes on accuracy against cost and needs a "
-                             "multi-objective study; a scalarised study prunes with pruner: median")
+        raise WorkbenchError(
+            f"{source}: fidelity: a ladder promotes on accuracy against cost and needs a "
+            "multi-objective study; a scalarised study prunes with pruner: median"
+        )
     if repeats != 1:
-        raise WorkbenchError(f"{source}: fidelity: a ladder scores one seed per rung; set repeats: 1 "
-                             f"(got {repeats}), and measure the seed noise with noise:")
+        raise WorkbenchError(
+            f"{source}: fidelity: a ladder scores one seed per rung; set repeats: 1 "
+            f"(got {repeats}), and measure the seed noise with noise:"
+        )
     if fidelity.unit == "epochs":
         if any(float(r) != int(r) for r in fidelity.rungs):
             raise WorkbenchError(f"{source}: fidelity.rungs: epochs rungs must be whole epochs, got {fidelity.rungs}")
         if recipe_epochs is not None and float(recipe_epochs) != fidelity.top:
-            raise WorkbenchError(f"{source}: fidelity.rungs: the top rung ({fidelity.top:g} epochs) is the full "
-                                 f"proxy training, but recipe.epochs says {recipe_epochs:g}; make them equal or "
-                                 "remove recipe.epochs")
+            raise WorkbenchError(
+                f"{source}: fidelity.rungs: the top rung ({fidelity.top:g} epochs) is the full "
+                f"proxy training, but recipe.epochs says {recipe_epochs:g}; make them equal or "
+                "remove recipe.epochs"
+            )
     elif fidelity.top > 1:
-        raise WorkbenchError(f"{source}: fidelity.rungs: train_fraction rungs are shares of the training split "
-                             f"in (0, 1], got {fidelity.rungs}")
+        raise WorkbenchError(
+            f"{source}: fidelity.rungs: train_fraction rungs are shares of the training split "
+            f"in (0, 1], got {fidelity.rungs}"
+        )

@@ -108,7 +108,9 @@ def proxy_recipe(space: SearchSpace) -> ProxyRecipe:
     try:
         return ProxyRecipe.model_validate({"seed": space.seed, **data})
     except ValidationError as error:
-        raise WorkbenchError(_prefixed(format_validation_error(error, ProxyRecipe, "\0"), space.source, "recipe")) from None
+        raise WorkbenchError(
+            _prefixed(format_validation_error(error, ProxyRecipe, "\0"), space.source, "recipe")
+        ) from None
 
 
 def latency_protocol(space: SearchSpace, device: str | None = None) -> LatencyProtocol | None:
@@ -138,7 +140,7 @@ def accuracy_source(space: SearchSpace, recipe: ProxyRecipe) -> str:
 
 def _prefixed(message: str, source: str, prefix: str) -> str:
     """Turn `\\0: field: msg` (from format_validation_error) into `source: prefix.field: msg`."""
-    body = message[len("\0: "):] if message.startswith("\0: ") else message
+    body = message[len("\0: ") :] if message.startswith("\0: ") else message
     if body.startswith("(top level)"):
-        return f"{source}: {prefix}{body[len('(top level)'):]}"
+        return f"{source}: {prefix}{body[len('(top level)') :]}"
     return f"{source}: {prefix}.{body}"

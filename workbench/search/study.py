@@ -31,8 +31,16 @@ def study_attrs(space: SearchSpace, space_hash: str, device_name: str, protocol:
     }
 
 
-def open_search_study(space: SearchSpace, study_name: str, storage: str | None, *, device_name: str = "cpu",
-                      protocol: Any = None, allow_space_change: bool = False, heartbeat: int | None = None) -> optuna.Study:
+def open_search_study(
+    space: SearchSpace,
+    study_name: str,
+    storage: str | None,
+    *,
+    device_name: str = "cpu",
+    protocol: Any = None,
+    allow_space_change: bool = False,
+    heartbeat: int | None = None,
+) -> optuna.Study:
     """Create the study, or load it and check it was made from the same space.
 
     Raises:
@@ -50,7 +58,9 @@ def open_search_study(space: SearchSpace, study_name: str, storage: str | None, 
             write_study_record(study, study_attrs(space, space_hash, device_name, protocol))
         return study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=backend, directions=space.directions, load_if_exists=True)
+    study = optuna.create_study(
+        study_name=study_name, storage=backend, directions=space.directions, load_if_exists=True
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(space.metric_names)
@@ -76,14 +86,17 @@ def _check_resume(study: optuna.Study, space: SearchSpace, space_hash: str, allo
     stored_names = study_names(study)
     if stored_names and list(stored_names) != space.metric_names:
         raise WorkbenchError(
-            f"study '{study.study_name}' optimises {list(stored_names)} but {space.source} asks for {space.metric_names}; "
+            f"study '{study.study_name}' optimises {list(stored_names)} but {space.source} asks for "
+            f"{space.metric_names}; "
             "objectives cannot change within a study (use another --study name)"
         )
     stored = StudyRecord.of(study).space_hash
     if stored and stored != space_hash and not allow_space_change:
-        raise WorkbenchError(f"study '{study.study_name}' was made from a different space: "
-                             f"{mismatch_text(StudyRecord.of(study), space)}; use another --study name, or "
-                             "--allow-space-change to continue anyway")
+        raise WorkbenchError(
+            f"study '{study.study_name}' was made from a different space: "
+            f"{mismatch_text(StudyRecord.of(study), space)}; use another --study name, or "
+            "--allow-space-change to continue anyway"
+        )
 
 
 def mismatch_text(stored_record: StudyRecord, space: SearchSpace) -> str:
@@ -100,14 +113,18 @@ def mismatch_text(stored_record: StudyRecord, space: SearchSpace) -> str:
     current = to_plain(space)
     parts = []
     if stored.get("dataset") != current.get("dataset"):
-        parts.append(f"the data: the study was made on '{stored.get('dataset')}', this run reads '{current.get('dataset')}'"
-                     " (--data or the space's dataset:)")
+        parts.append(
+            f"the data: the study was made on '{stored.get('dataset')}', this run reads '{current.get('dataset')}'"
+            " (--data or the space's dataset:)"
+        )
     fields = [path for path in _differences(stored, current) if path not in _NOT_HASHED and path != "dataset"]
     if fields:
         shown = ", ".join(fields[:6]) + (f" and {len(fields) - 6} more" if len(fields) > 6 else "")
         parts.append(f"the space's text: {shown} differ")
     where = stored_record.space_file
-    files = f"stored from {where}, this run reads {space.source}" if where != space.source else f"both from {space.source}"
+    files = (
+        f"stored from {where}, this run reads {space.source}" if where != space.source else f"both from {space.source}"
+    )
     if not parts:
         parts.append("the space's hash (an older workbench version hashed it differently)")
     return "; ".join(parts) + f" ({files})"

@@ -42,7 +42,9 @@ from workbench.training import TrainingDiverged
 # Placeholder objective value of a never-scored (rejected) trial; its record says None.
 WORST_ACCURACY = 0.0
 # Constraint names and the budget field / record key each one compares.
-CONSTRAINTS: tuple[tuple[str, str, str], ...] = tuple((name, name, column) for name, column in record.BUDGET_COLUMNS.items())
+CONSTRAINTS: tuple[tuple[str, str, str], ...] = tuple(
+    (name, name, column) for name, column in record.BUDGET_COLUMNS.items()
+)
 
 
 class TrialFailed(Exception):
@@ -57,14 +59,14 @@ class TrialContext:
     the device and the hooks."""
 
     resolved: ResolvedSpace
-    data: Any                      # workbench.data.Dataset (on the device)
+    data: Any  # workbench.data.Dataset (on the device)
     device: str = "cpu"
     device_name: str = "cpu"
     timings: dict[str, float] = field(default_factory=dict)
-    trainer: Callable[..., Any] | None = None   # replaces train_proxy (benchmarks, tests)
+    trainer: Callable[..., Any] | None = None  # replaces train_proxy (benchmarks, tests)
     claim_lock: Callable[[], Any] | None = None  # the study lock (workbench.storage.study_lock)
-    run_id: str = ""                             # the command's run id, written on every trial
-    claim_wait_s: float = 900.0                  # longest wait for another worker's same architecture
+    run_id: str = ""  # the command's run id, written on every trial
+    claim_wait_s: float = 900.0  # longest wait for another worker's same architecture
 
     def __post_init__(self) -> None:
         self.resolved = self.resolved.fitted_to(self.data)
@@ -116,21 +118,25 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
         rec[record.ARCH_JSON], rec[record.ARCH_HASH] = arch_hash(arch)
         source = claim_architecture(trial, ctx, rec[record.ARCH_HASH])
         if source is not None:
-            reuse(trial, rec, source)   # raises TrialPruned for a copy of a ladder stop
+            reuse(trial, rec, source)  # raises TrialPruned for a copy of a ladder stop
             return _values(ctx.space, rec, trial)
         _build_and_profile(arch, ctx, rec)  # scoring builds fresh models from each seed
         rec[record.PROFILE_SECONDS] = time.perf_counter() - started
         violations = _set_constraints(trial, ctx.space, rec)
-        over = [f"{figure} {_fmt(rec[key])} over budget {_fmt(limit)}" for name, figure, key, limit, value in violations if value > 0]
+        over = [
+            f"{figure} {_fmt(rec[key])} over budget {_fmt(limit)}"
+            for name, figure, key, limit, value in violations
+            if value > 0
+        ]
         if over:
             rec[record.STATUS] = "rejected"
             rec[record.REASON] = "; ".join(over)
             write_record(trial, rec)
             return _values(ctx.space, rec, trial)
         if ctx.space.prescreen is not None:
-            ladder.prescreen(trial, ctx, arch, rec)   # raises TrialPruned unless promoted
+            ladder.prescreen(trial, ctx, arch, rec)  # raises TrialPruned unless promoted
         if ctx.space.fidelity is not None:
-            ladder.train_on_ladder(trial, ctx, arch, rec)   # raises TrialPruned below the top rung
+            ladder.train_on_ladder(trial, ctx, arch, rec)  # raises TrialPruned below the top rung
         else:
             score(trial, ctx, arch, rec)
         rec[record.STATUS] = "complete"
@@ -202,7 +208,9 @@ def _build_and_profile(arch: ArchConfig, ctx: TrialContext, rec: dict[str, Any])
     return model, profile
 
 
-def _set_constraints(trial: optuna.Trial, space: SearchSpace, rec: dict[str, Any]) -> list[tuple[str, str, str, float, float]]:
+def _set_constraints(
+    trial: optuna.Trial, space: SearchSpace, rec: dict[str, Any]
+) -> list[tuple[str, str, str, float, float]]:
     """Set every constraint on the trial (figure - budget; 0 for an unbounded budget)."""
     out = []
     for name, field_name, key in CONSTRAINTS:
@@ -217,5 +225,3 @@ def _set_constraints(trial: optuna.Trial, space: SearchSpace, rec: dict[str, Any
 
 def _fmt(value: Any) -> str:
     return f"{value:,.0f}" if isinstance(value, (int, float)) and abs(value) >= 1000 else f"{value:.3g}"
-
-

@@ -112,8 +112,13 @@ def load_search_data(resolved: ResolvedSpace, device: str = "cpu") -> Any:
     return data.to(device) if hasattr(data, "to") else data
 
 
-def run_worker(cfg: WorkerConfig, *, data: Any = None, on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
-               trainer: Callable[..., Any] | None = None) -> int:
+def run_worker(
+    cfg: WorkerConfig,
+    *,
+    data: Any = None,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    trainer: Callable[..., Any] | None = None,
+) -> int:
     """Run trials on the study until the total, the deadline or an interrupt; returns the
     number of trials this worker ran."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -125,8 +130,15 @@ def run_worker(cfg: WorkerConfig, *, data: Any = None, on_trial: Callable[[optun
     seed = cfg.seed + RUN_SEED_STRIDE * claim_run_index(study, new_lock)
     study.sampler = make_sampler(cfg.sampler, seed, n_trials=cfg.total_trials, parallel=cfg.workers > 1)
     data = data if data is not None else load_search_data(cfg.resolved, cfg.device)
-    ctx = TrialContext(resolved=cfg.resolved, data=data, device=cfg.device, device_name=device_name(cfg.device),
-                       trainer=trainer, claim_lock=new_lock, run_id=cfg.run_id)
+    ctx = TrialContext(
+        resolved=cfg.resolved,
+        data=data,
+        device=cfg.device,
+        device_name=device_name(cfg.device),
+        trainer=trainer,
+        claim_lock=new_lock,
+        run_id=cfg.run_id,
+    )
     callbacks = [lambda s, t: on_trial(s, t)] if on_trial else []
     ran = 0
     while cfg.deadline is None or time.time() < cfg.deadline:
@@ -183,8 +195,10 @@ def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optun
     """Run `workers` worker processes (spawned, `base_cfg["threads"]` torch threads each) to the
     end, refreshing `bar` from the study every second."""
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker_main, args=(WorkerConfig(**base_cfg, worker_index=i),), daemon=False)
-                 for i in range(workers)]
+    processes = [
+        context.Process(target=_worker_main, args=(WorkerConfig(**base_cfg, worker_index=i),), daemon=False)
+        for i in range(workers)
+    ]
     for process in processes:
         process.start()
     try:
@@ -208,4 +222,7 @@ def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optun
                 process.join(timeout=10)
     bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
     if bad:
-        raise WorkbenchError(f"{len(bad)} of {workers} worker processes exited with errors (exit codes {bad}); the study keeps every finished trial")
+        raise WorkbenchError(
+            f"{len(bad)} of {workers} worker processes exited with errors (exit codes {bad}); "
+            "the study keeps every finished trial"
+        )

@@ -161,7 +161,8 @@ def trial_state_counts(storage: BaseStorage, studies: Sequence[Any]) -> dict[int
         for trial in storage.get_all_trials(sid, deepcopy=False):
             entry = counts[sid]
             entry[trial.state.name] = entry.get(trial.state.name, 0) + 1
-            if trial.datetime_start is not None and (entry["started"] is None or trial.datetime_start < entry["started"]):
+            started = trial.datetime_start
+            if started is not None and (entry["started"] is None or started < entry["started"]):
                 entry["started"] = trial.datetime_start
     return counts
 

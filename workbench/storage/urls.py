@@ -105,4 +105,6 @@ def load_study(study_name: str, storage: str | None = None) -> optuna.Study:
     except KeyError:
         names = [s.study_name for s in optuna.get_all_study_summaries(backend, include_best_trial=False)]
         listing = ", ".join(names) if names else "none"
-        raise WorkbenchError(f"no study '{study_name}' in {normalise_url(storage)} (studies there: {listing})") from None
+        raise WorkbenchError(
+            f"no study '{study_name}' in {normalise_url(storage)} (studies there: {listing})"
+        ) from None
