@@ -30,6 +30,7 @@ demo: setup
 	$(WORKBENCH) search --space digits --trials $(DEMO_TRIALS)
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-slow: setup
