@@ -36,10 +36,11 @@ import torch
 
 from workbench import __version__, record, results
 from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigures, Provenance, TrainRecipe
-from workbench.config.io import dump_model
+from workbench.config.io import dump_model, read_mapping
 from workbench.errors import WorkbenchError
 from workbench.record import Budgets, StudyRecord, TrialRecord
 from workbench.storage import storage_location, study_storage, trial_by_number
+from workbench.storage.guard import check_output_file
 from workbench.training.recipe import proxy_recipe_data, train_recipe_of
 
 FORMATS = ("yaml", "json")
@@ -160,7 +161,7 @@ def select(study: optuna.Study, frame: pd.DataFrame, pick: str, budgets: Budgets
 def export_study(study_name: str, *, pick: str = "knee", storage: str | None = None, out: str | Path | None = None,
                  fmt: str | None = None, max_params: float | None = None, max_macs: float | None = None,
                  max_latency_ms: float | None = None, epochs: float = DEFAULT_EPOCHS,
-                 by: str = "proxy") -> tuple[ExportConfig, str]:
+                 by: str = "proxy", force: bool = False) -> tuple[ExportConfig, str]:
     """Pick a trial of a study and export it; with `out`, write the file atomically.
 
     `by="confirmed"` picks on the accuracy `workbench confirm` measured (trials without a
@@ -175,12 +176,24 @@ def export_study(study_name: str, *, pick: str = "knee", storage: str | None = N
     """
     if fmt is not None and fmt not in FORMATS:
         raise WorkbenchError(f"unknown format '{fmt}' (allowed: {', '.join(FORMATS)})")
+    if not (math.isfinite(epochs) and epochs > 0):
+        raise WorkbenchError(f"--epochs must be more than 0, got {epochs:g}")
+    if out is not None:  # before anything is read: a storage given as --out is never touched
+        check_output_file(out, flag="--out", force=force, ours=is_exported_config)
     study, frame = results.open_results(study_name, storage)
     budgets = study_budgets(study, max_params, max_macs, max_latency_ms)
     row = select(study, frame, pick, budgets, by)
     config = build_export(study, row, pick=pick, budgets=budgets, epochs=epochs, by=by)
     text = export_to_file(config, out, fmt) if out is not None else dump_model(config, fmt=fmt)
     return config, text
+
+
+def is_exported_config(path: Path) -> bool:
+    """True for a file the workbench wrote as a config (a mapping with an `arch` section)."""
+    try:
+        return "arch" in read_mapping(path)
+    except (WorkbenchError, OSError):
+        return False
 
 
 def export_to_file(config: ExportConfig, path: str | Path, fmt: str | None = None) -> str:

@@ -41,6 +41,7 @@ from workbench.config.io import write_text_atomic
 from workbench.errors import WorkbenchError
 from workbench.record import Budgets
 from workbench.results import StudyInfo, best_text, fidelity_text, human, noise_text, protocol_text, trial_text
+from workbench.storage.guard import check_output_folder
 
 DEFAULT_ROOT = Path("reports")
 # Columns of the Pareto table in the HTML page and summary (knobs are appended).
@@ -83,6 +84,7 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
     study, frame = results.open_results(study_name, storage)
     info = results.study_info(study)
     folder = Path(out) if out is not None else DEFAULT_ROOT / report_folder_name(study_name)
+    check_output_folder(folder, flag="--out")
     front = results.pareto_front(frame, info.objectives)
     headline = headline_of(frame, info)
     paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv",

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=float, default=None, help="full-training epochs written into the recipe "
                                                                    "(default 30)")
     parser.add_argument("--out", required=True, help="the config file to write (.yaml or .json)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file the workbench did not "
+                                                              "write (a study storage is never overwritten)")
     parser.add_argument("--format", choices=("yaml", "json"), help="file format (default: from --out's suffix, else "
                                                                    "yaml)")
     parser.set_defaults(handler=run)
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     config, _ = export_study(
         args.study, pick=args.pick, storage=args.storage, out=args.out, fmt=args.format,
         max_params=args.max_params, max_macs=args.max_macs, max_latency_ms=args.max_latency_ms,
-        epochs=args.epochs if args.epochs is not None else DEFAULT_EPOCHS, by=args.by,
+        epochs=args.epochs if args.epochs is not None else DEFAULT_EPOCHS, by=args.by, force=args.force,
     )
     prov = config.provenance
     figures = prov.measured

@@ -78,10 +78,14 @@ def _recipe(args: argparse.Namespace, dataset_name: str) -> ProxyRecipe:
     from workbench.training import ProxyRecipe
 
     changes = {"epochs": DEFAULT_EPOCHS, **_changes(args), "seed": 0 if args.seed is None else args.seed}
+    from pydantic import ValidationError
+
     try:
         return ProxyRecipe.for_dataset(dataset_name, **changes)
-    except ValueError as error:
-        raise WorkbenchError(f"invalid training option: {str(error).splitlines()[-1].strip()}") from None
+    except ValidationError as error:  # the option as typed, the rule and the value, without pydantic's URL
+        first = error.errors()[0]
+        flag = "--" + str((first.get("loc") or ("?",))[0]).replace("_", "-")
+        raise WorkbenchError(f"invalid training option {flag}: {first.get('msg')} (got {first.get('input')!r})") from None
 
 
 def _space_device(space_name: str | None) -> str:

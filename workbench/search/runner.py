@@ -85,6 +85,8 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
         raise WorkbenchError(f"unknown sampler '{sampler}' (allowed: {', '.join(SAMPLERS)})")
     if trials is not None and trials < 1:
         raise WorkbenchError(f"--trials must be at least 1, got {trials}")
+    if timeout is not None and not timeout > 0:
+        raise WorkbenchError(f"--timeout must be more than 0 seconds, got {timeout:g}")
     workers = worker_count(workers, trials)
     if threads < 1:
         raise WorkbenchError(f"--threads must be at least 1, got {threads}")

@@ -14,6 +14,7 @@ naming it (`workbench.storage.errors`).
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import optuna
@@ -81,10 +82,17 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
         if not create and not journal.exists():
             raise WorkbenchError(f"storage '{url}': journal file {journal} does not exist")
         journal.parent.mkdir(parents=True, exist_ok=True) if create else None
-        return JournalStorage(JournalFileBackend(str(journal)))
+        _check_journal_head(url, journal)
+        try:
+            return JournalStorage(JournalFileBackend(str(journal)))
+        except (UnicodeDecodeError, ValueError, KeyError) as error:  # JSONDecodeError is a ValueError
+            raise WorkbenchError(f"storage '{url}': {journal} is not a readable Optuna journal "
+                                 f"({type(error).__name__}: {str(error)[:120]})") from None
     db_file = sqlite_path(url)
     if db_file is not None and not create and not db_file.exists():
         raise WorkbenchError(f"storage '{url}': no database file at {db_file} (run `workbench search` first)")
+    if db_file is not None and db_file.exists() and (not create or db_file.stat().st_size > 0):
+        check_optuna_sqlite(url, db_file, empty_ok=create)
     kwargs = {}
     if heartbeat_interval and not url.startswith("sqlite"):
         kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": heartbeat_interval * 3}
@@ -95,6 +103,46 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
     except Exception as error:  # SQLAlchemy raises many types for a bad or unreachable URL
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbenchError(f"storage '{url}': cannot open ({detail})") from error
+
+
+def _check_journal_head(url: str, journal: Path) -> None:
+    """A journal is JSON lines: a file that starts otherwise is not one (and is never appended to)."""
+    if not journal.is_file():
+        return
+    with open(journal, "rb") as handle:
+        head = handle.read(1)
+    if head and head != b"{":
+        raise WorkbenchError(f"storage '{url}': {journal} is not a readable Optuna journal (it is not JSON lines)")
+
+
+# Tables every Optuna RDB storage has; another application's SQLite file lacks them.
+_OPTUNA_TABLES = {"studies", "trials", "version_info"}
+
+
+def check_optuna_sqlite(url: str, db_file: Path, *, empty_ok: bool = False) -> None:
+    """Refuse, without writing a byte, a SQLite file that is not an Optuna storage (empty, not
+    SQLite, or another application's database): opening it would create Optuna's tables in it.
+    A search (`empty_ok`) may start in a SQLite database that has no tables yet.
+
+    Raises:
+        WorkbenchError: "not an Optuna storage", naming the file.
+    """
+    with open(db_file, "rb") as handle:
+        head = handle.read(16)
+    if head != b"SQLite format 3\x00":
+        what = "an empty file" if not head else "not a SQLite database"
+        raise WorkbenchError(f"storage '{url}': {db_file} is not an Optuna storage ({what})")
+    try:
+        connection = sqlite3.connect(f"{db_file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as error:
+        raise WorkbenchError(f"storage '{url}': {db_file} cannot be read ({error})") from None
+    if not _OPTUNA_TABLES <= tables and not (empty_ok and not tables):
+        shown = ", ".join(sorted(tables)[:5]) or "none"
+        raise WorkbenchError(f"storage '{url}': {db_file} is not an Optuna storage (its tables: {shown})")
 
 
 def load_study(study_name: str, storage: str | None = None) -> optuna.Study:

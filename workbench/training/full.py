@@ -56,6 +56,7 @@ from workbench.data.preprocessing import onnx_metadata, preprocessing_of
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.profiling.protocol import check_device, resolve_device
+from workbench.storage.guard import check_writable_folder
 from workbench.training.checkpoint import (
     CHECKPOINT_NAME,
     WEIGHTS_NAME,
@@ -146,6 +147,7 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
     """
     started = time.perf_counter()
     out = Path(out_dir)
+    check_writable_folder(out, flag="--out")  # before a whole epoch is trained
     recipe = effective_recipe(config, data_spec=data_spec, epochs=epochs, seed=seed)
     config = config.model_copy(update={"train": recipe})
     params, macs = check_architecture(config)

@@ -1,0 +1,163 @@
+"""Bad input that must neither lose data nor print a traceback: one line, exit 2, every file
+byte-identical (issue 23: export over a storage, readers on a file that is not a storage, a
+corrupt journal, out-of-range options, an output folder that cannot be written)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+from helpers.search import TINY, write_space
+from streamlit.testing.v1 import AppTest
+
+from workbench.cli.main import main
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory) -> Path:
+    """A real one-trial study in a SQLite file, with its lock files beside it."""
+    folder = tmp_path_factory.mktemp("searched")
+    space = write_space(folder, {**TINY, "recipe": {"epochs": 0.05, "batch_size": 128}})
+    assert main(["search", "--space", str(space), "--storage", str(folder / "s.db"), "--trials", "1",
+                 "--no-progress"]) == 0
+    return folder
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize("target", ["s.db", "s.db.workbench.lock", "s.db.workbench.run"])
+def test_export_never_writes_over_the_storage(searched, capsys, target) -> None:
+    path = searched / target
+    before = digest(path)
+    assert main(["export", "--study", "tiny", "--storage", str(searched / "s.db"), "--out", str(path), "--force"]) == 2
+    assert "never overwritten" in one_error_line(capsys) and digest(path) == before
+
+
+def test_export_keeps_a_file_it_did_not_write_unless_forced(searched, capsys, tmp_path) -> None:
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("shopping: [milk]\n")
+    args = ["export", "--study", "tiny", "--storage", str(searched / "s.db"), "--out", str(notes)]
+    assert main(args) == 2 and "--force" in one_error_line(capsys)
+    assert notes.read_text() == "shopping: [milk]\n"
+    assert main(args + ["--force"]) == 0 and "arch:" in notes.read_text()
+    capsys.readouterr()
+    assert main(args) == 0                                   # now it is ours: re-exporting needs no --force
+
+
+def test_a_journal_as_out_is_refused(tmp_path, capsys) -> None:
+    journal = tmp_path / "study.log"
+    optuna.create_study(study_name="j", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))))
+    before = digest(journal)
+    assert main(["export", "--study", "j", "--storage", str(journal), "--out", str(journal)]) == 2
+    assert "study storage" in one_error_line(capsys) and digest(journal) == before
+
+
+def _other_apps_database(path: Path) -> Path:
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE notes (body TEXT)")
+    connection.execute("INSERT INTO notes VALUES ('keep me')")
+    connection.commit()
+    connection.close()
+    return path
+
+
+@pytest.mark.parametrize("kind", ["empty", "other-app", "random-bytes"])
+def test_readers_never_create_a_schema(tmp_path, capsys, kind) -> None:
+    path = tmp_path / "x.db"
+    if kind == "empty":
+        path.touch()
+    elif kind == "other-app":
+        _other_apps_database(path)
+    else:
+        path.write_bytes(os.urandom(2048))
+    before = digest(path)
+    assert main(["studies", "--storage", str(path)]) == 2
+    assert "not an Optuna storage" in one_error_line(capsys) and digest(path) == before
+
+
+def test_a_search_refuses_another_applications_database(tmp_path, capsys) -> None:
+    path = _other_apps_database(tmp_path / "notes.db")
+    before = digest(path)
+    assert main(["search", "--space", str(write_space(tmp_path, TINY)), "--storage", str(path), "--trials", "1",
+                 "--no-progress"]) == 2
+    assert "not an Optuna storage" in one_error_line(capsys) and digest(path) == before
+
+
+@pytest.mark.parametrize("content", [b"\x8f\x01binary\x00" * 40, b"\x8f\x01 no newline at all",
+                                     b'{"op_code": 0, "worker_id": "w"}\n{not json\n'],
+                         ids=["binary-lines", "binary-one-line", "bad-json-line"])
+def test_a_corrupt_journal_is_one_line(tmp_path, capsys, content) -> None:
+    journal = tmp_path / "broken.log"
+    journal.write_bytes(content)
+    assert main(["studies", "--storage", str(journal)]) == 2
+    assert "not a readable Optuna journal" in one_error_line(capsys) and journal.read_bytes() == content
+
+
+@pytest.mark.parametrize("make", ["empty-db", "corrupt-journal"])
+def test_the_dashboard_says_so_on_the_page_and_leaves_the_file(tmp_path, monkeypatch, make) -> None:
+    path = tmp_path / ("x.db" if make == "empty-db" else "x.log")
+    path.write_bytes(b"" if make == "empty-db" else b"\x8f\x01binary\x00" * 40)
+    before = digest(path)
+    monkeypatch.setenv("WORKBENCH_STORAGE", str(path))
+    monkeypatch.delenv("WORKBENCH_STUDY", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(e.value for e in [*at.error, *at.warning])
+    assert ("not an Optuna storage" in shown) if make == "empty-db" else ("not a readable Optuna journal" in shown)
+    assert digest(path) == before
+
+
+@pytest.mark.parametrize("timeout", ["0", "-5"])
+def test_a_timeout_that_is_not_positive_is_refused(tmp_path, capsys, timeout) -> None:
+    assert main(["search", "--space", str(write_space(tmp_path, TINY)), "--storage", str(tmp_path / "s.db"),
+                 "--timeout", timeout, "--no-progress"]) == 2
+    assert "--timeout must be more than 0" in one_error_line(capsys) and not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize("option, value, shown", [("--epochs", "0", "--epochs: Input should be greater than 0"),
+                                                  ("--lr", "-1", "--lr: Input should be greater than 0")])
+def test_train_proxy_names_the_option_and_the_value(capsys, option, value, shown) -> None:
+    assert main(["train-proxy", "--preset", "ghostnet_cifar_050", "--data", "digits", option, value]) == 2
+    line = one_error_line(capsys)
+    assert shown in line and f"(got {float(value)!r})" in line and "pydantic" not in line
+
+
+@pytest.mark.parametrize("epochs", ["0", "-1"])
+def test_export_epochs_must_be_positive(searched, capsys, tmp_path, epochs) -> None:
+    assert main(["export", "--study", "tiny", "--storage", str(searched / "s.db"), "--out", str(tmp_path / "c.yaml"),
+                 "--epochs", epochs]) == 2
+    assert "--epochs must be more than 0" in one_error_line(capsys) and not (tmp_path / "c.yaml").exists()
+
+
+def test_train_checks_its_out_folder_before_training(searched, capsys, tmp_path) -> None:
+    """Under a regular file no folder can be made, for root too (a read-only folder stops others)."""
+    config = tmp_path / "c.yaml"
+    assert main(["export", "--study", "tiny", "--storage", str(searched / "s.db"), "--out", str(config)]) == 0
+    capsys.readouterr()
+    (tmp_path / "a-file").write_text("x")
+    assert main(["train", str(config), "--epochs", "1", "--out", str(tmp_path / "a-file" / "run")]) == 2
+    assert "cannot write there" in one_error_line(capsys)
+
+
+def test_train_out_that_is_a_storage_file_is_refused(searched, capsys, tmp_path) -> None:
+    config = tmp_path / "c.yaml"
+    assert main(["export", "--study", "tiny", "--storage", str(searched / "s.db"), "--out", str(config)]) == 0
+    capsys.readouterr()
+    before = digest(searched / "s.db")
+    assert main(["train", str(config), "--epochs", "1", "--out", str(searched / "s.db")]) == 2
+    assert "is a study storage, not a folder" in one_error_line(capsys) and digest(searched / "s.db") == before

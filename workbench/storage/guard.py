@@ -1,0 +1,93 @@
+"""Outputs never overwrite a storage: a file a command writes (an exported config, a report, a
+model folder) is refused when it is a study's database or journal, or their lock files, and an
+existing file that is not one the workbench wrote is kept unless the user says `--force`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from workbench.errors import WorkbenchError
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_LOCK_SUFFIXES = (".workbench.lock", ".workbench.run")
+
+
+def is_storage_file(path: str | Path) -> bool:
+    """True for a SQLite database, an Optuna journal file, or a workbench lock file.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.db").write_bytes(b"SQLite format 3\\x00" + bytes(84))
+        >>> _ = (folder / "a.log").write_text('{"op_code": 0, "worker_id": "w"}\\n')
+        >>> _ = (folder / "a.yaml").write_text("arch: {}\\n")
+        >>> [is_storage_file(folder / n) for n in ("a.db", "a.log", "a.yaml", "a.db.workbench.lock", "none")]
+        [True, True, False, True, False]
+    """
+    path = Path(path)
+    if path.name.endswith(_LOCK_SUFFIXES):
+        return True
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head.startswith(_SQLITE_MAGIC):
+        return True
+    first = head.split(b"\n", 1)[0]
+    try:
+        record = json.loads(first)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def check_output_file(path: str | Path, *, flag: str, force: bool = False,
+                      ours: Callable[[Path], bool] | None = None) -> None:
+    """Refuse to write `path` (given as `flag`) over a storage file, ever; over another existing
+    file unless `ours(path)` says the workbench wrote it or `force` is set.
+
+    Raises:
+        WorkbenchError: naming the path and what it is.
+    """
+    path = Path(path)
+    if is_storage_file(path):
+        raise WorkbenchError(f"{flag} {path}: that is a study storage (database, journal or lock file); "
+                             "it is never overwritten, choose another file")
+    if path.is_dir():
+        raise WorkbenchError(f"{flag} {path}: is a folder; give a file name")
+    if path.exists() and not force and not (ours is not None and ours(path)):
+        raise WorkbenchError(f"{flag} {path}: exists and was not written by the workbench; "
+                             "pass --force to overwrite it")
+
+
+def check_output_folder(folder: str | Path, *, flag: str) -> None:
+    """Refuse an output folder that is a storage file, or that holds one the command would write
+    over (its files are named by the command, so only a storage among them is at risk).
+
+    Raises:
+        WorkbenchError: naming the path.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        kind = "a study storage" if is_storage_file(folder) else "a file"
+        raise WorkbenchError(f"{flag} {folder}: is {kind}, not a folder")
+
+
+def check_writable_folder(folder: str | Path, *, flag: str) -> None:
+    """Make sure `folder` can take the command's files before any work is done (create it, write
+    and remove a probe file).
+
+    Raises:
+        WorkbenchError: the folder is a file or a storage, or cannot be created or written.
+    """
+    folder = Path(folder)
+    check_output_folder(folder, flag=flag)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".workbench-probe-"):
+            pass
+    except OSError as error:
+        raise WorkbenchError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from None
