@@ -27,7 +27,9 @@ from workbench.storage import (
 
 
 def _study(url: str, name: str = "c") -> optuna.Study:
-    study = optuna.create_study(study_name=name, storage=open_storage(url, create=True), directions=["maximize", "minimize"])
+    study = optuna.create_study(
+        study_name=name, storage=open_storage(url, create=True), directions=["maximize", "minimize"]
+    )
     study.set_metric_names(["accuracy", "macs"])
     return study
 
@@ -43,9 +45,9 @@ def test_contract_list_constraints_and_names(tmp_path: Path) -> None:
 
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
-    assert trial.system_attrs["constraints"] == [3.0, -1.0]             # what optuna-dashboard reads
+    assert trial.system_attrs["constraints"] == [3.0, -1.0]  # what optuna-dashboard reads
     assert named_constraints(trial) == {"max_macs": 3.0, "max_params": -1.0}
-    assert study.best_trials == []                                      # Optuna still sees it infeasible
+    assert study.best_trials == []  # Optuna still sees it infeasible
     assert stored_metric_names(study._storage.get_all_studies()[0]) == ["accuracy", "macs"]
 
 
@@ -57,7 +59,7 @@ def test_contract_trial_by_number_and_fail_running(tmp_path: Path) -> None:
     assert trial_by_number(study, 1).params == study.trials[1].params
     with pytest.raises(KeyError):
         trial_by_number(study, 99)
-    assert fail_running(study, "reason", "gone", numbers=[0]) == 0       # trial 0 is not running
+    assert fail_running(study, "reason", "gone", numbers=[0]) == 0  # trial 0 is not running
     assert fail_running(study, "reason", "gone") == 1
     trial = study.trials[2]
     assert trial.state == TrialState.FAIL and trial.user_attrs["reason"] == "gone"
@@ -68,7 +70,7 @@ def test_contract_storage_location_and_release(tmp_path: Path) -> None:
     sqlite_study = _study(f"sqlite:///{db}")
     url, journal = storage_location(sqlite_study._storage)
     assert url == f"sqlite:///{db}" and journal is None
-    release_storage(sqlite_study._storage)                               # the engine can be disposed
+    release_storage(sqlite_study._storage)  # the engine can be disposed
     log = tmp_path / "c.log"
     journal_study = _study(str(log))
     url, journal = storage_location(journal_study._storage)
@@ -82,3 +84,21 @@ def test_contract_pareto_and_hypervolume_by_hand() -> None:
     # Union of boxes up to (4, 4): [0,4]x[3,4] + [1,4]x[1,3] + [3,4]x[0,1] = 4 + 6 + 1 = 11.
     assert hypervolume(losses, np.array([4.0, 4.0])) == pytest.approx(11.0)
     assert hypervolume(np.array([[5.0, 5.0]]), np.array([4.0, 4.0])) == 0.0
+
+
+def test_contract_grpc_proxy_serves_a_sqlite_storage(tmp_path: Path) -> None:
+    """`storage.proxy` builds Optuna's server from its private servicer: a client sees every write."""
+    from optuna.storages._grpc.auto_generated import api_pb2_grpc  # noqa: F401 - the names proxy.py relies on
+    from optuna.storages._grpc.servicer import OptunaStorageProxyService  # noqa: F401
+
+    from workbench.storage import open_grpc, serve_storage
+
+    backend = open_storage(f"sqlite:///{tmp_path / 'p.db'}", create=True)
+    with serve_storage(backend) as url:
+        assert url.startswith("grpc://127.0.0.1:")
+        study = optuna.create_study(study_name="p", storage=open_grpc(url), directions=["maximize", "minimize"])
+        trial = study.ask()
+        trial.set_user_attr("macs", 5)
+        study.tell(trial, [0.5, 5.0])
+    direct = optuna.load_study(study_name="p", storage=f"sqlite:///{tmp_path / 'p.db'}")
+    assert [(t.values, t.user_attrs) for t in direct.trials] == [([0.5, 5.0], {"macs": 5})]
