@@ -27,7 +27,8 @@ from workbench.storage import (
 
 
 def _study(url: str, name: str = "c") -> optuna.Study:
-    study = optuna.create_study(study_name=name, storage=open_storage(url, create=True), directions=["maximize", "minimize"])
+    study = optuna.create_study(study_name=name, storage=open_storage(url, create=True),
+                                directions=["maximize", "minimize"])
     study.set_metric_names(["accuracy", "macs"])
     return study
 
