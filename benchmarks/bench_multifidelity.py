@@ -174,19 +174,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  if f"{h}:{s}:{args.confirm_epochs:g}" not in cache]
         with ProcessPoolExecutor(max(1, args.jobs)) as pool:
             plain = space.model_dump()
-            for (digest, _, s), accuracy in zip(tasks, pool.map(confirm_run, [(plain, space.source, j, 10_000 + s, args.confirm_epochs)
-                                                                              for _, j, s in tasks])):
+            for (digest, _, s), accuracy in zip(
+                    tasks, pool.map(confirm_run, [(plain, space.source, j, 10_000 + s, args.confirm_epochs)
+                                                  for _, j, s in tasks])):
                 cache[f"{digest}:{s}:{args.confirm_epochs:g}"] = accuracy
                 cache_path.write_text(json.dumps(cache))
         for strategy, front in fronts.items():
             points = []
             for _, row in front.iterrows():
-                accs = [cache[f"{row[record.ARCH_HASH]}:{s}:{args.confirm_epochs:g}"] for s in range(args.confirm_seeds)]
+                accs = [cache[f"{row[record.ARCH_HASH]}:{s}:{args.confirm_epochs:g}"]
+                        for s in range(args.confirm_seeds)]
                 points.append({"number": int(row["number"]), "macs": float(row[record.MACS]),
                                "proxy": float(row[record.ACCURACY]), "confirmed": float(np.mean(accs))})
             counts = runs[strategy][seed]
             counts["front"] = points
-            counts["hypervolume"] = hypervolume([(p["confirmed"], p["macs"]) for p in points], args.ref_accuracy, ref_macs)
+            counts["hypervolume"] = hypervolume([(p["confirmed"], p["macs"]) for p in points],
+                                                args.ref_accuracy, ref_macs)
             hours = counts["search_seconds"] / 3600
             counts["trained_archs_per_hour"] = counts["trained_archs"] / hours if hours else None
             counts["considered_archs_per_hour"] = counts["considered_archs"] / hours if hours else None
@@ -204,24 +207,29 @@ def summarise(args: argparse.Namespace, runs: dict[str, dict[int, dict[str, Any]
         table[strategy] = {
             "hypervolume_median": statistics.median(hv) if hv else None, "hypervolumes": hv,
             "trained_archs_per_hour_median": statistics.median(r["trained_archs_per_hour"] for r in by_seed.values()),
-            "considered_archs_per_hour_median": statistics.median(r["considered_archs_per_hour"] for r in by_seed.values()),
+            "considered_archs_per_hour_median": statistics.median(r["considered_archs_per_hour"]
+                                                                  for r in by_seed.values()),
             "runs": {str(k): v for k, v in by_seed.items()},
         }
     base = table["plain"]["hypervolume_median"]
     for strategy in STRATEGIES:
         value = table[strategy]["hypervolume_median"]
         table[strategy]["ratio_to_plain"] = value / base if base else None
-    return {"settings": {k: v for k, v in vars(args).items()}, "reference_point": {"accuracy": args.ref_accuracy, "macs": ref_macs},
+    return {"settings": {k: v for k, v in vars(args).items()},
+            "reference_point": {"accuracy": args.ref_accuracy, "macs": ref_macs},
             "strategies": table, "goal": "ladder hypervolume >= 1.3x plain at equal time", "wall_seconds": seconds}
 
 
 def markdown(report: dict[str, Any]) -> str:
     s = report["settings"]
     ref = report["reference_point"]
-    lines = [f"# Multi-fidelity search: space `{s['space']}`, {s['minutes']:g} min per strategy, {s['seeds']} seed(s)", "",
-             f"Fronts confirmed with {s['confirm_seeds']} seeds x {s['confirm_epochs']:g} epochs. Hypervolume of confirmed "
-             f"accuracy against MACs, reference point accuracy {ref['accuracy']:g}, MACs {ref['macs']:,.0f}; median over seeds.",
-             "", "| strategy | hypervolume (median) | ratio to plain | archs trained / hour | archs considered / hour | per seed |",
+    lines = [f"# Multi-fidelity search: space `{s['space']}`, {s['minutes']:g} min per strategy, "
+             f"{s['seeds']} seed(s)", "",
+             f"Fronts confirmed with {s['confirm_seeds']} seeds x {s['confirm_epochs']:g} epochs. "
+             f"Hypervolume of confirmed accuracy against MACs, reference point accuracy {ref['accuracy']:g}, "
+             f"MACs {ref['macs']:,.0f}; median over seeds.",
+             "", "| strategy | hypervolume (median) | ratio to plain | archs trained / hour | archs considered / hour "
+             "| per seed |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, row in report["strategies"].items():
         ratio = row["ratio_to_plain"]
@@ -231,7 +239,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"Goal: {report['goal']}. Wall time {report['wall_seconds'] / 60:.1f} min.", ""]
     for name, row in report["strategies"].items():
         for seed, run in row["runs"].items():
-            front = ", ".join(f"#{p['number']} {p['macs'] / 1e6:.2f}M {p['proxy']:.3f}->{p['confirmed']:.3f}" for p in run["front"])
+            front = ", ".join(f"#{p['number']} {p['macs'] / 1e6:.2f}M {p['proxy']:.3f}->{p['confirmed']:.3f}"
+                              for p in run["front"])
             lines.append(f"- {name}, seed {seed}: {run['statuses']}; front (MACs proxy->confirmed): {front}")
     lines += ["", f"Command: `.venv/bin/python benchmarks/bench_multifidelity.py{' --quick' if s['quick'] else ''}"
                   f" --minutes {s['minutes']:g} --seeds {s['seeds']}`", ""]

@@ -58,7 +58,8 @@ def mapping(work: Path) -> list[dict]:
         for suffix, write in writers.items():
             source = work / f"{variant}{suffix}"
             write(source)
-            _quiet(["weights", "import", "--from", "timm", str(source), "--preset", variant, "--out", str(work / "w.pt")])
+            _quiet(["weights", "import", "--from", "timm", str(source), "--preset", variant,
+                    "--out", str(work / "w.pt")])
             model, _ = load_model(work / "w.pt")
             with torch.no_grad():
                 diff32 = (model(fake_input()) - torch.tensor(record["logits"])).abs().max().item()
@@ -116,7 +117,8 @@ def main_() -> None:
         if isinstance(value, dict):
             images, engine = key.split("_")
             same = value["accuracy"] == trip["metrics_test_accuracy"]
-            lines.append(f"| {images} | {engine} | {value['accuracy']:.4f} ({value['correct']}/{value['total']}) | {same} |")
+            lines.append(f"| {images} | {engine} | {value['accuracy']:.4f} "
+                         f"({value['correct']}/{value['total']}) | {same} |")
     save_report(args.out, "pretrained", report, "\n".join(lines) + "\n")
 
 

@@ -55,7 +55,7 @@ from _report import save_report  # noqa: E402
 from workbench.config.arch import ArchConfig  # noqa: E402
 from workbench.data import Dataset  # noqa: E402
 from workbench.data.digits_hard import NAME as DIGITS_HARD  # noqa: E402
-from workbench.data.digits_hard import describe
+from workbench.data.digits_hard import describe  # noqa: E402
 from workbench.models import build_model  # noqa: E402
 from workbench.profiling import count_model  # noqa: E402
 from workbench.search.arch_sampling import arch_from_params, sample_params  # noqa: E402
@@ -125,7 +125,8 @@ def sample_architectures(space: SearchSpace, base: ArchConfig, count: int, seed:
             continue
         seen.add(digest)
         counts = count_model(build_model(arch), arch)
-        if (budgets.max_macs and counts.macs > budgets.max_macs) or (budgets.max_params and counts.params > budgets.max_params):
+        if ((budgets.max_macs and counts.macs > budgets.max_macs)
+                or (budgets.max_params and counts.params > budgets.max_params)):
             continue
         chosen.append({"index": len(chosen), "knobs": params, "params": counts.params, "macs": counts.macs,
                        "arch_json": text})
@@ -151,7 +152,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     if task["kind"] == "reference":
         result = {"reference": train_and_score(arch, data, recipe, task["epochs"], task["seed"])}
     else:
-        result = {name: _zero_cost(name, arch, data, task["seed"], _WORKER["zero_cost_batch"]) for name in ZERO_COST_PROXIES}
+        result = {name: _zero_cost(name, arch, data, task["seed"], _WORKER["zero_cost_batch"])
+                  for name in ZERO_COST_PROXIES}
         result["short"] = train_and_score(arch, data, recipe, task["short_epochs"], task["seed"])
         result["proxy"] = train_and_score(arch, data, recipe, recipe.epochs, task["seed"])
     result["task_seconds"] = time.perf_counter() - started
@@ -200,7 +202,8 @@ def make_tasks(archs: list[dict[str, Any]], settings: Settings, proxy_epochs: fl
     return sorted(tasks, key=lambda t: -t["cost"])
 
 
-def run_tasks(tasks: list[dict[str, Any]], jobs: int, init_args: tuple[Any, ...]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+def run_tasks(tasks: list[dict[str, Any]], jobs: int,
+              init_args: tuple[Any, ...]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """Yield (task, result) as tasks finish, in `jobs` worker processes (inline for 1)."""
     if jobs <= 1:
         _init_worker(*init_args)
@@ -314,7 +317,8 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {label.get(name, name)} | {t['tau']:.2f} | {t['low']:.2f} to {t['high']:.2f} |")
     ratio = f["spread_over_seed_sd"]
     lines += ["", "| figure | value |", "| --- | --- |",
-              f"| reference accuracy, range over architectures | {_pct(f['reference_range'][0])} to {_pct(f['reference_range'][1])} |",
+              f"| reference accuracy, range over architectures | {_pct(f['reference_range'][0])} "
+              f"to {_pct(f['reference_range'][1])} |",
               f"| reference spread (max - min) | {_pts(f['reference_spread'])} |",
               f"| sd of the architecture means | {_pts(f['reference_sd'])} |",
               f"| seed sd of a {s['reference_epochs']:g}-epoch run (pooled) | {_pts(f['seed_sd'])} |",

@@ -63,7 +63,8 @@ class _CropDataset(torch.utils.data.Dataset):
 
 def _dataloader_run(model: nn.Module, data: Dataset, recipe: ProxyRecipe) -> float:
     loader = DataLoader(_CropDataset(data.train_x, data.train_y, default_padding(data.input_size), recipe.flip),
-                        batch_size=recipe.batch_size, shuffle=True, drop_last=len(data.train_y) % recipe.batch_size == 1)
+                        batch_size=recipe.batch_size, shuffle=True,
+                        drop_last=len(data.train_y) % recipe.batch_size == 1)
     optimizer = make_optimizer(model, recipe)
     scheduler = make_scheduler(optimizer, recipe, int(recipe.epochs) * len(loader))
     loss_fn = nn.CrossEntropyLoss()
@@ -87,7 +88,8 @@ def run(quick: bool) -> dict[str, Any]:
     loader_seconds = _dataloader_run(_model(), data, recipe)
     report: dict[str, Any] = {
         "preset": PRESET, "dataset": data.summary(), "recipe": recipe.model_dump(), "epochs": epochs,
-        "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
         "resident_train_seconds": round(resident.train_seconds, 2),
         "resident_images_per_second": round(resident.images_per_second, 1),
         "dataloader_train_seconds": round(loader_seconds, 2),
@@ -105,7 +107,8 @@ def _markdown(report: dict[str, Any]) -> str:
     lines = [f"# Proxy training on digits ({report['preset']}, 32x32, {report['epochs']} epochs, "
              f"{report['threads']} threads)", "",
              "| loop | train seconds | images/s |", "| --- | --- | --- |",
-             f"| device-resident (workbench) | {report['resident_train_seconds']} | {report['resident_images_per_second']} |",
+             f"| device-resident (workbench) | {report['resident_train_seconds']} "
+             f"| {report['resident_images_per_second']} |",
              f"| DataLoader + per-sample crop | {report['dataloader_train_seconds']} | |", "",
              f"Speed-up: {report['speedup_vs_dataloader']}x (target >= {report['target_speedup']}x); "
              f"target <= {report['target_seconds_3_epochs']} s for 3 epochs."]

@@ -52,8 +52,8 @@ def make_study(
     max_macs: float | None = 2.5e7,
     failed: int = 1,
 ) -> optuna.Study:
-    """Write (to an in-memory storage when `storage` is None) a study with `trials` complete trials (infeasible over `max_macs`) and
-    `failed` failed trials to `storage`; return it."""
+    """Write (to an in-memory storage when `storage` is None) a study with `trials` complete trials
+    (infeasible over `max_macs`) and `failed` failed trials to `storage`; return it."""
     directions = [record.OBJECTIVES[o].direction for o in objectives]
     # Built in memory and copied in one go: SQLite commits each attribute separately otherwise.
     study = optuna.create_study(study_name=name, storage=optuna.storages.InMemoryStorage(), directions=directions)

@@ -121,7 +121,8 @@ def test_proxy_training_recalibrates_without_changing_the_training(digits) -> No
     for batches in (0, 20):
         seed_everything(0)
         model = small_cnn()
-        result = train_proxy(model, digits, ProxyRecipe(epochs=2, batch_size=64, lr=0.05, bn_recalibration_batches=batches))
+        result = train_proxy(model, digits,
+                             ProxyRecipe(epochs=2, batch_size=64, lr=0.05, bn_recalibration_batches=batches))
         runs[batches] = (model, result)
     (plain, off), (recalibrated, on) = runs[0], runs[20]
     assert off.loss_curve == on.loss_curve  # same data order, same steps: only the statistics differ

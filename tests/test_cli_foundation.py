@@ -37,14 +37,16 @@ def test_presets_lists_all_with_figures(capsys) -> None:
     assert main(["presets", "--format", "json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["ghostnet_100"]["params"] == 5182508
-    assert set(rows) >= {"ghostnet_050", "ghostnet_130", "ghostnet_cifar_050", "ghost_vgg16_cifar", "ghost_resnet56_cifar"}
+    assert set(rows) >= {"ghostnet_050", "ghostnet_130", "ghostnet_cifar_050", "ghost_vgg16_cifar",
+                         "ghost_resnet56_cifar"}
 
 
 @pytest.mark.parametrize(
     "argv,fragment",
     [
         (["profile", "--preset", "ghostnet_999"], "unknown preset 'ghostnet_999' (allowed: ghostnet_050"),
-        (["profile", "--preset", "ghostnet_050", "--set", "colour=red"], "unknown key 'colour' (allowed: ratio, dw_size"),
+        (["profile", "--preset", "ghostnet_050", "--set", "colour=red"],
+         "unknown key 'colour' (allowed: ratio, dw_size"),
         (["profile", "--preset", "ghostnet_050", "--set", "ratio=0"], "ghost.ratio"),
         (["profile", "--preset", "ghostnet_050", "--set", "dw_size=2"], "positive odd integer"),
         (["profile", "--preset", "ghostnet_050", "--set", "width"], "KEY=VALUE"),
@@ -60,8 +62,10 @@ def test_bad_input_exits_2_with_one_line(capsys, argv: list[str], fragment: str)
 
 
 def test_console_script_and_module_entry_points() -> None:
-    result = subprocess.run([sys.executable, "-m", "workbench", "profile", "--preset", "nope"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "workbench", "profile", "--preset", "nope"],
+                            capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    debug = subprocess.run([sys.executable, "-m", "workbench", "--debug", "profile", "--preset", "nope"], capture_output=True, text=True)
+    debug = subprocess.run([sys.executable, "-m", "workbench", "--debug", "profile", "--preset", "nope"],
+                           capture_output=True, text=True)
     assert debug.returncode == 2 and "Traceback" in debug.stderr

@@ -53,7 +53,8 @@ def test_promotion_order_fronts_then_contribution() -> None:
     assert promotion_order(losses).tolist() == [1, 0, 2, 3]
 
 
-@pytest.mark.parametrize("n, eta, expected", [(1, 3, 1), (2, 3, 1), (3, 3, 1), (4, 3, 2), (9, 3, 3), (10, 3, 4), (8, 4, 2)])
+@pytest.mark.parametrize("n, eta, expected",
+                         [(1, 3, 1), (2, 3, 1), (3, 3, 1), (4, 3, 2), (9, 3, 3), (10, 3, 4), (8, 4, 2)])
 def test_promoted_count_is_ceil_n_over_eta(n: int, eta: float, expected: int) -> None:
     assert promoted_count(n, eta) == expected
 
@@ -173,7 +174,8 @@ def test_top_rung_equals_a_plain_run_of_the_same_recipe(ladder_study, tmp_path: 
 
     study, _, _, _ = ladder_study
     done = next(t for t in study.get_trials() if t.user_attrs[record.STATUS] == "complete")
-    plain = load_space(str(write_space(tmp_path, {**copy.deepcopy(TINY), "recipe": {"epochs": 2, "batch_size": 128, "bn_recalibration_batches": 2}})))
+    plain = load_space(str(write_space(tmp_path, {**copy.deepcopy(TINY), "recipe": {
+        "epochs": 2, "batch_size": 128, "bn_recalibration_batches": 2}})))
     arch = ArchConfig.model_validate_json(done.user_attrs[record.ARCH_JSON])
     resolved = resolve_space(plain, device="cpu")
     run = train_candidate(resolved.recipe, arch, load_search_data(resolved), plain.trial_seeds(done.number)[0])
@@ -282,7 +284,7 @@ def test_dashboard_shows_each_rung(ladder_study, monkeypatch: pytest.MonkeyPatch
 def test_the_digits_space_turns_into_a_ladder_by_uncommenting_one_line(tmp_path: Path) -> None:
     shipped = Path(__file__).resolve().parents[1] / "search_spaces" / "digits.yaml"
     text = shipped.read_text(encoding="utf-8")
-    line = next(l for l in text.splitlines() if l.startswith("# fidelity:"))
+    line = next(row for row in text.splitlines() if row.startswith("# fidelity:"))
     (tmp_path / "digits.yaml").write_text(text.replace(line, line[2:]), encoding="utf-8")
     space = load_space(str(tmp_path / "digits.yaml"))
     assert space.fidelity is not None and space.fidelity.rungs == [1, 3]

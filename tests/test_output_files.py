@@ -23,10 +23,12 @@ def test_study_names_empty_refused_quoted_hints_distinct_report_folders(tmp_path
                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     space = write_space(tmp_path, TINY)
-    assert main(["search", "--space", str(space), "--study", "", "--storage", "s.db", "--trials", "1", "--no-progress"]) == 2
+    assert main(["search", "--space", str(space), "--study", "", "--storage", "s.db", "--trials", "1",
+                 "--no-progress"]) == 2
     assert "empty" in capsys.readouterr().err
     for name in ("my study", "../../x", ".._.._x"):
-        assert main(["search", "--space", str(space), "--study", name, "--storage", "s.db", "--trials", "1", "--no-progress"]) == 0
+        assert main(["search", "--space", str(space), "--study", name, "--storage", "s.db", "--trials", "1",
+                     "--no-progress"]) == 0
         out = capsys.readouterr().out
         hint = next(line for line in out.splitlines() if "workbench report" in line)
         assert shlex.split(hint)[3] == name                             # pasted into a shell, the name survives

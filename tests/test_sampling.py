@@ -43,7 +43,8 @@ def test_every_knob_is_suggested(space) -> None:
     params = sample_params(trial, space, base_arch(space))
     expected = {p for knob in KNOB_TABLE for p in param_names(space, knob, base_arch(space))}
     assert set(params) == expected == set(trial.params)
-    assert {"kernel_s3", "kernel_s7", "se_s0", "se_s6", "depth_s6", "depth_s7", "stage_width_s5", "primary_kernel_s2"} <= expected
+    assert {"kernel_s3", "kernel_s7", "se_s0", "se_s6", "depth_s6", "depth_s7", "stage_width_s5",
+            "primary_kernel_s2"} <= expected
 
 
 def test_values_land_in_the_arch(space) -> None:

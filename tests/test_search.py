@@ -137,13 +137,15 @@ def test_resume_counts_earlier_trials_and_refuses_a_changed_space(tmp_path) -> N
 def test_failing_trials_are_recorded_and_the_study_goes_on(tmp_path) -> None:
     from workbench.training import TrainingDiverged
 
-    trainer = CountingTrainer(fail_on={1: TrainingDiverged("loss is NaN at step 3"), 2: RuntimeError("CUDA out of memory. Tried")})
+    trainer = CountingTrainer(fail_on={1: TrainingDiverged("loss is NaN at step 3"),
+                                       2: RuntimeError("CUDA out of memory. Tried")})
     summary = run(tiny(tmp_path), tmp_path, trials=4, trainer=trainer, sampler="random")
     trials = load(tmp_path).get_trials()
     assert [t.state.name for t in trials[:2]] == ["FAIL", "FAIL"]
     assert trials[0].user_attrs[record.REASON].startswith("training diverged")
     assert trials[1].user_attrs[record.REASON].startswith("out of memory")
-    assert all(set(t.user_attrs) == set(record.TRIAL_KEYS) and t.user_attrs[record.STATUS] == "failed" for t in trials[:2])
+    assert all(set(t.user_attrs) == set(record.TRIAL_KEYS) and t.user_attrs[record.STATUS] == "failed"
+               for t in trials[:2])
     assert trials[0].user_attrs[record.MACS] > 0  # the figures measured before the failure are kept
     assert summary.states == {"FAIL": 2, "COMPLETE": 2}
 
@@ -171,7 +173,8 @@ def test_single_objective_scalarisation_prunes_on_validation_accuracy(tmp_path) 
             curve.append(level + 0.01 * epoch)
             on_epoch(epoch, curve[-1])
         return ProxyResult(val_accuracy=curve[-1], best_val_accuracy=curve[-1], val_curve=curve, loss_curve=[1.0] * 3,
-                           train_seconds=0.01, eval_seconds=0.0, images_per_second=1.0, epochs_run=3, stopped_reason=None)
+                           train_seconds=0.01, eval_seconds=0.0, images_per_second=1.0, epochs_run=3,
+                           stopped_reason=None)
 
     scalar = {"name": "acc_minus_mmacs", "weights": {"accuracy": 1.0, "macs": -1e-9}}
     space = tiny(tmp_path, scalarization=scalar)
@@ -197,7 +200,8 @@ def test_same_seed_same_trial_sequence(tmp_path) -> None:
     def trainer(model, data, recipe, device="cpu", on_epoch=None):  # deterministic and instant
         accuracy = 1.0 - 1.0 / (1 + sum(p.numel() for p in model.parameters()) / 1e5)
         return ProxyResult(val_accuracy=accuracy, best_val_accuracy=accuracy, val_curve=[accuracy], loss_curve=[1.0],
-                           train_seconds=0.0, eval_seconds=0.0, images_per_second=1.0, epochs_run=1, stopped_reason=None)
+                           train_seconds=0.0, eval_seconds=0.0, images_per_second=1.0, epochs_run=1,
+                           stopped_reason=None)
 
     sequences = []
     for name in ("a", "b"):  # 9 trials: past TPE's 8 random start-up trials
@@ -213,8 +217,9 @@ def test_every_sampler_runs(tmp_path, sampler) -> None:
     from workbench.training import ProxyResult
 
     def trainer(model, data, recipe, device="cpu", on_epoch=None):
-        return ProxyResult(val_accuracy=0.5, best_val_accuracy=0.5, val_curve=[0.5], loss_curve=[1.0], train_seconds=0.0,
-                           eval_seconds=0.0, images_per_second=1.0, epochs_run=1, stopped_reason=None)
+        return ProxyResult(val_accuracy=0.5, best_val_accuracy=0.5, val_curve=[0.5], loss_curve=[1.0],
+                           train_seconds=0.0, eval_seconds=0.0, images_per_second=1.0, epochs_run=1,
+                           stopped_reason=None)
 
     summary = run(tiny(tmp_path, latency=None), tmp_path, trials=2, sampler=sampler, trainer=trainer)
     assert summary.states.get("COMPLETE") == 2
@@ -293,9 +298,11 @@ def test_train_proxy_with_the_space_reproduces_a_trial(tmp_path, capsys) -> None
     trial = load(tmp_path).get_trials()[1]
     assert trial.user_attrs[record.STATUS] == "complete"
     config = tmp_path / "trial1.yaml"
-    assert main(["export", "--study", "tiny", "--storage", sqlite(tmp_path), "--pick", "trial:1", "--out", str(config)]) == 0
+    assert main(["export", "--study", "tiny", "--storage", sqlite(tmp_path), "--pick", "trial:1",
+                 "--out", str(config)]) == 0
     capsys.readouterr()
-    assert main(["train-proxy", "--space", str(space_file), "--config", str(config), "--trial", "1", "--format", "json"]) == 0
+    assert main(["train-proxy", "--space", str(space_file), "--config", str(config), "--trial", "1",
+                 "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     val_size = trial.user_attrs[record.VAL_SIZE]
     assert report["score"]["seeds"] == [1] and report["data"]["val"] == val_size

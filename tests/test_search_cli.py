@@ -13,7 +13,8 @@ from workbench.cli.main import main
 def test_search_json_then_studies(tmp_path, capsys) -> None:
     space = write_space(tmp_path, TINY)
     db = tmp_path / "w.db"
-    assert main(["search", "--space", str(space), "--storage", str(db), "--trials", "2", "--no-progress", "--format", "json"]) == 0
+    assert main(["search", "--space", str(space), "--storage", str(db), "--trials", "2", "--no-progress",
+                 "--format", "json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["study"] == "tiny" and summary["states"] == {"COMPLETE": 2} and summary["pareto"]
     assert main(["studies", "--storage", str(db), "--format", "json"]) == 0

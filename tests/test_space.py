@@ -71,7 +71,8 @@ def test_bad_yaml(tmp_path) -> None:
 
 
 def test_unknown_knob(tmp_path) -> None:
-    path = write_space(tmp_path, {**TINY, "knobs": {"ratio": {"low": 2, "high": 4}, "expansion": {"low": 1, "high": 2}}})
+    path = write_space(tmp_path, {**TINY, "knobs": {"ratio": {"low": 2, "high": 4},
+                                                    "expansion": {"low": 1, "high": 2}}})
     message = error_of(path)
     assert str(path) in message and "knobs.expansion" in message and "unknown key 'expansion'" in message
     assert "dw_size" in message  # the allowed knobs are listed
@@ -97,7 +98,8 @@ def test_empty_range(tmp_path, knob, message) -> None:
     ({"dw_size": {"choices": [2, 3]}}, "knobs.dw_size.choices: kernel sizes must be positive odd"),
     ({"cheap_op": {"choices": ["dw", "conv"]}}, "knobs.cheap_op.choices"),
     ({"depth": {"low": 1, "high": 3}}, "knobs.depth.scope: 'global' not allowed"),
-    ({"kernel": {"choices": [3, 5], "scope": "per_stage", "stages": [42]}}, "knobs.kernel.stages: stage 42 does not exist"),
+    ({"kernel": {"choices": [3, 5], "scope": "per_stage", "stages": [42]}},
+     "knobs.kernel.stages: stage 42 does not exist"),
     ({"ratio": {"low": 2, "high": 4, "stages": [1]}}, "knobs.ratio.stages"),
 ])
 def test_knob_semantics(tmp_path, knobs, fragment) -> None:

@@ -17,7 +17,8 @@ from workbench.storage import (
 )
 
 
-def test_wrong_data_creates_no_study_and_the_right_data_then_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_data_creates_no_study_and_the_right_data_then_runs(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     space = write_space(tmp_path, TINY)
     db = tmp_path / "s.db"
     code = main(["search", "--space", str(space), "--data", "cifar10:/no/such/folder", "--storage", str(db),

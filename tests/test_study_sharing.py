@@ -47,7 +47,8 @@ def test_two_commands_on_a_journal_never_train_one_architecture_twice(tmp_path: 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "workbench", "search", "--space", str(space), "--storage", str(journal),
                "--trials", "6", "--sampler", "random", "--no-progress"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    processes = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
                  for _ in range(2)]
     for process in processes:
         out, err = process.communicate(timeout=300)

@@ -89,7 +89,8 @@ def test_edited_architecture_is_refused(tmp_path, capsys) -> None:
     data["arch"]["width"] = 0.5   # valid, but not the network that was measured
     (tmp_path / "edited.yaml").write_text(yaml.safe_dump(data))
     out = tmp_path / "run"
-    _bad(["train", str(tmp_path / "edited.yaml"), "--out", str(out), "--no-progress"], capsys, "refusing to train a different network")
+    _bad(["train", str(tmp_path / "edited.yaml"), "--out", str(out), "--no-progress"], capsys,
+         "refusing to train a different network")
     assert not out.exists()
     data["arch"]["width"] = 0.35
     data["arch"]["ghost"]["dw_size"] = 4   # invalid
@@ -108,7 +109,8 @@ def test_dataset_mismatch_is_refused(tmp_path, capsys, small_data) -> None:
     with pytest.raises(WorkbenchError, match="has 3 channels"):
         train_full(gray, tmp_path / "gray", data=small_data, progress=False)
     assert not (tmp_path / "gray").exists()
-    _bad(["train", str(tmp_path / "five.yaml"), "--data", "mnist", "--out", str(out)], capsys, "unknown dataset 'mnist'")
+    _bad(["train", str(tmp_path / "five.yaml"), "--data", "mnist", "--out", str(out)], capsys,
+         "unknown dataset 'mnist'")
     assert not out.exists()
 
 
@@ -121,7 +123,8 @@ def test_resume_from_other_architecture_is_refused(tmp_path, capsys, small_data)
          "checkpoint is from a different architecture")
     _bad(["train", str(tmp_path / "other.yaml"), "--out", str(out), "--no-progress"], capsys, "pass --resume")
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]
-    _bad(["train", str(tmp_path / "other.yaml"), "--out", str(tmp_path / "empty"), "--resume"], capsys, "no checkpoint to resume from")
+    _bad(["train", str(tmp_path / "other.yaml"), "--out", str(tmp_path / "empty"), "--resume"], capsys,
+         "no checkpoint to resume from")
     assert not (tmp_path / "empty").exists()
 
 

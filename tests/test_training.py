@@ -34,7 +34,8 @@ def test_training_lowers_the_loss_and_learns(digits) -> None:
     assert len(result.val_curve) == 3 and result.epochs_run == 3
     assert result.images_per_second > 0 and result.train_seconds > 0
     assert set(result.to_dict()) >= {"val_accuracy", "best_val_accuracy", "val_curve", "loss_curve",
-                                     "train_seconds", "eval_seconds", "images_per_second", "epochs_run", "stopped_reason"}
+                                     "train_seconds", "eval_seconds", "images_per_second", "epochs_run",
+                                     "stopped_reason"}
 
 
 def test_same_seed_same_result(digits) -> None:

@@ -35,7 +35,8 @@ def test_proxy_is_finite_and_prefers_the_sound_network(name: str, digits) -> Non
     seed_everything(0)
     crippled = cnn(bottleneck=1)
     state = {k: v.clone() for k, v in sound.state_dict().items()}
-    good, bad = zero_cost_score(name, sound, digits, batch_size=32), zero_cost_score(name, crippled, digits, batch_size=32)
+    good, bad = (zero_cost_score(name, sound, digits, batch_size=32),
+                 zero_cost_score(name, crippled, digits, batch_size=32))
     assert math.isfinite(good) and math.isfinite(bad)
     assert good > bad
     assert all(torch.equal(v, sound.state_dict()[k]) for k, v in state.items())  # the model is untouched

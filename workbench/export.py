@@ -87,7 +87,8 @@ def measured_figures(row: pd.Series) -> MeasuredFigures:
     return MeasuredFigures(
         params=_number(row.get(record.PARAMS), int), macs=_number(row.get(record.MACS), int),
         flops_fvcore=_number(row.get(record.FLOPS_FVCORE), int),
-        latency_p50_ms=_number(row.get(record.LATENCY_P50), float), latency_p90_ms=_number(row.get(record.LATENCY_P90), float),
+        latency_p50_ms=_number(row.get(record.LATENCY_P50), float),
+        latency_p90_ms=_number(row.get(record.LATENCY_P90), float),
         latency_cv=_number(row.get(record.LATENCY_CV), float), accuracy=_number(row.get(record.ACCURACY), float),
         accuracy_source=row.get(record.ACCURACY_SOURCE) or None,
     )
@@ -128,7 +129,8 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
     source = str(row.get(record.ACCURACY_SOURCE) or "")
     proxy = _stored_proxy_recipe(space) if space else None
     provenance = Provenance(
-        study=study.study_name, storage=storage_url(study), trial=number, pick=pick_label(pick or f"trial:{number}", by),
+        study=study.study_name, storage=storage_url(study), trial=number,
+        pick=pick_label(pick or f"trial:{number}", by),
         budgets=info_budgets.model_dump(), measured=measured_figures(row),
         latency_protocol=attrs.latency_protocol or stored.latency_protocol,
         device=row.get(record.DEVICE) or stored.device,

@@ -62,11 +62,13 @@ def many_trials_study(n: int, name: str = "many", seed: int = 0) -> tuple[optuna
         if draw < 0.08:
             written.append(Written(number, "failed", None, None))
             trials.append(optuna.trial.create_trial(state=TrialState.FAIL, params=params, distributions=distributions,
-                                                    user_attrs={**attrs, record.STATUS: "failed", record.REASON: "oom"}))
+                                                    user_attrs={**attrs, record.STATUS: "failed",
+                                                                record.REASON: "oom"}))
             continue
         status = "rejected" if draw < 0.2 else "complete"
         written.append(Written(number, status, accuracy if status == "complete" else None, macs))
-        attrs.update({record.STATUS: status, record.MACS: macs, record.ACCURACY: accuracy if status == "complete" else None,
+        attrs.update({record.STATUS: status, record.MACS: macs,
+                      record.ACCURACY: accuracy if status == "complete" else None,
                       record.REASON: "macs over budget" if status == "rejected" else None})
         trials.append(optuna.trial.create_trial(
             values=[accuracy if status == "complete" else 0.0, macs], params=params, distributions=distributions,

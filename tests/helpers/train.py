@@ -20,7 +20,8 @@ def tiny_arch(width: float = 0.35) -> ArchConfig:
 def exported(arch: ArchConfig, **train) -> ExportConfig:
     counts = count_model(build_model(arch), arch)
     recipe = TrainRecipe(dataset="digits", input_size=SIZE, epochs=2, batch_size=32, lr=0.05, seed=3, **train)
-    provenance = Provenance(study="test", trial=0, pick="trial:0", measured=MeasuredFigures(params=counts.params, macs=counts.macs),
+    provenance = Provenance(study="test", trial=0, pick="trial:0",
+                            measured=MeasuredFigures(params=counts.params, macs=counts.macs),
                             workbench_version="0", torch_version=torch.__version__, exported_at="now")
     return ExportConfig(arch=arch, train=recipe, provenance=provenance)
 

@@ -11,12 +11,15 @@ import os
 import tempfile
 import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.config.arch import ArchConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -90,7 +93,8 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
         detail = str(error).replace("\n", " ")
-        raise WorkbenchError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {detail}") from error
+        raise WorkbenchError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
+                             f"{detail}") from error
     if not isinstance(data, dict):
         raise WorkbenchError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

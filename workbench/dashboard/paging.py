@@ -59,7 +59,8 @@ def pages(n_rows: int, size: int) -> int:
     return max(1, math.ceil(n_rows / size))
 
 
-def page(frame: pd.DataFrame, sort: str = "number", descending: bool = False, number: int = 1, size: int = 50) -> pd.DataFrame:
+def page(frame: pd.DataFrame, sort: str = "number", descending: bool = False, number: int = 1,
+         size: int = 50) -> pd.DataFrame:
     """Page `number` (from 1; clamped to the last) of `frame` sorted by `sort` (missing values
     last, ties by trial number)."""
     keys = [sort] if sort == "number" or "number" not in frame else [sort, "number"]

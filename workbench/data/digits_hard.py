@@ -18,8 +18,9 @@ digits space (numbers in `search_spaces/digits.yaml`): a 12x12 canvas, few train
 (351) seen in three renderings each (1,053 images), and a large validation split (1,177
 scans x 3 = 3,531 images) so each accuracy carries less binomial noise. Clutter is off by
 default: one fragment per image widened the long-run spread (3.1 vs 2.3 points over ten
-architectures) but cut the median 1-epoch accuracy from 0.74 to 0.68. Generation is a few batched tensor operations (well under a second) and is cached
-in memory per seed; nothing touches the disk.
+architectures) but cut the median 1-epoch accuracy from 0.74 to 0.68. Generation is a few
+batched tensor operations (well under a second) and is cached in memory per seed; nothing
+touches the disk.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def _list_images(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
     files = []
     for class_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
         if class_dir.name not in classes:
-            raise WorkbenchError(f"{class_dir}: class '{class_dir.name}' is not among train/'s classes ({', '.join(classes)})")
+            raise WorkbenchError(f"{class_dir}: class '{class_dir.name}' is not among train/'s classes "
+                                 f"({', '.join(classes)})")
         label = classes.index(class_dir.name)
         files += [(f, label) for f in sorted(class_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:

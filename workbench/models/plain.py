@@ -55,7 +55,8 @@ class BasicBlock(nn.Module):
 class ResNet56Cifar(nn.Module):
     """ResNet-56 for CIFAR: a 3x3 stem and three stages of nine basic blocks (16/32/64 wide)."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0, blocks_per_stage: int = 9) -> None:
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
+                 blocks_per_stage: int = 9) -> None:
         super().__init__()
         widths = [make_divisible(w * width, 4) for w in (16, 32, 64)]
         self.stem = conv_bn(in_channels, widths[0], 3)

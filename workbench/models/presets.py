@@ -117,7 +117,8 @@ def apply_overrides(arch: ArchConfig, overrides: dict[str, Any]) -> ArchConfig:
         if key not in OVERRIDE_FIELDS:
             raise WorkbenchError(f"unknown override '{key}' (allowed: {', '.join(OVERRIDE_FIELDS)})")
         if key in _GHOST_ONLY and arch.family != "ghostnet" and not arch.ghostify:
-            raise WorkbenchError(f"override '{key}' needs a Ghost network; '{arch.name}' is plain (use its ghost_ preset)")
+            raise WorkbenchError(f"override '{key}' needs a Ghost network; '{arch.name}' is plain "
+                                 "(use its ghost_ preset)")
         *parents, leaf = OVERRIDE_FIELDS[key]
         target = data
         for part in parents:

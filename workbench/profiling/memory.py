@@ -43,7 +43,8 @@ def cuda_peak_memory(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoc
     return peak
 
 
-def peak_memory(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol, params: int, activations: int) -> tuple[int, str]:
+def peak_memory(model: nn.Module, arch: ArchConfig, protocol: LatencyProtocol, params: int,
+                activations: int) -> tuple[int, str]:
     """Peak bytes of one inference and the method that produced the figure.
 
     Example:

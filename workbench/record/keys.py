@@ -68,7 +68,8 @@ SCORED_STATUSES: tuple[str, ...] = ("complete", "reused")
 # "stopped": scored on a lower rung of the ladder and not promoted; "screened": left out by the
 # zero-cost pre-screen. Both end PRUNED in Optuna; neither has a full-fidelity accuracy.
 TrialStatus = Literal["complete", "reused", "rejected", "failed", "pruned", "running", "stopped", "screened"]
-TRIAL_STATUSES: tuple[str, ...] = ("complete", "reused", "rejected", "failed", "pruned", "running", "stopped", "screened")
+TRIAL_STATUSES: tuple[str, ...] = ("complete", "reused", "rejected", "failed", "pruned", "running", "stopped",
+                                   "screened")
 
 # --- study user attributes ---------------------------------------------------------------
 STUDY_SPACE_FILE = "space_file"

@@ -55,7 +55,8 @@ def _read_safetensors(path: Path) -> Any:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
     except ImportError:
-        raise WorkbenchError(f"{path}: reading .safetensors needs the 'safetensors' package (pip install safetensors)") from None
+        raise WorkbenchError(f"{path}: reading .safetensors needs the 'safetensors' package "
+                             "(pip install safetensors)") from None
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as error:

@@ -74,7 +74,8 @@ def map_timm_state(state: dict[str, torch.Tensor], arch: ArchConfig, source: str
                                  f"('{arch.name}'); is this a timm GhostNet (v1) checkpoint?")
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise WorkbenchError(f"{source}: key '{key}' has shape {list(tensor.shape)} but '{arch.name}' needs "
-                                 f"{list(expected[name].shape)} (another width? allowed presets: {', '.join(TIMM_PRESETS)})")
+                                 f"{list(expected[name].shape)} (another width? allowed presets: "
+                                 f"{', '.join(TIMM_PRESETS)})")
         mapped[name] = tensor
     missing = [name for name in expected if name not in mapped]
     if missing:
