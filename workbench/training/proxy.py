@@ -99,7 +99,8 @@ def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: st
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     train_step = None
     if graphed:
-        train_step = GraphedStep(model, optimizer, loss_fn, autocast=graph_autocast(dev, "none" if note else recipe.amp))
+        step_autocast = graph_autocast(dev, "none" if note else recipe.amp)
+        train_step = GraphedStep(model, optimizer, loss_fn, autocast=step_autocast)
     check_every = 1 if dev.type == "cpu" else 25
     val_curve: list[float] = []
     loss_curve: list[float] = []
