@@ -173,3 +173,94 @@ def test_search_on_digits_records_cuda_latency_and_the_dashboard_shows_it(tmp_pa
     assert gpu_name in shown
     assert at.get("plotly_chart"), "no chart was drawn"
 
+
+
+def _graphed_run(capture: bool | None, graph_safe: bool, steps: int = 8, amp: str = "none",
+                 channels_last: bool = False, lr: float = 0.05) -> tuple[nn.Module, object]:
+    """`steps` steps of the CIFAR GhostNet 0.5x at 32x32, batch 64, on device-resident batches."""
+    from workbench.data.batching import DeviceBatches
+    from workbench.training import ProxyRecipe, seed_everything
+    from workbench.training.graphed import GraphedStep, graph_autocast
+    from workbench.training.loop import make_optimizer, make_scheduler, train_epoch
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(600, 3, 32, 32, generator=generator).cuda()
+    y = torch.randint(0, 10, (600,), generator=generator).cuda()
+    seed_everything(0)
+    model = build_model(ARCH).cuda()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            # A replayed graph draws dropout masks from its own Philox offsets, not in eager's
+            # order; without dropout the comparison is of the arithmetic alone.
+            module.p = 0.0
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory)
+    recipe = ProxyRecipe(batch_size=64, lr=lr, amp=amp, channels_last=channels_last)
+    batches = DeviceBatches(x.contiguous(memory_format=memory), y, 64, seed=0, channels_last=channels_last)
+    optimizer = make_optimizer(model, recipe, graph_safe=graph_safe)
+    scheduler = make_scheduler(optimizer, recipe, steps)
+    loss_fn = nn.CrossEntropyLoss()
+    step = None
+    if capture is not None:
+        autocast = graph_autocast(torch.device("cuda"), amp)
+        step = GraphedStep(model, optimizer, loss_fn, autocast=autocast, capture=capture)
+    torch.manual_seed(1)
+    train_epoch(model, batches.epoch(steps), optimizer, scheduler, loss_fn, train_step=step, check_every=25)
+    torch.cuda.synchronize()
+    return model, step
+
+
+def _distance(a: nn.Module, b: nn.Module) -> float:
+    def flat(model: nn.Module) -> torch.Tensor:
+        return torch.cat([t.flatten().double() for t in model.state_dict().values() if t.is_floating_point()])
+
+    return float((flat(a) - flat(b)).norm() / flat(a).norm())
+
+
+def test_captured_step_equals_the_same_step_uncaptured(monkeypatch) -> None:
+    # Same optimiser, same kernels (deterministic cuDNN): the graph must replay exactly what
+    # the uncaptured step computes. Tolerance: 1e-6 relative, float32 rounding of a reduction
+    # order at most (expected 0).
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    uncaptured, _ = _graphed_run(False, True)
+    captured, step = _graphed_run(True, True)
+    assert step.replays == 8 - step.warmup and step.graph is not None
+    assert _distance(uncaptured, captured) <= 1e-6
+
+
+def test_captured_step_gives_the_eager_weights_within_one_ulp_of_learning_rate(monkeypatch) -> None:
+    # The bound of tests/test_graphed_step.py: at most 4x the eager run's own deviation when its
+    # learning rate moves by one float32 ulp (tensor lr and fused SGD round the update differently),
+    # and never more than 1e-3 relative to the weights after 5 steps.
+    import numpy as np
+
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    eager, _ = _graphed_run(None, False, steps=5)
+    perturbed, _ = _graphed_run(None, False, steps=5, lr=float(np.nextafter(np.float32(0.05), np.float32(1.0))))
+    captured, step = _graphed_run(True, True, steps=5)
+    assert step.replays == 5 - step.warmup
+    noise = _distance(eager, perturbed)
+    assert _distance(eager, captured) <= min(max(4 * noise, 1e-6), 1e-3)
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_graphed_channels_last_step_replays(amp: str) -> None:
+    model, step = _graphed_run(True, True, steps=6, amp=amp, channels_last=True)
+    assert step.replays == 6 - step.warmup
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("amp", ["none", "bf16"])
+def test_graphed_proxy_training_learns_digits(amp: str) -> None:
+    from workbench.data import load_dataset
+    from workbench.training import ProxyRecipe, seed_everything, train_proxy
+
+    data = load_dataset("digits", input_size=16, in_channels=1)
+    arch = get_preset("ghostnet_cifar_050", input_size=16, in_channels=1, num_classes=10)
+    seed_everything(0)
+    recipe = ProxyRecipe.for_dataset("digits", epochs=4, amp=amp, channels_last=True)
+    result = train_proxy(build_model(arch), data, recipe, device="cuda", graphed=True)
+    assert result.best_val_accuracy >= 0.85, result.val_curve  # chance is 0.10
+    assert not result.notes

@@ -45,20 +45,33 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.SGD:
+def make_optimizer(model: nn.Module, recipe: ProxyRecipe, *, graph_safe: bool = False) -> torch.optim.SGD:
     """SGD (Nesterov by default) with no weight decay on BatchNorm weights and biases.
+
+    `graph_safe` builds the same optimiser for a captured step (`training.graphed`): the
+    learning rate of each group is a tensor on the parameters' device, which the scheduler
+    fills in place and a replayed graph reads, and the update is the fused kernel, which takes
+    that tensor without a host sync (the default foreach update turns it into a Python number).
 
     Example:
         >>> make_optimizer(nn.Linear(2, 2), ProxyRecipe()).param_groups[1]["weight_decay"]
         0.0
+        >>> make_optimizer(nn.Linear(2, 2), ProxyRecipe(lr=0.5), graph_safe=True).param_groups[0]["lr"]
+        tensor(0.5000)
     """
     decay, no_decay = [], []
     for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim <= 1 else decay).append(param)
-    groups = [{"params": decay, "weight_decay": recipe.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum,
-                           nesterov=recipe.nesterov and recipe.momentum > 0)
+    groups: list[dict[str, object]] = [{"params": decay, "weight_decay": recipe.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}]
+    nesterov = recipe.nesterov and recipe.momentum > 0
+    if not graph_safe:
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=nesterov)
+    device = next(model.parameters()).device
+    for group in groups:  # one tensor per group: a shared one would be filled once per group
+        group["lr"] = torch.tensor(recipe.lr, device=device)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=nesterov, fused=True)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: ProxyRecipe,
@@ -110,11 +123,14 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, loss_fn: nn.Module, *,
                 epoch: int = 0, max_loss: float = 1e4,
                 autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
-                scaler: "torch.amp.GradScaler | None" = None, check_every: int = 1) -> tuple[float, int]:
+                scaler: "torch.amp.GradScaler | None" = None, check_every: int = 1,
+                train_step: Callable[[Tensor, Tensor], Tensor] | None = None) -> tuple[float, int]:
     """Train one pass over `batches`; returns (mean loss, images seen).
 
     The loss is summed on the device and checked every `check_every` steps (1 on CPU, where a
-    check costs nothing; more on GPUs to avoid a sync per step).
+    check costs nothing; more on GPUs to avoid a sync per step). `train_step(images, labels)`,
+    when given, does the forward, backward and optimiser step and returns the loss (e.g. a
+    `training.graphed.GraphedStep`); by default `eager_step` with `autocast` and `scaler`.
 
     Raises:
         TrainingDiverged: the loss is NaN/inf or above `max_loss`.
@@ -131,16 +147,10 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
     worst: Tensor | None = None
     steps = seen = 0
     for step, (images, labels) in enumerate(batches):
-        with autocast():
-            loss = loss_fn(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+        if train_step is None:
+            loss = eager_step(model, images, labels, optimizer, loss_fn, autocast, scaler)
         else:
-            loss.backward()
-            optimizer.step()
+            loss = train_step(images, labels)
         if scheduler is not None:
             scheduler.step()
         detached = loss.detach().float()
@@ -153,6 +163,30 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
         return float("nan"), 0
     _check(worst, max_loss, epoch, steps - 1)
     return total.item() / steps, seen
+
+
+def eager_step(model: nn.Module, images: Tensor, labels: Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: nn.Module, autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
+               scaler: "torch.amp.GradScaler | None" = None) -> Tensor:
+    """One training step as Python runs it, op by op: forward and loss under `autocast`, then
+    backward and the optimiser step (through `scaler` for fp16). Returns the loss.
+
+    Example:
+        >>> model = nn.Linear(2, 2); opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> eager_step(model, torch.ones(4, 2), torch.zeros(4, dtype=torch.long), opt, nn.CrossEntropyLoss()).ndim
+        0
+    """
+    with autocast():
+        loss = loss_fn(model(images), labels)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss
 
 
 def _check(worst: Tensor, max_loss: float, epoch: int, step: int) -> None:

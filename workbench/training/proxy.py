@@ -12,6 +12,7 @@ from torch import nn
 
 from workbench.data.batching import DeviceBatches
 from workbench.data.datasets import Dataset
+from workbench.training.graphed import GraphedStep, graph_autocast
 from workbench.training.loop import autocast_for, evaluate, make_optimizer, make_scheduler, recalibrate, train_epoch
 from workbench.training.recipe import ProxyRecipe
 
@@ -52,7 +53,7 @@ def epoch_plan(epochs: float, steps_per_epoch: int) -> list[int]:
 
 
 def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: str = "cpu",
-                on_epoch: Callable[[int, float], None] | None = None) -> ProxyResult:
+                on_epoch: Callable[[int, float], None] | None = None, graphed: bool = False) -> ProxyResult:
     """Train `model` on `data.train_*` with `recipe`, scoring `data.val_*` after every epoch.
 
     The caller builds (and so initialises) the model: call `seed_everything(seed)` before
@@ -62,7 +63,10 @@ def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: st
     training batches (time counted in `eval_seconds`); this changes no weight, so the training
     itself is the same with or without it. `on_epoch(index,
     val_accuracy)` runs after each epoch; whatever it raises (e.g. `optuna.TrialPruned`)
-    propagates unchanged. The test split is never touched.
+    propagates unchanged. The test split is never touched. `graphed` trains with
+    `training.graphed.GraphedStep` (on CUDA the whole step replayed as one CUDA graph; on the
+    CPU the same static-buffer step, uncaptured); fp16 on CUDA needs a GradScaler, so it is
+    trained eagerly and a note says so.
 
     Raises:
         TrainingDiverged: NaN/inf loss or loss above `recipe.max_loss`.
@@ -87,9 +91,16 @@ def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: st
     batches = DeviceBatches(data.train_x, data.train_y, recipe.batch_size, augment=recipe.augment,
                             flip=recipe.flip, seed=recipe.seed, channels_last=recipe.channels_last)
     plan = epoch_plan(recipe.epochs, len(batches))
-    optimizer = make_optimizer(model, recipe)
+    if graphed and scaler is not None:
+        graphed = False
+        notes.append("amp fp16 needs a GradScaler, which syncs with the host; trained without a CUDA graph")
+    optimizer = make_optimizer(model, recipe, graph_safe=graphed)
     scheduler = make_scheduler(optimizer, recipe, sum(plan))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    train_step = None
+    if graphed:
+        step_autocast = graph_autocast(dev, "none" if note else recipe.amp)
+        train_step = GraphedStep(model, optimizer, loss_fn, autocast=step_autocast)
     check_every = 1 if dev.type == "cpu" else 25
     val_curve: list[float] = []
     loss_curve: list[float] = []
@@ -102,7 +113,7 @@ def train_proxy(model: nn.Module, data: Dataset, recipe: ProxyRecipe, device: st
             start = time.perf_counter()
             loss, seen = train_epoch(model, batches.epoch(steps), optimizer, scheduler, loss_fn, epoch=epoch,
                                      max_loss=recipe.max_loss, autocast=autocast, scaler=scaler,
-                                     check_every=check_every)
+                                     check_every=check_every, train_step=train_step)
             _synchronize(dev)
             middle = time.perf_counter()
             recalibrate(model, data.train_x, recipe, autocast)
