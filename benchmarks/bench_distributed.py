@@ -66,8 +66,12 @@ def postgres() -> Iterator[str | None]:
         subprocess.run([*as_pg, str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
                        capture_output=True, timeout=120)
         options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=100"
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
-                       check=True, capture_output=True, timeout=90)
+        subprocess.run(
+            [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
     except (subprocess.CalledProcessError, OSError, subprocess.TimeoutExpired) as error:
         print(f"could not start PostgreSQL ({error}); skipping the PostgreSQL run")
         shutil.rmtree(folder, ignore_errors=True)
@@ -76,14 +80,33 @@ def postgres() -> Iterator[str | None]:
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_pg, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def run_case(kind: str, storage: str, space_file: Path, workers: int, trials: int) -> dict[str, Any]:
     """Run the CLI with `workers` processes on one study and check the outcome."""
-    command = [sys.executable, "-m", "workbench", "search", "--space", str(space_file), "--storage", storage,
-               "--workers", str(workers), "--trials", str(trials), "--no-progress", "--format", "json"]
+    command = [
+        sys.executable,
+        "-m",
+        "workbench",
+        "search",
+        "--space",
+        str(space_file),
+        "--storage",
+        storage,
+        "--workers",
+        str(workers),
+        "--trials",
+        str(trials),
+        "--no-progress",
+        "--format",
+        "json",
+    ]
     started = time.perf_counter()
     result = subprocess.run(command, cwd=space_file.parent, capture_output=True, text=True)
     wall = time.perf_counter() - started
@@ -95,29 +118,50 @@ def run_case(kind: str, storage: str, space_file: Path, workers: int, trials: in
     complete = [t for t in trials_done if t.state == optuna.trial.TrialState.COMPLETE]
     hashes = [t.user_attrs.get(record.ARCH_HASH) for t in complete if t.user_attrs.get(record.STATUS) == "complete"]
     return {
-        "kind": kind, "workers": workers, "requested": trials, "trials_in_study": len(trials_done), "complete": len(complete),
+        "kind": kind,
+        "workers": workers,
+        "requested": trials,
+        "trials_in_study": len(trials_done),
+        "complete": len(complete),
         "states": {s: sum(t.state.name == s for t in trials_done) for s in {t.state.name for t in trials_done}},
         "numbers_unique": len(set(numbers)) == len(numbers) == max(numbers) + 1,
         "trained_twice": len(hashes) - len(set(hashes)),
         "exact": len(complete) == trials == len(trials_done),
-        "wall_seconds": wall, "trials_per_minute": 60 * trials / wall, "ok": True,
+        "wall_seconds": wall,
+        "trials_per_minute": 60 * trials / wall,
+        "ok": True,
     }
 
 
 def markdown(report: dict[str, Any]) -> str:
-    lines = ["# Distributed search benchmark", "",
-             f"{report['workers']} workers per study, {report['trials']} trials requested{' (quick run)' if report['quick'] else ''}; "
-             f"{report['cores']} CPU cores.", "",
-             "| storage | trials in study | complete | exact | numbers unique | same arch trained twice | wall s | trials/min |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Distributed search benchmark",
+        "",
+        f"{report['workers']} workers per study, {report['trials']} trials requested"
+        f"{' (quick run)' if report['quick'] else ''}; "
+        f"{report['cores']} CPU cores.",
+        "",
+        "| storage | trials in study | complete | exact | numbers unique | same arch trained twice | wall s "
+        "| trials/min |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for case in report["cases"]:
         if not case.get("ok"):
-            lines.append(f"| {case['kind']} | failed or skipped: {case.get('error', case.get('reason', ''))[:120]} | | | | | | |")
+            lines.append(
+                f"| {case['kind']} | failed or skipped: {case.get('error', case.get('reason', ''))[:120]} | | | | | | |"
+            )
             continue
-        lines.append(f"| {case['kind']} | {case['trials_in_study']} | {case['complete']} | {case['exact']} | {case['numbers_unique']} | "
-                     f"{case['trained_twice']} | {case['wall_seconds']:.0f} | {case['trials_per_minute']:.1f} |")
-    lines += ["", "'same arch trained twice' counts identical architectures trained concurrently by two workers before "
-              "either finished (the dedupe only sees finished trials); it is not a trial run twice.", ""]
+        lines.append(
+            f"| {case['kind']} | {case['trials_in_study']} | {case['complete']} | {case['exact']} | "
+            f"{case['numbers_unique']} | "
+            f"{case['trained_twice']} | {case['wall_seconds']:.0f} | {case['trials_per_minute']:.1f} |"
+        )
+    lines += [
+        "",
+        "'same arch trained twice' counts identical architectures trained concurrently by two workers before "
+        "either finished (the dedupe only sees finished trials); it is not a trial run twice.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -342,8 +342,17 @@ def bench_latency_per_mac(batch_sizes: tuple[int, ...] = (1, 64)) -> dict[str, A
             for graphs in (False, True):
                 protocol = LatencyProtocol(device="cuda", batch_size=batch, cuda_graphs=graphs, warmup=10, repeats=50)
                 p50 = measure_latency(model, arch, protocol).p50_ms
-                rows.append({"name": arch.name, "input_size": arch.input_size, "batch_size": batch, "cuda_graphs": graphs,
-                             "macs_per_image": macs, "p50_ms": p50, "ps_per_mac": p50 * 1e9 / (macs * batch)})
+                rows.append(
+                    {
+                        "name": arch.name,
+                        "input_size": arch.input_size,
+                        "batch_size": batch,
+                        "cuda_graphs": graphs,
+                        "macs_per_image": macs,
+                        "p50_ms": p50,
+                        "ps_per_mac": p50 * 1e9 / (macs * batch),
+                    }
+                )
     return {"rows": rows}
 
 
@@ -359,7 +368,9 @@ def _images_per_second(model: nn.Module, batches: Callable[[int], Any], recipe: 
     train_epoch(model, batches(20), optimizer, scheduler, loss_fn, autocast=autocast, scaler=scaler, check_every=25)
     torch.cuda.synchronize()
     started = time.perf_counter()
-    _, seen = train_epoch(model, batches(steps), optimizer, scheduler, loss_fn, autocast=autocast, scaler=scaler, check_every=25)
+    _, seen = train_epoch(
+        model, batches(steps), optimizer, scheduler, loss_fn, autocast=autocast, scaler=scaler, check_every=25
+    )
     torch.cuda.synchronize()
     return seen / (time.perf_counter() - started)
 
@@ -376,7 +387,7 @@ class _CropDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = F.pad(self.x[index], (self.pad,) * 4)
         top, left = torch.randint(0, 2 * self.pad + 1, (2,)).tolist()
-        image = image[:, top:top + 32, left:left + 32]
+        image = image[:, top : top + 32, left : left + 32]
         return (image.flip(-1) if torch.rand(()) < 0.5 else image), self.y[index]
 
 
@@ -395,25 +406,36 @@ def bench_resident_vs_loader(batch: int, steps: int, workers: tuple[int, ...]) -
     resident = DeviceBatches(gx, gy, batch, augment=True, flip=True, seed=0, channels_last=True)
     rates = {"device-resident": _images_per_second(fresh(), resident.epoch, recipe, steps)}
     for count in workers:
-        loader = DataLoader(_CropDataset(x, y, default_padding(32)), batch_size=batch, shuffle=True, drop_last=True,
-                            num_workers=count, pin_memory=True, persistent_workers=count > 0)
+        loader = DataLoader(
+            _CropDataset(x, y, default_padding(32)),
+            batch_size=batch,
+            shuffle=True,
+            drop_last=True,
+            num_workers=count,
+            pin_memory=True,
+            persistent_workers=count > 0,
+        )
 
         def feed(n: int, loader: DataLoader = loader) -> Any:
             for step, (images, labels) in enumerate(loader):
                 if step >= n:
                     break
-                yield (images.cuda(non_blocking=True).contiguous(memory_format=torch.channels_last),
-                       labels.cuda(non_blocking=True))
+                yield (
+                    images.cuda(non_blocking=True).contiguous(memory_format=torch.channels_last),
+                    labels.cuda(non_blocking=True),
+                )
 
         rates[f"DataLoader, {count} workers"] = _images_per_second(fresh(), feed, recipe, steps)
         print(f"  loader workers={count}: {rates[f'DataLoader, {count} workers']:,.0f} img/s", flush=True)
     torch.backends.cudnn.benchmark = False
     best_loader = max(v for k, v in rates.items() if k != "device-resident")
-    return {"batch_size": batch, "setting": "bf16, channels_last, cudnn.benchmark", "images_per_second": rates,
-            "speedup_vs_best_loader": rates["device-resident"] / best_loader,
-            "pass": rates["device-resident"] / best_loader >= TARGETS["resident_speedup"]}
-
-
+    return {
+        "batch_size": batch,
+        "setting": "bf16, channels_last, cudnn.benchmark",
+        "images_per_second": rates,
+        "speedup_vs_best_loader": rates["device-resident"] / best_loader,
+        "pass": rates["device-resident"] / best_loader >= TARGETS["resident_speedup"],
+    }
 
 
 def _fmt(value: Any, spec: str) -> str:
@@ -426,41 +448,68 @@ def _step_name(row: dict[str, Any]) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """The figures as a markdown page."""
-    lines = [f"# GPU benchmark on {report['device_name']}", "",
-             f"torch {report['torch']}, CUDA {report['cuda']}{' (DRY RUN on the CPU at toy sizes: plumbing, not figures)' if report['dry_run'] else ''}. "
-             f"Command: `{report['command']}`; budget {report['budget_s']:.0f} s.", ""]
+    lines = [
+        f"# GPU benchmark on {report['device_name']}",
+        "",
+        f"torch {report['torch']}, CUDA {report['cuda']}"
+        f"{' (DRY RUN on the CPU at toy sizes: plumbing, not figures)' if report['dry_run'] else ''}. "
+        f"Command: `{report['command']}`; budget {report['budget_s']:.0f} s.",
+        "",
+    ]
     clock = report.get("clock")
     if clock:
         lines += ["## GPU clock state (nvidia-smi, before and after)", ""]
         for when in ("before", "after"):
             state = clock.get(when, {})
-            lines.append(f"- {when}: " + (", ".join(f"{k} {v}" for k, v in state.items() if k != "available")
-                                         if state.get("available") else state.get("reason", "not recorded")))
+            lines.append(
+                f"- {when}: "
+                + (
+                    ", ".join(f"{k} {v}" for k, v in state.items() if k != "available")
+                    if state.get("available")
+                    else state.get("reason", "not recorded")
+                )
+            )
         lines.append("")
     rep = report.get("repeatability")
     if rep:
-        lines += [f"## Latency repeatability, {rep['archs']} `ghostnet_cifar` architectures, two passes", "",
-                  f"Protocol: {rep['protocol']}", "",
-                  "| batch | CUDA graphs | archs measured | Kendall tau (>= 0.95) | median rel. diff (<= 2%) | noisy | s |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['batch_size']} | {r['cuda_graphs']} | {r['archs_measured']}/{r['archs_planned']} | "
-                  f"{_fmt(r['kendall_tau'], '.3f')} | {_fmt(r['median_rel_diff'], '.2%')} | {r['noisy_measurements']} | "
-                  f"{r['seconds']:.0f} |" for r in rep["rows"]]
+        lines += [
+            f"## Latency repeatability, {rep['archs']} `ghostnet_cifar` architectures, two passes",
+            "",
+            f"Protocol: {rep['protocol']}",
+            "",
+            "| batch | CUDA graphs | archs measured | Kendall tau (>= 0.95) | median rel. diff (<= 2%) | noisy | s |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['batch_size']} | {r['cuda_graphs']} | {r['archs_measured']}/{r['archs_planned']} | "
+            f"{_fmt(r['kendall_tau'], '.3f')} | {_fmt(r['median_rel_diff'], '.2%')} | {r['noisy_measurements']} | "
+            f"{r['seconds']:.0f} |"
+            for r in rep["rows"]
+        ]
         lines.append("")
     train = report.get("training")
     if train:
-        lines += [f"## Training throughput, {train['preset']} at {train['input_size']}x{train['input_size']}, "
-                  "channels_last, device-resident augmented batches", "",
-                  "| batch | amp | step | images/s | ms/step |", "| --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['batch_size']} | {r['amp']} | {_step_name(r)} | "
-                  f"{_fmt(r.get('images_per_second'), ',.0f')} | {_fmt(r.get('ms_per_step'), '.2f')} |"
-                  + (f" {r['error']}" if r.get("error") else "") for r in train["rows"]]
+        lines += [
+            f"## Training throughput, {train['preset']} at {train['input_size']}x{train['input_size']}, "
+            "channels_last, device-resident augmented batches",
+            "",
+            "| batch | amp | step | images/s | ms/step |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['batch_size']} | {r['amp']} | {_step_name(r)} | "
+            f"{_fmt(r.get('images_per_second'), ',.0f')} | {_fmt(r.get('ms_per_step'), '.2f')} |"
+            + (f" {r['error']}" if r.get("error") else "")
+            for r in train["rows"]
+        ]
         if train["skipped"]:
             lines.append(f"\nNot run (time cap): {train['skipped']}")
         if train["best"]:
             best = train["best"]
-            lines.append(f"\nBest: {best['images_per_second']:,.0f} images/s (batch {best['batch_size']}, {best['amp']}, "
-                         f"{'graphed' if best['graphed'] else 'eager'}); target >= {TARGETS['images_per_second']:,.0f}.")
+            lines.append(
+                f"\nBest: {best['images_per_second']:,.0f} images/s (batch {best['batch_size']}, {best['amp']}, "
+                f"{'graphed' if best['graphed'] else 'eager'}); target >= {TARGETS['images_per_second']:,.0f}."
+            )
         lines.append("")
     search = report.get("search")
     if search:
@@ -468,24 +517,35 @@ def markdown(report: dict[str, Any]) -> str:
         if search.get("error"):
             lines.append(f"`{search['command']}` failed: {search['error'][-500:]}")
         else:
-            lines += [f"`{search['command']}`: {search['trials']} trials in {search['wall_seconds']:.0f} s "
-                      f"({search['trials_per_minute']:.2f} trials/min), {_fmt(search['share_outside_training'], '.1%')} "
-                      f"of trained-trial time outside training; latency timers {search['latency_timers']}, "
-                      f"CUDA graphs {search['latency_cuda_graphs']}; statuses {search['statuses']}."]
+            lines += [
+                f"`{search['command']}`: {search['trials']} trials in {search['wall_seconds']:.0f} s "
+                f"({search['trials_per_minute']:.2f} trials/min), {_fmt(search['share_outside_training'], '.1%')} "
+                f"of trained-trial time outside training; latency timers {search['latency_timers']}, "
+                f"CUDA graphs {search['latency_cuda_graphs']}; statuses {search['statuses']}."
+            ]
             if search.get("cpu"):
                 cpu = search["cpu"]
-                lines.append(f"\nSame search on the CPU ({cpu['device']}, {cpu['cores']} cores; {cpu['note']}): "
-                             f"{cpu['trials']} trials in {cpu['wall_seconds']:.0f} s ({cpu['trials_per_minute']:.2f} "
-                             f"trials/min); GPU / CPU trials per minute: {search['speedup_vs_cpu']:.2f}x.")
+                lines.append(
+                    f"\nSame search on the CPU ({cpu['device']}, {cpu['cores']} cores; {cpu['note']}): "
+                    f"{cpu['trials']} trials in {cpu['wall_seconds']:.0f} s ({cpu['trials_per_minute']:.2f} "
+                    f"trials/min); GPU / CPU trials per minute: {search['speedup_vs_cpu']:.2f}x."
+                )
             lines += ["", "Front:", "", "| trial | accuracy | MACs | latency p50 ms |", "| --- | --- | --- | --- |"]
-            lines += [f"| {r.get('number')} | {_fmt(r.get(record.ACCURACY), '.4f')} | {_fmt(r.get(record.MACS), ',.0f')} | "
-                      f"{_fmt(r.get(record.LATENCY_P50), '.3f')} |" for r in search["front"]]
+            lines += [
+                f"| {r.get('number')} | {_fmt(r.get(record.ACCURACY), '.4f')} | {_fmt(r.get(record.MACS), ',.0f')} | "
+                f"{_fmt(r.get(record.LATENCY_P50), '.3f')} |"
+                for r in search["front"]
+            ]
         lines.append("")
     for name, carried in report.get("carried", {}).items():
-        lines.append(f"- `{name}`: not re-measured here; kept from the earlier run on {carried['device_name']} "
-                     f"({carried['provenance'][:160]}...), see gpu.json.")
-    lines.append(f"\nSections: {report['sections_done']}; seconds per section: "
-                 f"{ {k: round(v) for k, v in report['section_seconds'].items()} }.")
+        lines.append(
+            f"- `{name}`: not re-measured here; kept from the earlier run on {carried['device_name']} "
+            f"({carried['provenance'][:160]}...), see gpu.json."
+        )
+    lines.append(
+        f"\nSections: {report['sections_done']}; seconds per section: "
+        f"{ {k: round(v) for k, v in report['section_seconds'].items()} }."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -495,8 +555,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="seconds for all sections together")
     parser.add_argument("--archs", type=int, default=20, help="ghostnet_cifar architectures for repeatability")
     parser.add_argument("--search-trials", type=int, default=50, help="trials of the digits search (0: skip it)")
-    parser.add_argument("--cpu-search", default=str(REPO / "reports" / "benchmarks" / "gpu_search_cpu.json"),
-                        help="the same search's CPU figures (JSON from a CPU run) for the ratio")
+    parser.add_argument(
+        "--cpu-search",
+        default=str(REPO / "reports" / "benchmarks" / "gpu_search_cpu.json"),
+        help="the same search's CPU figures (JSON from a CPU run) for the ratio",
+    )
     parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of {SECTIONS + CARRIED}")
     parser.add_argument("--out", default=str(REPO / "reports" / "benchmarks"), help="output folder")
     args = parser.parse_args()
@@ -511,25 +574,48 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     name = "gpu_dryrun" if dry else "gpu"
     report: dict[str, Any] = {
-        "device_name": "CPU dry run" if dry else torch.cuda.get_device_name(), "torch": torch.__version__,
-        "cuda": torch.version.cuda, "dry_run": dry, "budget_s": args.budget, "targets": TARGETS,
+        "device_name": "CPU dry run" if dry else torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "dry_run": dry,
+        "budget_s": args.budget,
+        "targets": TARGETS,
         "command": "python benchmarks/bench_gpu.py " + " ".join(sys.argv[1:]),
         "memory_gib": None if dry else torch.cuda.get_device_properties(0).total_memory / 2**30,
-        "sections_done": [], "section_seconds": {},
+        "sections_done": [],
+        "section_seconds": {},
     }
     cpu_figures = json.loads(Path(args.cpu_search).read_text()) if Path(args.cpu_search).is_file() else None
     # Shares of the budget: the search is the longest, the clock query is free.
-    shares = {"clock": 0.0, "repeatability": 0.32, "training": 0.22, "search": 0.46,
-              "modes": 0.1, "latency_per_mac": 0.1, "loader": 0.1}
+    shares = {
+        "clock": 0.0,
+        "repeatability": 0.32,
+        "training": 0.22,
+        "search": 0.46,
+        "modes": 0.1,
+        "latency_per_mac": 0.1,
+        "loader": 0.1,
+    }
     overall = Deadline(args.budget)
     runs: dict[str, Callable[[Deadline], Any]] = {
         "clock": lambda d: {"before": gpu_clock_state()},
-        "repeatability": lambda d: bench_repeatability(4 if dry else args.archs, (1, 8) if dry else (1, 64, 256),
-                                                       device, d, toy=dry),
-        "training": lambda d: bench_training((8, 16) if dry else (256, 512, 1024), ("none", "bf16"),
-                                             3 if dry else 60, 4 if dry else 20, device, d, size=16 if dry else 32),
-        "search": lambda d: bench_search(2 if dry else args.search_trials, device, d, cpu_figures, toy=dry)
-        if args.search_trials > 0 else None,
+        "repeatability": lambda d: bench_repeatability(
+            4 if dry else args.archs, (1, 8) if dry else (1, 64, 256), device, d, toy=dry
+        ),
+        "training": lambda d: bench_training(
+            (8, 16) if dry else (256, 512, 1024),
+            ("none", "bf16"),
+            3 if dry else 60,
+            4 if dry else 20,
+            device,
+            d,
+            size=16 if dry else 32,
+        ),
+        "search": lambda d: (
+            bench_search(2 if dry else args.search_trials, device, d, cpu_figures, toy=dry)
+            if args.search_trials > 0
+            else None
+        ),
         "modes": lambda d: bench_modes(["ghostnet_cifar_050", "ghostnet_100"], 3),
         "latency_per_mac": lambda d: bench_latency_per_mac(),
         "loader": lambda d: bench_resident_vs_loader(1024, 100, (0, 8)),
@@ -551,8 +637,11 @@ def main() -> None:
     previous = out / "gpu.json"
     if not dry and previous.is_file():
         old = json.loads(previous.read_text())
-        report["carried"] = {k: {"device_name": old.get("device_name"), "provenance": old.get("provenance", ""),
-                                 "figures": old[k]} for k in CARRIED if k not in report and old.get(k)}
+        report["carried"] = {
+            k: {"device_name": old.get("device_name"), "provenance": old.get("provenance", ""), "figures": old[k]}
+            for k in CARRIED
+            if k not in report and old.get(k)
+        }
     save_report(out, name, report, markdown(report))
     (out / f"{name}.partial.json").unlink(missing_ok=True)
 

@@ -35,7 +35,9 @@ def test_text_summary_says_where_to_look_next(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("argv, fragment", [
     (["search", "--space", "no_such_space"], "unknown space 'no_such_space'"),
-    (["search", "--space", "{space}", "--storage", "{tmp}/w.db", "--workers", "2"], "journal file"),
+    # several workers on SQLite now run (the command serves the file); a count that is no count is refused
+    (["search", "--space", "{space}", "--storage", "{tmp}/w.db", "--workers", "0"], "--workers must be at least 1"),
+    (["search", "--space", "{space}", "--storage", "{tmp}/w.db", "--timeout", "-5"], "--timeout must be more than 0"),
     (["search", "--space", "{space}", "--storage", "{tmp}/w.db", "--trials", "0"], "--trials must be at least 1"),
     (["search", "--space", "{space}", "--sampler", "cmaes"], "invalid choice"),
     (["search", "--space", "ghostnet_cifar", "--data", "cifar10:{tmp}/missing", "--storage", "{tmp}/w.db"], "missing"),

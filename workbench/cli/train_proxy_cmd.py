@@ -85,7 +85,9 @@ def _recipe(args: argparse.Namespace, dataset_name: str) -> ProxyRecipe:
     except ValidationError as error:  # the option as typed, the rule and the value, without pydantic's URL
         first = error.errors()[0]
         flag = "--" + str((first.get("loc") or ("?",))[0]).replace("_", "-")
-        raise WorkbenchError(f"invalid training option {flag}: {first.get('msg')} (got {first.get('input')!r})") from None
+        raise WorkbenchError(
+            f"invalid training option {flag}: {first.get('msg')} (got {first.get('input')!r})"
+        ) from None
 
 
 def _space_device(space_name: str | None) -> str:
@@ -164,8 +166,10 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
         raise WorkbenchError("give --trial N (its seeds) or --seed S, not both")
     space = load_space(args.space, data=args.data, check_budgets=False)
     if space.accuracy.source != "proxy":
-        raise WorkbenchError(f"{space.source}: accuracy.source is '{space.accuracy.source}'; train-proxy --space needs "
-                             "a proxy-trained space")
+        raise WorkbenchError(
+            f"{space.source}: accuracy.source is '{space.accuracy.source}'; train-proxy --space needs "
+            "a proxy-trained space"
+        )
     changes = _changes(args)
     if changes:  # the score then no longer reproduces the study's
         space = space.replace(recipe={**space.recipe, **changes})
@@ -184,12 +188,18 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
     else:
         seeds = [space.seed if args.seed is None else args.seed]
     recipe = resolved.recipe.model_copy(update={"seed": seeds[0]})
-    report: dict[str, Any] = {"arch": arch.name, "space": space.source, "trial": args.trial,
-                              "data": data.summary(), "recipe": recipe.model_dump()}
+    report: dict[str, Any] = {
+        "arch": arch.name,
+        "space": space.source,
+        "trial": args.trial,
+        "data": data.summary(),
+        "recipe": recipe.model_dump(),
+    }
     if args.zero_cost:
         seed_everything(seeds[0])
-        report["zero_cost"] = {name: zero_cost_score(name, build_model(arch), data, seed=seeds[0])
-                               for name in ZERO_COST_PROXIES}
+        report["zero_cost"] = {
+            name: zero_cost_score(name, build_model(arch), data, seed=seeds[0]) for name in ZERO_COST_PROXIES
+        }
     runs = []
     for seed in seeds:
         try:
@@ -208,21 +218,27 @@ def _print_report(report: dict[str, Any]) -> None:
     for index, run in enumerate(report.get("runs") or [result]):
         if len(report.get("runs") or []) > 1:
             print(f"seed {report['score']['seeds'][index]}:")
-        rows = [{"epoch": i + 1, "val_accuracy": f"{acc:.4f}", "train_loss": f"{loss:.4f}"}
-                for i, (acc, loss) in enumerate(zip(run["val_curve"], run["loss_curve"]))]
+        rows = [
+            {"epoch": i + 1, "val_accuracy": f"{acc:.4f}", "train_loss": f"{loss:.4f}"}
+            for i, (acc, loss) in enumerate(zip(run["val_curve"], run["loss_curve"]))
+        ]
         print_table(rows, ["epoch", "val_accuracy", "train_loss"])
-    print(f"\nval accuracy {result['val_accuracy']:.4f} (best {result['best_val_accuracy']:.4f}) after "
-          f"{result['epochs_run']:g} epochs; train {result['train_seconds']:.1f} s, eval {result['eval_seconds']:.1f} "
-          "s, "
-          f"{result['images_per_second']:.0f} images/s")
+    print(
+        f"\nval accuracy {result['val_accuracy']:.4f} (best {result['best_val_accuracy']:.4f}) after "
+        f"{result['epochs_run']:g} epochs; train {result['train_seconds']:.1f} s, eval {result['eval_seconds']:.1f} "
+        "s, "
+        f"{result['images_per_second']:.0f} images/s"
+    )
     score = report.get("score")
     if score is not None:
         seeds = ", ".join(str(s) for s in score["seeds"])
         trial = f"trial {report['trial']} of " if report.get("trial") is not None else ""
         spread = f", sd {score['accuracy_sd']:.4f}" if score.get("accuracy_sd") is not None else ""
-        print(f"score as {trial}{report['space']}: accuracy {score['accuracy']:.4f} (95% interval "
-              f"{score['accuracy_ci_low']:.4f}-{score['accuracy_ci_high']:.4f} from {score['val_size']} validation "
-              f"images{spread}; seeds {seeds})")
+        print(
+            f"score as {trial}{report['space']}: accuracy {score['accuracy']:.4f} (95% interval "
+            f"{score['accuracy_ci_low']:.4f}-{score['accuracy_ci_high']:.4f} from {score['val_size']} validation "
+            f"images{spread}; seeds {seeds})"
+        )
     for note in result["notes"]:
         print(f"note: {note}")
     for name, value in report.get("zero_cost", {}).items():

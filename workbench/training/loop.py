@@ -138,7 +138,8 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
     Example:
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
         >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        >>> loss, seen = train_epoch(model, [(torch.randn(8, 1, 2, 2), torch.zeros(8, dtype=torch.long))], opt, None, nn.CrossEntropyLoss())
+        >>> batches = [(torch.randn(8, 1, 2, 2), torch.zeros(8, dtype=torch.long))]
+        >>> loss, seen = train_epoch(model, batches, opt, None, nn.CrossEntropyLoss())
         >>> seen
         8
     """
@@ -165,9 +166,15 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
     return total.item() / steps, seen
 
 
-def eager_step(model: nn.Module, images: Tensor, labels: Tensor, optimizer: torch.optim.Optimizer,
-               loss_fn: nn.Module, autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
-               scaler: "torch.amp.GradScaler | None" = None) -> Tensor:
+def eager_step(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: nn.Module,
+    autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
+    scaler: "torch.amp.GradScaler | None" = None,
+) -> Tensor:
     """One training step as Python runs it, op by op: forward and loss under `autocast`, then
     backward and the optimiser step (through `scaler` for fp16). Returns the loss.
 
@@ -192,11 +199,17 @@ def eager_step(model: nn.Module, images: Tensor, labels: Tensor, optimizer: torc
 def _check(worst: Tensor, max_loss: float, epoch: int, step: int) -> None:
     value = worst.item()
     if not math.isfinite(value):
-        raise TrainingDiverged(f"loss is {value} at epoch {epoch}, step {step} (lower the learning rate)",
-                               epoch, step, value)
+        raise TrainingDiverged(
+            f"loss is {value} at epoch {epoch}, step {step} (lower the learning rate)", epoch, step, value
+        )
     if value > max_loss:
-        raise TrainingDiverged(f"loss exploded to {value:.4g} (> max_loss {max_loss:g}) at epoch {epoch}, "
-                               f"step {step} (lower the learning rate)", epoch, step, value)
+        raise TrainingDiverged(
+            f"loss exploded to {value:.4g} (> max_loss {max_loss:g}) at epoch {epoch}, "
+            f"step {step} (lower the learning rate)",
+            epoch,
+            step,
+            value,
+        )
 
 
 def calibration_batches(x: Tensor, batch_size: int, count: int, seed: int) -> Iterator[Tensor]:
@@ -213,13 +226,17 @@ def calibration_batches(x: Tensor, batch_size: int, count: int, seed: int) -> It
     """
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[: count * batch_size]
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         if len(index) >= 2:
             yield x[index.to(x.device)]
 
 
-def recalibrate(model: nn.Module, train_x: Tensor, recipe: ProxyRecipe,
-                autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext) -> int:
+def recalibrate(
+    model: nn.Module,
+    train_x: Tensor,
+    recipe: ProxyRecipe,
+    autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
+) -> int:
     """Recompute `model`'s BatchNorm running statistics from `recipe.bn_recalibration_batches`
     training batches (none when 0); the weights do not change. Returns the batches used.
 
@@ -235,8 +252,13 @@ def recalibrate(model: nn.Module, train_x: Tensor, recipe: ProxyRecipe,
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512,
-             autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    batch_size: int = 512,
+    autocast: Callable[[], ContextManager[object]] = contextlib.nullcontext,
+) -> tuple[float, float]:
     """(accuracy in [0, 1], mean cross-entropy) of `model` on `x`, `y`, in eval mode.
 
     The model's train/eval mode is restored afterwards.
@@ -252,7 +274,7 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512,
     correct = torch.zeros((), device=x.device, dtype=torch.long)
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float32)
     for start in range(0, len(y), batch_size):
-        images, labels = x[start:start + batch_size], y[start:start + batch_size]
+        images, labels = x[start : start + batch_size], y[start : start + batch_size]
         with autocast():
             logits = model(images)
         logits = logits.float()
