@@ -134,3 +134,26 @@ def test_search_command_prints_the_noise(tmp_path, capsys) -> None:
     line = re.search(r"seed noise: sd ([0-9.e+-]+) points over 2 trials x 2 seeds", out)
     assert line is not None, out
     assert float(line.group(1)) == pytest.approx(sd * 100, abs=0.05)  # two significant digits
+
+
+def test_noise_runs_side_by_side_give_the_seeds_one_process_gives(tmp_path) -> None:
+    """Two noise processes of one thread each measure exactly what one process measures: the same
+    seeds, the same accuracies (real proxy training, no trainer hook)."""
+    import shutil
+
+    from workbench.search.seed_noise import measure_noise
+    from workbench.search.space_resolve import resolve_space
+    from workbench.search.workers import load_search_data
+
+    the_space = space(tmp_path, recipe={"epochs": 0.1, "batch_size": 128})
+    run_search(the_space.replace(noise=None), storage=sqlite(tmp_path), trials=3, seed=BASE_SEED, sampler="random",
+               progress=False)
+    resolved = resolve_space(the_space, device="cpu", seed=BASE_SEED)
+    measured = {}
+    for workers in (1, 2):
+        copy_path = tmp_path / f"copy{workers}.db"
+        shutil.copy(tmp_path / "study.db", copy_path)
+        study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{copy_path}")
+        measured[workers] = measure_noise(study, resolved, load_search_data(resolved), workers=workers, threads=1)
+    assert measured[1]["samples"] == measured[2]["samples"] and len(measured[1]["samples"]) == 2
+    assert all(len(values) == 3 for values in measured[2]["samples"].values())

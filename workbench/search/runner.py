@@ -37,9 +37,9 @@ from workbench.search.space_resolve import ResolvedSpace, resolve_space
 from workbench.search.stop import stop_on_signals
 from workbench.search.study import check_study_name, is_database_server, open_search_study
 from workbench.search.summary import ProgressBar, SearchSummary, summarise
+from workbench.search.threads import available_cores, set_torch_threads
 from workbench.search.workers import (
     WorkerConfig,
-    available_cores,
     counted_trials,
     counts_toward_total,
     load_search_data,
@@ -153,6 +153,7 @@ def _search(
         heartbeat=heartbeat if is_database_server(url) else None,
         run_id=run_id,
     )
+    set_torch_threads(threads)  # this process trains too: as the only worker, or for the noise runs
     bar = ProgressBar(study, trials, counted_trials(study), enabled=progress)
     interrupted = False
     try:
@@ -170,7 +171,8 @@ def _search(
         bar.close()
     if not interrupted:
         try:
-            measure_noise(study, resolved, data, device=device, trainer=trainer, progress=progress)
+            measure_noise(study, resolved, data, device=device, trainer=trainer, progress=progress,
+                          workers=workers, threads=threads)
         except KeyboardInterrupt:
             interrupted = True  # every re-scored trial so far is stored; the next run goes on
     summary = summarise(study, url, ran=trials_of_run(study, run_id), seconds=time.time() - started)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Callable, Sequence
+import multiprocessing
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import optuna
@@ -31,6 +32,8 @@ from workbench.record import StudyRecord, TrialRecord, write_noise
 from workbench.search.scoring import train_candidate
 from workbench.search.space import SearchSpace, seed_rule
 from workbench.search.space_resolve import ResolvedSpace
+from workbench.search.threads import set_torch_threads
+from workbench.search.workers import load_search_data
 from workbench.stats import pooled_sd
 from workbench.training.loop import TrainingDiverged
 
@@ -86,12 +89,15 @@ def noise_complete(study: optuna.Study, space: SearchSpace) -> bool:
 
 
 def measure_noise(study: optuna.Study, resolved: ResolvedSpace, data: Any, *, device: str = "cpu",
-                  trainer: Callable[..., Any] | None = None, progress: bool = False) -> dict[str, Any] | None:
+                  trainer: Callable[..., Any] | None = None, progress: bool = False, workers: int = 1,
+                  threads: int = 1) -> dict[str, Any] | None:
     """Measure (or complete) the study's seed noise as the space's `noise:` asks; returns the
     stored `accuracy_noise` dict, or None when the space asks for none or no trial is scored.
 
     `resolved` is the space as the search resolved it (its recipe, and the base seed the search
-    ran with); `data` the dataset the trials were scored on; `trainer` replaces `train_proxy` (tests).
+    ran with); `data` the dataset the trials were scored on; `trainer` replaces `train_proxy`
+    (tests; it runs here). With `workers` > 1 the re-scored trials train side by side in that
+    many processes of `threads` torch threads each; each trial's seeds are stored as it finishes.
 
     `tests/test_accuracy_noise.py` runs it on real searches.
     """
@@ -101,31 +107,81 @@ def measure_noise(study: optuna.Study, resolved: ResolvedSpace, data: Any, *, de
         return None
     if noise_complete(study, space):
         return stored_noise(study)
-    base_seed = resolved.seed
     samples: dict[str, list[float]] = {k: list(v) for k, v in (stored_noise(study).get("samples") or {}).items()}
     picked = spread_pick(noise_candidates(study.get_trials(deepcopy=False)), spec.trials, [int(k) for k in samples])
     if not picked:
         return None
-    bar = _bar(sum(max(0, spec.seeds - len(samples.get(str(t.number)) or _own_samples(t))) for t in picked), progress)
+    tasks = []
+    for trial in picked:
+        values = samples.get(str(trial.number)) or _own_samples(trial)
+        seeds = seed_rule(resolved.seed, trial.number, spec.seeds, first=len(values))
+        tasks.append((str(trial.number), values, TrialRecord.of(trial).arch_json, seeds))
+    bar = _bar(sum(len(seeds) for *_, seeds in tasks), progress)
     try:
-        for trial in picked:
-            key = str(trial.number)
-            values = samples.get(key) or _own_samples(trial)
-            arch = ArchConfig.model_validate(json.loads(TrialRecord.of(trial).arch_json))
-            try:
-                for extra in seed_rule(base_seed, trial.number, spec.seeds, first=len(values)):
-                    result = train_candidate(resolved.recipe, arch, data, extra, device=device, trainer=trainer)
-                    values = values + [float(result.val_accuracy)]
-                    if bar is not None:
-                        bar.update(1)
-            except TrainingDiverged:
-                continue  # a seed that diverges says nothing about the spread of the others
+        for key, values in _rescored(tasks, resolved, data, device, trainer, workers, threads, bar):
             samples[key] = values
             _store(study, samples, spec.seeds)
     finally:
         if bar is not None:
             bar.close()
     return stored_noise(study)
+
+
+Task = tuple[str, list[float], str, list[int]]   # trial key, its samples so far, its ArchConfig JSON, seeds to add
+
+
+def _rescored(tasks: list[Task], resolved: ResolvedSpace, data: Any, device: str, trainer: Callable[..., Any] | None,
+              workers: int, threads: int, bar: Any) -> Iterator[tuple[str, list[float]]]:
+    """(trial key, all its samples) for each task whose seeds all trained, as each finishes
+    (a diverged seed drops its trial: it says nothing about the spread of the others)."""
+    if trainer is not None or workers <= 1 or len(tasks) <= 1:
+        for key, values, arch_json, seeds in tasks:
+            added = _train_seeds(resolved, arch_json, seeds, data, device, trainer, bar)
+            if added is not None:
+                yield key, values + added
+        return
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_pool_start,
+                                                     initargs=(resolved, device, threads))
+    try:
+        for key, values, seeds, added in pool.imap_unordered(_pool_task, tasks):
+            if bar is not None:
+                bar.update(len(seeds))
+            if added is not None:
+                yield key, values + added
+        pool.close()
+    finally:
+        pool.terminate()  # at once on Ctrl-C: every trial finished so far is already stored
+        pool.join()
+
+
+def _train_seeds(resolved: ResolvedSpace, arch_json: str, seeds: list[int], data: Any, device: str,
+                 trainer: Callable[..., Any] | None, bar: Any = None) -> list[float] | None:
+    """The validation accuracy of each seed, or None when one diverged."""
+    arch = ArchConfig.model_validate(json.loads(arch_json))
+    added = []
+    try:
+        for seed in seeds:
+            added.append(float(train_candidate(resolved.recipe, arch, data, seed, device=device,
+                                               trainer=trainer).val_accuracy))
+            if bar is not None:
+                bar.update(1)
+    except TrainingDiverged:
+        return None
+    return added
+
+
+_POOL: dict[str, Any] = {}
+
+
+def _pool_start(resolved: ResolvedSpace, device: str, threads: int) -> None:
+    """A noise process: its torch threads and its own copy of the data, loaded once."""
+    set_torch_threads(threads)
+    _POOL.update(resolved=resolved, device=device, data=load_search_data(resolved, device))
+
+
+def _pool_task(task: Task) -> tuple[str, list[float], list[int], list[float] | None]:
+    key, values, arch_json, seeds = task
+    return key, values, seeds, _train_seeds(_POOL["resolved"], arch_json, seeds, _POOL["data"], _POOL["device"], None)
 
 
 def _own_samples(trial: FrozenTrial) -> list[float]:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import optuna
-import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
@@ -34,6 +33,7 @@ from workbench.search.optuna_samplers import make_pruner, make_sampler
 from workbench.search.space_resolve import ResolvedSpace
 from workbench.search.stop import stop_on_signals
 from workbench.search.study import open_for_search
+from workbench.search.threads import set_torch_threads
 from workbench.search.trial import TrialContext, TrialFailed, run_trial
 from workbench.storage import Lock, fail_running, normalise_url, study_lock
 
@@ -169,25 +169,6 @@ def _worker_main(cfg: WorkerConfig) -> None:
         with stop_on_signals(warn=False):
             run_worker(cfg)
     except KeyboardInterrupt:
-        pass
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def set_torch_threads(threads: int) -> None:
-    """Set torch's intra-op and inter-op threads. Several threads fight any other busy process
-    for the cores (the OpenMP thread trap); the small networks of a search gain more from one
-    thread per worker and one worker per core."""
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(threads)
-    except RuntimeError:  # this process already ran inter-op work (an in-process worker); it keeps its pool
         pass
 
 
