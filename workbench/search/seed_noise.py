@@ -140,14 +140,20 @@ def _rescored(tasks: list[Task], resolved: ResolvedSpace, data: Any, device: str
             if added is not None:
                 yield key, values + added
         return
-    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=_pool_start,
+    # One run per (trial, seed), so the processes stay busy to the end; a trial is stored once all
+    # its seeds are in, and the seeds are put back in their order.
+    runs = [(key, arch_json, seed) for key, _, arch_json, seeds in tasks for seed in seeds]
+    pending = {key: {"values": values, "seeds": seeds, "added": {}} for key, values, _, seeds in tasks}
+    pool = multiprocessing.get_context("spawn").Pool(min(workers, len(runs)), initializer=_pool_start,
                                                      initargs=(resolved, device, threads))
     try:
-        for key, values, seeds, added in pool.imap_unordered(_pool_task, tasks):
+        for key, seed, accuracy in pool.imap_unordered(_pool_run, runs):
             if bar is not None:
-                bar.update(len(seeds))
-            if added is not None:
-                yield key, values + added
+                bar.update(1)
+            entry = pending[key]
+            entry["added"][seed] = accuracy
+            if len(entry["added"]) == len(entry["seeds"]) and None not in entry["added"].values():
+                yield key, entry["values"] + [entry["added"][s] for s in entry["seeds"]]
         pool.close()
     finally:
         pool.terminate()  # at once on Ctrl-C: every trial finished so far is already stored
@@ -179,9 +185,10 @@ def _pool_start(resolved: ResolvedSpace, device: str, threads: int) -> None:
     _POOL.update(resolved=resolved, device=device, data=load_search_data(resolved, device))
 
 
-def _pool_task(task: Task) -> tuple[str, list[float], list[int], list[float] | None]:
-    key, values, arch_json, seeds = task
-    return key, values, seeds, _train_seeds(_POOL["resolved"], arch_json, seeds, _POOL["data"], _POOL["device"], None)
+def _pool_run(run: tuple[str, str, int]) -> tuple[str, int, float | None]:
+    key, arch_json, seed = run
+    added = _train_seeds(_POOL["resolved"], arch_json, [seed], _POOL["data"], _POOL["device"], None)
+    return key, seed, None if added is None else added[0]
 
 
 def _own_samples(trial: FrozenTrial) -> list[float]:
