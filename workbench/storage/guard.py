@@ -77,17 +77,21 @@ def check_output_folder(folder: str | Path, *, flag: str) -> None:
 
 
 def check_writable_folder(folder: str | Path, *, flag: str) -> None:
-    """Make sure `folder` can take the command's files before any work is done (create it, write
-    and remove a probe file).
+    """Make sure `folder` can take the command's files before any work is done, leaving nothing
+    behind: the nearest folder that exists must be a folder that takes a (removed) probe file.
 
     Raises:
-        WorkbenchError: the folder is a file or a storage, or cannot be created or written.
+        WorkbenchError: the folder is a file or a storage, lies under a file, or cannot be written.
     """
     folder = Path(folder)
     check_output_folder(folder, flag=flag)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise WorkbenchError(f"{flag} {folder}: cannot write there ({existing} is a file, not a folder)")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".workbench-probe-"):
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".workbench-probe-"):
             pass
     except OSError as error:
         raise WorkbenchError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from None
