@@ -9,9 +9,15 @@ loaded before any study exists; the whole run holds SQLite's one-writer lock
 (`workbench.search.seed_noise`), and the summary is read through `workbench.results`
 (`workbench.search.summary`).
 
-Storages: `sqlite:///workbench.db` by default; a journal file (`*.log`, `journal:PATH`) for
-several local worker processes or commands; PostgreSQL for several machines (heartbeats fail a
-dead worker's trial and the study goes on).
+The space is resolved once here (`workbench.search.space_resolve`) and carried down. Workers:
+one process per core by default (`workers="auto"` from the CLI), each with `threads` torch
+threads; the command's own process trains with `threads` too. Ctrl-C and SIGTERM stop the run
+(`workbench.search.stop`).
+
+Storages: `sqlite:///workbench.db` by default, served by this process to its own workers over
+gRPC (`workbench.storage.serve_storage`: SQLite keeps one writer); a journal file (`*.log`,
+`journal:PATH`) for several commands side by side; PostgreSQL for several machines (heartbeats
+fail a dead worker's trial and the study goes on).
 """
 
 from __future__ import annotations
