@@ -20,4 +20,4 @@ from workbench.record.study import (
     write_run_index,
     write_study_record,
 )
-from workbench.record.trial import TrialRecord, empty_record, publish, write_record
+from workbench.record.trial import TrialRecord, empty_record, finite_number, publish, write_record

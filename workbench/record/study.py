@@ -3,7 +3,6 @@ functions here. The only code that reads or writes study user attributes."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -11,12 +10,7 @@ import optuna
 
 from workbench.record import keys
 from workbench.record.budgets import Budgets
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(float(value)) else None
+from workbench.record.trial import finite_number
 
 
 def confirm_key(number: int) -> str:
@@ -45,7 +39,7 @@ def confirmations(attrs: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
             number = int(key[len(keys.STUDY_CONFIRM_PREFIX):])
         except ValueError:
             continue
-        if _finite(value.get("accuracy")) is not None:
+        if finite_number(value.get("accuracy")) is not None:
             found[number] = value
     return found
 
@@ -103,7 +97,7 @@ class StudyRecord:
 
     @property
     def noise_sd(self) -> float | None:
-        return _finite(self.attrs.get(keys.STUDY_NOISE_SD))
+        return finite_number(self.attrs.get(keys.STUDY_NOISE_SD))
 
     @property
     def noise(self) -> dict[str, Any] | None:
@@ -114,7 +108,7 @@ class StudyRecord:
     def fidelity(self) -> dict[str, Any] | None:
         """The stored Kendall tau of proxy against confirmed accuracy (None unless its tau is a number)."""
         value = self.attrs.get(keys.STUDY_FIDELITY_TAU)
-        return value if isinstance(value, dict) and _finite(value.get("tau")) is not None else None
+        return value if isinstance(value, dict) and finite_number(value.get("tau")) is not None else None
 
     @property
     def runs(self) -> int | None:

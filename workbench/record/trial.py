@@ -4,6 +4,7 @@ few figures early (`publish`). The only code that reads or writes trial user att
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -50,14 +51,17 @@ def publish(trial: optuna.Trial, values: Mapping[str, Any], names: Sequence[str]
         trial.set_user_attr(key, _plain(values.get(key)))
 
 
-def _number(value: Any) -> float | None:
-    """A real number as float; None for None, NaN, booleans and anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+def finite_number(value: Any) -> float | None:
+    """A stored figure as a float when it is a finite real number; None for None, NaN, booleans,
+    strings and anything else (the one rule every reader of the record uses).
+
+    Example:
+        >>> finite_number(3), finite_number(float("nan")), finite_number(True), finite_number("0.9")
+        (3.0, None, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
+    value = float(value)
     return value if math.isfinite(value) else None
 
 
@@ -89,7 +93,7 @@ class TrialRecord:
 
     def number_of(self, key: str) -> float | None:
         """One record key as a finite float, else None."""
-        return _number(self.attrs.get(key))
+        return finite_number(self.attrs.get(key))
 
     def figures(self, names: Sequence[str]) -> dict[str, Any]:
         """The stored values of several record keys."""
@@ -141,7 +145,7 @@ class TrialRecord:
     @property
     def accuracy_samples(self) -> list[float] | None:
         samples = self.attrs.get(keys.ACCURACY_SAMPLES)
-        return [float(s) for s in samples if _number(s) is not None] if isinstance(samples, list) else None
+        return [float(s) for s in samples if finite_number(s) is not None] if isinstance(samples, list) else None
 
     @property
     def accuracy_by_rung(self) -> dict[str, float] | None:

@@ -25,7 +25,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
-from workbench.record import OBJECTIVES, StudyRecord, TrialRecord
+from workbench.record import OBJECTIVES, StudyRecord, TrialRecord, finite_number
 from workbench.stats import binomial_se
 from workbench.storage import named_constraints
 
@@ -46,14 +46,6 @@ UNCERTAINTY_COLUMNS: tuple[str, ...] = (record.ACCURACY_CI_LOW, record.ACCURACY_
 # What `workbench confirm` measured (study attributes `confirm:<number>`), per trial.
 CONFIRMED_COLUMNS: tuple[str, ...] = (record.CONFIRMED_ACCURACY, record.CONFIRMED_SD, CONFIRMED_SE,
                                       record.CONFIRMED_EPOCHS, record.CONFIRMED_SAMPLES)
-
-
-def _finite(value: Any) -> float | None:
-    """A real number as float; None for None, NaN, booleans and anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 
@@ -149,16 +141,16 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
         "reason": attrs.reason,
     }
     for column in METRIC_COLUMNS:
-        value = _finite(attrs.get(column))
+        value = finite_number(attrs.get(column))
         row[column] = np.nan if value is None else value
     # A never-scored trial's stored accuracy is a placeholder (0.0 in old studies): not a figure.
     if not scored:
         row[record.ACCURACY] = np.nan
     for column in (record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH, record.ACCURACY_SD):
-        value = _finite(attrs.get(column)) if scored else None
+        value = finite_number(attrs.get(column)) if scored else None
         row[column] = np.nan if value is None else value
     row[ACCURACY_SE] = np.nan  # filled in by `trials_frame`, which knows the study's noise
-    val_size = _finite(attrs.get(record.VAL_SIZE))
+    val_size = finite_number(attrs.get(record.VAL_SIZE))
     row[record.VAL_SIZE] = np.nan if val_size is None else val_size
     row[record.ACCURACY_SAMPLES] = attrs.accuracy_samples if scored else None
     for column in CONFIRMED_COLUMNS:
@@ -179,9 +171,9 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
     row[record.ARCH_HASH] = attrs.get(record.ARCH_HASH)
     row[record.ARCH_JSON] = attrs.get(record.ARCH_JSON)
     row[record.ACCURACY_BY_RUNG] = attrs.accuracy_by_rung
-    rung = _finite(attrs.get(record.RUNG))
+    rung = finite_number(attrs.get(record.RUNG))
     row[record.RUNG] = np.nan if rung is None else rung
-    score = _finite(attrs.get(record.PRESCREEN_SCORE))
+    score = finite_number(attrs.get(record.PRESCREEN_SCORE))
     row[record.PRESCREEN_SCORE] = np.nan if score is None else score
     return row
 
@@ -271,10 +263,10 @@ def _add_confirmations(frame: pd.DataFrame, found: Mapping[int, dict[str, Any]])
         if confirmation is None:
             continue
         accuracy = float(confirmation["accuracy"])
-        sd = _finite(confirmation.get("sd"))
-        samples = [float(s) for s in confirmation.get("samples") or [] if _finite(s) is not None]
+        sd = finite_number(confirmation.get("sd"))
+        samples = [float(s) for s in confirmation.get("samples") or [] if finite_number(s) is not None]
         seeds = len(samples) or len(confirmation.get("seeds") or []) or 1
-        epochs = _finite(confirmation.get("epochs"))
+        epochs = finite_number(confirmation.get("epochs"))
         frame.at[index, record.CONFIRMED_ACCURACY] = accuracy
         frame.at[index, record.CONFIRMED_SD] = np.nan if sd is None else sd
         se = sd / math.sqrt(seeds) if sd is not None and seeds > 1 else _binomial_se(accuracy, val_size)

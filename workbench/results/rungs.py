@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from workbench import record
-from workbench.record import Objective
-from workbench.results.frame import ACCURACY_SE, SCORED, _binomial_se, _finite
+from workbench.record import Objective, finite_number
+from workbench.results.frame import ACCURACY_SE, SCORED, _binomial_se
 from workbench.results.front import dedupe_architectures, pareto_front
 from workbench.stats import wilson_interval
 
@@ -49,7 +49,7 @@ def at_rung(frame: pd.DataFrame, rung: float) -> pd.DataFrame:
     values = [(v.get(key) if isinstance(v, dict) else None) for v in by_rung]
     violations = [c for c in out.columns if c.startswith("violation_")]
     within = (out[violations].fillna(0.0) <= 0).all(axis=1) if violations else pd.Series(True, index=out.index)
-    reached = pd.Series([_finite(v) is not None for v in values], index=out.index) & within
+    reached = pd.Series([finite_number(v) is not None for v in values], index=out.index) & within
     out[record.ACCURACY] = [float(v) if ok else np.nan for v, ok in zip(values, reached)]
     out[SCORED] = reached
     out["feasible"] = reached

@@ -19,7 +19,7 @@ import pandas as pd
 
 from workbench import record
 from workbench.errors import WorkbenchError
-from workbench.record import Budgets
+from workbench.record import Budgets, finite_number
 from workbench.results.frame import KNOB_PREFIX, SCORED, status_counts
 from workbench.results.picks import indistinguishable_from_best
 from workbench.results.studies import StudyInfo
@@ -64,12 +64,6 @@ def human(value: Any, column: str = "") -> str:
         if abs(value) >= factor:
             return f"{value / factor:.3g}{suffix}"
     return f"{value:.4g}"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def protocol_text(protocol: Mapping[str, Any] | None) -> str:
@@ -117,7 +111,7 @@ def fidelity_text(info: StudyInfo) -> str:
     fidelity = info.fidelity
     if not fidelity:
         return f"not measured (run `workbench confirm --study {info.name}`)"
-    low, high = _number(fidelity.get("low")), _number(fidelity.get("high"))
+    low, high = finite_number(fidelity.get("low")), finite_number(fidelity.get("high"))
     text = f"Kendall tau {float(fidelity['tau']):.2f}"
     if low is not None and high is not None:
         text += f" (95% bootstrap interval {low:.2f} to {high:.2f})"
@@ -132,13 +126,13 @@ def accuracy_text(row: Mapping[str, Any]) -> str:
     """'0.9512 [0.9431, 0.9580], sd 0.0040 over 3 seeds' for a scored trial;
     'never scored (rejected)' for one that was not."""
     get = row.get
-    if not bool(get(SCORED, True)) or _number(get(record.ACCURACY)) is None:
+    if not bool(get(SCORED, True)) or finite_number(get(record.ACCURACY)) is None:
         return f"never scored ({get('status')})"
     text = human(get(record.ACCURACY), record.ACCURACY)
-    low, high = _number(get(record.ACCURACY_CI_LOW)), _number(get(record.ACCURACY_CI_HIGH))
+    low, high = finite_number(get(record.ACCURACY_CI_LOW)), finite_number(get(record.ACCURACY_CI_HIGH))
     if low is not None and high is not None:
         text += f" [{low:.4f}, {high:.4f}]"
-    sd, samples = _number(get(record.ACCURACY_SD)), get(record.ACCURACY_SAMPLES)
+    sd, samples = finite_number(get(record.ACCURACY_SD)), get(record.ACCURACY_SAMPLES)
     if sd is not None:
         text += f", sd {sd:.4f} over {len(samples) if isinstance(samples, list) else '?'} seeds"
     return text
@@ -146,10 +140,10 @@ def accuracy_text(row: Mapping[str, Any]) -> str:
 
 def confirmed_text(row: Mapping[str, Any]) -> str | None:
     """'0.9630 ± 0.0031 (sd), 15 epochs × 3 seeds', or None when not confirmed."""
-    accuracy = _number(row.get(record.CONFIRMED_ACCURACY))
+    accuracy = finite_number(row.get(record.CONFIRMED_ACCURACY))
     if accuracy is None:
         return None
-    sd, epochs = _number(row.get(record.CONFIRMED_SD)), _number(row.get(record.CONFIRMED_EPOCHS))
+    sd, epochs = finite_number(row.get(record.CONFIRMED_SD)), finite_number(row.get(record.CONFIRMED_EPOCHS))
     samples = row.get(record.CONFIRMED_SAMPLES)
     text = f"{accuracy:.4f}" + (f" ± {sd:.4f} (sd)" if sd is not None else "")
     parts = [f"{epochs:g} epochs" if epochs is not None else None,
