@@ -30,6 +30,28 @@ def wilson_interval(accuracy: float, n: int, z: float = Z95) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def paired_difference_interval(only_first: int, only_second: int, n: int, z: float = Z95) -> tuple[float, float, float]:
+    """The difference of two accuracies measured on the same `n` images, (first - second), with
+    Agresti and Min's (2005) adjusted Wald interval for paired proportions: half an image is
+    added to each cell of the 2x2 agreement table, so no disagreement still gives an interval.
+
+    `only_first` counts the images only the first model got right, `only_second` those only the
+    second did. Returns (difference, low, high).
+
+    Example:
+        >>> d, low, high = paired_difference_interval(12, 2, 400)
+        >>> round(d, 4), round(low, 4), round(high, 4)
+        (0.025, 0.0061, 0.0436)
+    """
+    if n <= 0:
+        return float("nan"), -1.0, 1.0
+    b, c, m = only_first + 0.5, only_second + 0.5, n + 2.0
+    adjusted = (b - c) / m
+    variance = ((b + c) - (b - c) ** 2 / m) / (m * m)
+    half = z * math.sqrt(max(variance, 0.0))
+    return (only_first - only_second) / n, max(-1.0, adjusted - half), min(1.0, adjusted + half)
+
+
 def binomial_se(accuracy: float, n: int) -> float:
     """Standard error of an accuracy measured on `n` images (at least half an image's worth).
 

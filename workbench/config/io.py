@@ -80,6 +80,22 @@ def parse_model(model_cls: type[M], data: Any, source: str = "config") -> M:
         raise WorkbenchError(format_validation_error(error, model_cls, source)) from error
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping (PyYAML would keep the
+    last silently: two latency targets of the same name would become one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key '{key}' appears twice in one mapping (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_mapping(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON file (chosen by suffix; YAML otherwise) into a dict."""
     path = Path(path)
@@ -90,7 +106,7 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as error:
         raise WorkbenchError(f"{path}: cannot read file ({error})") from error
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
         detail = str(error).replace("\n", " ")
         raise WorkbenchError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "

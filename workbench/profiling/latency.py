@@ -104,14 +104,14 @@ def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoco
         except Exception as error:  # compile / graph capture failures are facts to report
             if protocol.mode != "compiled" and not protocol.cuda_graphs:
                 raise
-            return LatencyResult.unavailable(record, _reason(error))
+            return LatencyResult.unavailable(record, failure_reason(error))
         timer: Timer = CudaTimer(clock) if protocol.device == "cuda" else CpuTimer(clock)
         try:
-            stats, facts = _measure(step, timer, protocol)
+            stats, facts = measure_step(step, timer, protocol)
         except Exception as error:
             if protocol.mode != "compiled":
                 raise
-            return LatencyResult.unavailable(record, _reason(error))
+            return LatencyResult.unavailable(record, failure_reason(error))
     record.update(timer=timer.name, **facts)
     return LatencyResult(
         p50_ms=stats.p50_ms, p90_ms=stats.p90_ms, mean_ms=stats.mean_ms, std_ms=stats.std_ms, cv=stats.cv,
@@ -168,7 +168,10 @@ def _cuda_graph(run: Callable[[], Any]) -> Callable[[], Any]:
     return replay
 
 
-def _measure(step: Callable[[], Any], timer: Timer, protocol: LatencyProtocol) -> tuple[TimingStats, dict[str, int]]:
+def measure_step(step: Callable[[], Any], timer: Timer,
+                 protocol: LatencyProtocol) -> tuple[TimingStats, dict[str, int]]:
+    """Warm `step` up, then time it under `protocol`'s repeats, time cap and CV retries (the one
+    timing loop every engine uses); returns the steadiest run's stats and the loop's facts."""
     deadline = timer.now() + int(protocol.max_seconds * 1e9)
     warmed = _warm_up(step, timer, protocol, timer.now() + int(protocol.max_seconds * WARMUP_SHARE * 1e9))
     best: TimingStats | None = None
@@ -220,5 +223,5 @@ def _precise(samples: list[float]) -> bool:
     return stats.cv / len(samples) ** 0.5 <= PRECISION
 
 
-def _reason(error: BaseException) -> str:
+def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"[:300]

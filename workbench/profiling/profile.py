@@ -34,6 +34,7 @@ class ProfileResult:
     crosscheck_macs: int | None = None
     crosscheck_rel_diff: float | None = None
     crosscheck_ok: bool | None = None
+    latency_seconds: float | None = None  # time the latency measurement itself took
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict; `latency` is its own dict or None."""
@@ -66,7 +67,9 @@ def profile_arch(
     check_device(protocol.device)
     model = model if model is not None else build_model(arch)
     counts = count_model(model, arch, crosscheck=crosscheck)
+    timing_started = time.perf_counter()
     timed = measure_latency(model, arch, latency) if latency is not None else None
+    latency_seconds = time.perf_counter() - timing_started if latency is not None else None
     memory, method = peak_memory(model, arch, protocol, counts.params, counts.activations)
     return ProfileResult(
         params=counts.params,
@@ -81,4 +84,5 @@ def profile_arch(
         crosscheck_macs=counts.crosscheck_macs,
         crosscheck_rel_diff=counts.crosscheck_rel_diff,
         crosscheck_ok=counts.crosscheck_ok,
+        latency_seconds=latency_seconds,
     )

@@ -8,7 +8,18 @@ Example:
 
 from workbench.record.budgets import Budgets
 from workbench.record.keys import *  # noqa: F403 - the keys are this package's vocabulary
-from workbench.record.objectives import BUDGET_COLUMNS, COST_COLUMNS, OBJECTIVES, Objective, within_budgets
+from workbench.record.objectives import (
+    BUDGET_COLUMNS,
+    COST_COLUMNS,
+    OBJECTIVES,
+    Objective,
+    budget_column,
+    figure,
+    objective,
+    split_target,
+    target_column,
+    within_budgets,
+)
 from workbench.record.study import (
     StudyRecord,
     confirm_key,

@@ -53,6 +53,13 @@ RUNG = "rung"                          # the highest rung the trial was scored o
 PRESCREEN_SCORE = "prescreen_score"    # the zero-cost proxy's score the pre-screen ranked it by
 RUN_ID = "run_id"                      # which `workbench search` command ran the trial (host:pid:start:nonce)
 TORCH_THREADS = "torch_threads"        # {"intra_op": n, "inter_op": m}: the worker's torch thread counts
+# Every latency target of the space, by target name: {"p50_ms", "p90_ms", "cv", "noisy", "available",
+# "reason", "protocol"}; the first target's figures are also the LATENCY_* keys above.
+LATENCY_TARGETS = "latency_targets"
+# The int8 model's accuracy on the validation split (spaces with an int8 target): {"accuracy",
+# "ci_low", "ci_high", "fp32_accuracy", "drop", "drop_ci_low", "drop_ci_high", "val_size", "seed",
+# "target", "calibration_images", "available", "reason"}.
+INT8 = "int8"
 
 TRIAL_KEYS: tuple[str, ...] = (
     ARCH_JSON, ARCH_HASH, PARAMS, MACS, FLOPS_FVCORE, ACTIVATIONS, UNSUPPORTED_OPS,
@@ -60,7 +67,7 @@ TRIAL_KEYS: tuple[str, ...] = (
     ACCURACY, ACCURACY_SOURCE, VAL_CURVE, LOSS_CURVE, TRAIN_SECONDS, PROFILE_SECONDS,
     IMAGES_PER_SECOND, STATUS, REASON, REUSED_FROM, WORKBENCH_VERSION, KNOBS,
     ACCURACY_CI_LOW, ACCURACY_CI_HIGH, ACCURACY_SD, ACCURACY_SAMPLES, VAL_SIZE,
-    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE, RUN_ID, TORCH_THREADS,
+    ACCURACY_BY_RUNG, RUNG, PRESCREEN_SCORE, RUN_ID, TORCH_THREADS, LATENCY_TARGETS, INT8,
 )
 # Statuses whose trials carry a measured accuracy; every other trial was never scored.
 SCORED_STATUSES: tuple[str, ...] = ("complete", "reused")
@@ -80,6 +87,7 @@ STUDY_DEVICE = "device"
 STUDY_OBJECTIVES = "objectives"    # list of objective names, in the order of trial values
 STUDY_BUDGETS = "budgets"          # dict: max_params, max_macs, max_latency_ms (None = unbounded)
 STUDY_LATENCY_PROTOCOL = "latency_protocol"
+STUDY_LATENCY_TARGETS = "latency_targets"     # {target name: its settings}, in the space's order
 STUDY_WORKBENCH_VERSION = "workbench_version"
 STUDY_NOISE_SD = "accuracy_noise_sd"          # pooled seed sd of the proxy accuracy (float)
 STUDY_NOISE = "accuracy_noise"                # how it was measured: {"sd", "trials", "seeds", "samples"}
@@ -87,6 +95,18 @@ STUDY_FIDELITY_TAU = "fidelity_kendall_tau"   # {"tau", "low", "high", "n", "epo
 # Study attr `confirm:<trial number>`: that trial's confirmation (Optuna refuses writes to finished trials).
 STUDY_CONFIRM_PREFIX = "confirm:"
 STUDY_RUNS = "workbench_runs"                 # run indices drawn so far (each run's sampler seed differs)
+
+# A figure of one latency target as a frame column / objective / budget: "<name>:<target>".
+TARGET_SEP = ":"
+# Per-target figures: frame column -> key inside a LATENCY_TARGETS entry.
+TARGET_FIGURES: dict[str, str] = {LATENCY_P50: "p50_ms", LATENCY_P90: "p90_ms", LATENCY_CV: "cv",
+                                  LATENCY_NOISY: "noisy"}
+# int8 figures as frame columns -> key inside the INT8 record.
+INT8_COLUMNS: dict[str, str] = {
+    "int8_accuracy": "accuracy", "int8_ci_low": "ci_low", "int8_ci_high": "ci_high",
+    "int8_fp32_accuracy": "fp32_accuracy", "int8_drop": "drop", "int8_drop_ci_low": "drop_ci_low",
+    "int8_drop_ci_high": "drop_ci_high",
+}
 
 # Constraint names passed to `trial.set_constraint` (value <= 0 means the budget holds).
 CONSTRAINT_PARAMS = "max_params"

@@ -96,6 +96,12 @@ class StudyRecord:
         return self.attrs.get(keys.STUDY_LATENCY_PROTOCOL)
 
     @property
+    def latency_targets(self) -> dict[str, dict[str, Any]]:
+        """The study's latency targets' settings by name, in the space's order (empty for older studies)."""
+        targets = self.attrs.get(keys.STUDY_LATENCY_TARGETS)
+        return {str(k): dict(v) for k, v in targets.items()} if isinstance(targets, dict) else {}
+
+    @property
     def noise_sd(self) -> float | None:
         return finite_number(self.attrs.get(keys.STUDY_NOISE_SD))
 
@@ -136,7 +142,8 @@ def write_study_record(study: optuna.Study, values: Mapping[str, Any]) -> None:
         KeyError: a key that is not a study record key.
     """
     allowed = {keys.STUDY_SPACE_FILE, keys.STUDY_SPACE_HASH, keys.STUDY_SPACE, keys.STUDY_DATASET, keys.STUDY_DEVICE,
-               keys.STUDY_OBJECTIVES, keys.STUDY_BUDGETS, keys.STUDY_LATENCY_PROTOCOL, keys.STUDY_WORKBENCH_VERSION}
+               keys.STUDY_OBJECTIVES, keys.STUDY_BUDGETS, keys.STUDY_LATENCY_PROTOCOL, keys.STUDY_WORKBENCH_VERSION,
+               keys.STUDY_LATENCY_TARGETS}
     for key, value in values.items():
         if key not in allowed:
             raise KeyError(f"'{key}' is not a study record key")

@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench.record import keys
+from workbench.record.objectives import figure
 
 
 def empty_record() -> dict[str, Any]:
@@ -92,8 +93,9 @@ class TrialRecord:
         return self.attrs.get(key)
 
     def number_of(self, key: str) -> float | None:
-        """One record key as a finite float, else None."""
-        return finite_number(self.attrs.get(key))
+        """One figure as a finite float, else None: a record key, a target's figure
+        (`latency_p50_ms:ort-cpu`) or an int8 figure (`int8_accuracy`)."""
+        return finite_number(figure(self.attrs, key))
 
     def figures(self, names: Sequence[str]) -> dict[str, Any]:
         """The stored values of several record keys."""
@@ -163,3 +165,15 @@ class TrialRecord:
     @property
     def device(self) -> str | None:
         return self.attrs.get(keys.DEVICE)
+
+    @property
+    def latency_targets(self) -> dict[str, dict[str, Any]]:
+        """Every measured latency target's entry, by target name (empty for an older trial)."""
+        targets = self.attrs.get(keys.LATENCY_TARGETS)
+        return {str(k): dict(v) for k, v in targets.items() if isinstance(v, dict)} if isinstance(targets, dict) else {}
+
+    @property
+    def int8(self) -> dict[str, Any] | None:
+        """The int8 accuracy record (None where the space has no int8 target or it was not scored)."""
+        entry = self.attrs.get(keys.INT8)
+        return dict(entry) if isinstance(entry, dict) else None

@@ -35,7 +35,7 @@ from workbench.training import seed_everything, zero_cost_score
 
 # Record keys written as soon as they are known, so other workers can compare against them
 # (the architecture hash is already published by the claim, `dedupe.claim_architecture`).
-_EARLY_KEYS = (record.PARAMS, record.MACS, record.LATENCY_P50)
+_EARLY_KEYS = (record.PARAMS, record.MACS, record.LATENCY_P50, record.LATENCY_TARGETS)
 
 
 def rung_key(rung: float) -> str:
@@ -50,7 +50,7 @@ def rung_key(rung: float) -> str:
 
 def cost_columns(space: Any) -> list[str]:
     """Record keys of the study's cost objectives (every objective but accuracy)."""
-    return [record.OBJECTIVES[name].column for name in space.objectives if name != "accuracy"]
+    return [record.objective(name).column for name in space.objectives if name != "accuracy"]
 
 
 def publish(trial: optuna.Trial, rec: dict[str, Any]) -> None:
@@ -66,7 +66,7 @@ def _peers(trial: optuna.Trial, key: str, pick: Any, digest: str, costs: list[st
         if other.number == trial.number or attrs.arch_hash in seen:
             continue
         score = pick(attrs)
-        figures = [attrs.get(column) for column in costs]
+        figures = [attrs.number_of(column) for column in costs]
         if score is None or any(f is None for f in figures) or not math.isfinite(float(score)):
             continue
         seen.add(attrs.arch_hash)
@@ -78,7 +78,7 @@ def decide(trial: optuna.Trial, rec: dict[str, Any], score: float, *, key: str, 
            costs: list[str]) -> tuple[bool, int]:
     """(promoted?, candidates on the rung including this one) against the study as it is now."""
     rows = _peers(trial, key, pick, rec[record.ARCH_HASH], costs)
-    mine = [-float(score), *(float(rec[column]) for column in costs)]
+    mine = [-float(score), *(float(record.figure(rec, column)) for column in costs)]
     # Last row: an exact tie goes to the candidates already on the rung.
     losses = np.array([*rows, mine], dtype=float)
     return is_promoted(len(rows), losses, eta), len(losses)

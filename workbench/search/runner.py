@@ -139,6 +139,7 @@ def _search(
         url,
         device_name=dev_name,
         protocol=resolved.protocol,
+        targets=resolved.targets,
         allow_space_change=allow_space_change,
         heartbeat=heartbeat,
     )

@@ -27,12 +27,13 @@ def train_candidate(
     device: str = "cpu",
     trainer: Callable[..., Any] | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    keep: Callable[[Any], None] | None = None,
 ) -> Any:
     """One seed of a space's proxy score: seed everything, build a fresh `arch`, train it with
     the space's proxy `recipe` at that seed. The search, the noise measurement, `workbench
     confirm` and `workbench train-proxy --space` all score through here, so they agree exactly.
 
-    Returns the trainer's `ProxyResult`.
+    Returns the trainer's `ProxyResult`; `keep`, when given, receives the trained model.
 
     Example:
         >>> from workbench.search import load_space
@@ -45,9 +46,12 @@ def train_candidate(
     """
     seed_everything(seed)
     model = build_model(arch)
-    return (trainer or train_proxy)(
+    result = (trainer or train_proxy)(
         model, data, recipe.model_copy(update={"seed": seed}), device=device, on_epoch=on_epoch
     )
+    if keep is not None:
+        keep(model)
+    return result
 
 
 def accuracy_figures(samples: Sequence[float], val_size: int | None, *, proportion: bool = True) -> dict[str, Any]:
@@ -72,10 +76,13 @@ def accuracy_figures(samples: Sequence[float], val_size: int | None, *, proporti
     }
 
 
-def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) -> None:
+def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) -> Any:
     """Proxy-train every seed of the trial (reporting the first seed's epochs to the pruner in
     single-objective mode) or compute the zero-cost proxy; fills the accuracy figures. `ctx`
-    is the trial's `workbench.search.trial.TrialContext`."""
+    is the trial's `workbench.search.trial.TrialContext`.
+
+    Returns the first seed's trained model (the one int8 accuracy is measured on), None for a
+    zero-cost score."""
     space = ctx.space
     seeds = ctx.resolved.trial_seeds(trial.number)
     val_size = len(ctx.data.val_y) if getattr(ctx.data, "val_y", None) is not None else None
@@ -97,8 +104,9 @@ def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) 
             )
         rec.update(accuracy_figures(samples, val_size, proportion=False))
         rec[record.TRAIN_SECONDS] = time.perf_counter() - started
-        return
+        return None
     on_epoch = _pruning_hook(trial, rec) if space.single_objective and space.pruner != "none" else None
+    trained: list[Any] = []
     runs = [
         train_candidate(
             ctx.resolved.recipe,
@@ -108,6 +116,7 @@ def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) 
             device=ctx.device,
             trainer=ctx.trainer,
             on_epoch=on_epoch if index == 0 else None,
+            keep=trained.append if index == 0 else None,
         )
         for index, seed in enumerate(seeds)
     ]
@@ -119,6 +128,7 @@ def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) 
     )
     speeds = [float(run.images_per_second) for run in runs if run.images_per_second is not None]
     rec[record.IMAGES_PER_SECOND] = float(np.mean(speeds)) if speeds else None
+    return trained[0] if trained else None
 
 
 def _mean_curve(curves: list[list[float]]) -> list[float]:

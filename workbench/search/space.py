@@ -22,7 +22,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from workbench.config.io import parse_model, to_plain
-from workbench.record import OBJECTIVES, Budgets
+from workbench.record import OBJECTIVES, Budgets, objective, split_target
 from workbench.search.ladder_spec import FidelitySpec, PrescreenSpec
 
 Scope = Literal["global", "per_stage"]
@@ -223,14 +223,39 @@ class SearchSpace(_Strict):
     @field_validator("objectives")
     @classmethod
     def _objectives(cls, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in OBJECTIVES]
-        if unknown:
-            raise ValueError(f"unknown objective {unknown[0]!r} (allowed: {', '.join(OBJECTIVES)})")
+        for name in names:
+            try:
+                objective(name)
+            except KeyError:
+                raise ValueError(f"unknown objective {name!r} (allowed: {', '.join(OBJECTIVES)}, "
+                                 "latency_ms:<target>)") from None
         if len(set(names)) != len(names):
             raise ValueError(f"repeated objective in {names}")
         if not 2 <= len(names) <= 3:
             raise ValueError(f"give two or three objectives (or a 'scalarization' for one), got {len(names)}")
         return names
+
+    @model_validator(mode="after")
+    def _targets_named(self) -> "SearchSpace":
+        """Every objective and budget that names a latency target names one of this space's."""
+        known = self.target_names()
+        named = [("objectives", split_target(name)[1]) for name in self.objectives]
+        named += [("budgets.max_latency_ms", target) for target in self.budgets.targets()]
+        for where, target in named:
+            if target is not None and target not in known:
+                raise ValueError(f"{where}: unknown latency target '{target}' (this space's targets: "
+                                 f"{', '.join(known) or 'none, latency is null'})")
+        if self.latency is not None and "targets" in self.latency and not isinstance(self.latency["targets"], dict):
+            raise ValueError("latency.targets: give a mapping of target names to settings")
+        return self
+
+    def target_names(self) -> list[str]:
+        """The latency targets' names in file order; the single-protocol form's one target is
+        `torch` (`workbench.profiling.targets.SINGLE_TARGET`), `latency: null` has none."""
+        if self.latency is None:
+            return []
+        targets = self.latency.get("targets")
+        return [str(name) for name in targets] if isinstance(targets, dict) else ["torch"]
 
     # --- derived views ----------------------------------------------------------------
     @property
@@ -253,7 +278,7 @@ class SearchSpace(_Strict):
         """Optuna directions in the order of `metric_names`."""
         if self.scalarization:
             return ["maximize"]
-        return [OBJECTIVES[name].direction for name in self.objectives]
+        return [objective(name).direction for name in self.objectives]
 
     @property
     def figures_needed(self) -> set[str]:

@@ -21,7 +21,7 @@ from workbench.profiling import count_model, profile_arch
 from workbench.search.arch_sampling import arch_from_params, param_names
 from workbench.search.ladder_spec import FidelitySpec, PrescreenSpec
 from workbench.search.space import KNOB_TABLE, KnobSpec, SearchSpace
-from workbench.search.space_resolve import ResolvedSpace, base_arch, latency_protocol, proxy_recipe
+from workbench.search.space_resolve import ResolvedSpace, base_arch, latency_targets, proxy_recipe
 from workbench.training import ZERO_COST_PROXIES
 
 # Knobs whose values must be odd kernel sizes.
@@ -71,7 +71,7 @@ def check_latency_budget(resolved: ResolvedSpace) -> None:
     with the space's protocol on the search device)."""
     space, protocol, base = resolved.space, resolved.protocol, resolved.base
     limit = space.budgets.max_latency_ms
-    if limit is None or protocol is None:
+    if limit is None or isinstance(limit, dict) or protocol is None:
         return
     best = None
     for params in cheapest_corners(space, base):
@@ -123,11 +123,12 @@ def check_space(space: SearchSpace) -> None:
         needed = space.objectives
     else:
         needed = list(space.scalarization.weights)
-    if "latency_ms" in needed and space.latency is None:
-        raise WorkbenchError(f"{src}: objectives: latency_ms needs a latency protocol (latency: is null)")
+    latency_named = [name for name in needed if name.split(":")[0] == "latency_ms"]
+    if latency_named and space.latency is None:
+        raise WorkbenchError(f"{src}: objectives: {latency_named[0]} needs a latency protocol (latency: is null)")
     if space.budgets.max_latency_ms is not None and space.latency is None:
         raise WorkbenchError(f"{src}: budgets.max_latency_ms: needs a latency protocol (latency: is null)")
-    latency_protocol(space)
+    latency_targets(space)
     if space.noise is not None and space.accuracy.source != "proxy":
         raise WorkbenchError(
             f"{src}: noise: measures proxy-training seed noise; accuracy.source is "

@@ -21,14 +21,16 @@ from workbench.config.io import format_validation_error, load_arch
 from workbench.errors import WorkbenchError
 from workbench.models.presets import PRESETS, apply_overrides, get_preset
 from workbench.profiling import LatencyProtocol
-from workbench.profiling.protocol import resolve_device
+from workbench.profiling.targets import LatencyTarget, parse_targets
 from workbench.search.space import SearchSpace
 from workbench.training import ProxyRecipe
 
 
 @dataclass(frozen=True)
 class ResolvedSpace:
-    """A space with its base architecture, proxy recipe, latency protocol and base seed.
+    """A space with its base architecture, proxy recipe, latency targets and base seed.
+    `protocol` is the first target's when that one is a PyTorch target (`profile_arch` times it
+    with the counts), else None.
 
     Example:
         >>> from workbench.search import load_space
@@ -42,6 +44,12 @@ class ResolvedSpace:
     recipe: ProxyRecipe
     protocol: LatencyProtocol | None
     seed: int
+    targets: tuple[LatencyTarget, ...] = ()
+
+    @property
+    def int8_target(self) -> LatencyTarget | None:
+        """The first int8 target (its calibration is the one int8 accuracy is scored with)."""
+        return next((t for t in self.targets if t.is_int8), None)
 
     @property
     def accuracy_source(self) -> str:
@@ -68,8 +76,10 @@ def resolve_space(space: SearchSpace, *, device: str | None = None, seed: int | 
     Raises:
         WorkbenchError: a base that is neither a preset nor a file, a bad recipe or latency section.
     """
-    return ResolvedSpace(space=space, base=base_arch(space), recipe=proxy_recipe(space),
-                         protocol=latency_protocol(space, device), seed=space.seed if seed is None else int(seed))
+    targets = latency_targets(space, device)
+    protocol = targets[0].protocol if targets and targets[0].is_torch else None
+    return ResolvedSpace(space=space, base=base_arch(space), recipe=proxy_recipe(space), protocol=protocol,
+                         seed=space.seed if seed is None else int(seed), targets=tuple(targets))
 
 
 def base_arch(space: SearchSpace) -> ArchConfig:
@@ -113,20 +123,31 @@ def proxy_recipe(space: SearchSpace) -> ProxyRecipe:
         ) from None
 
 
-def latency_protocol(space: SearchSpace, device: str | None = None) -> LatencyProtocol | None:
-    """The space's `LatencyProtocol` (None when latency is not measured); `device` replaces
-    the file's device; `auto` (the default) is CUDA when present."""
-    if space.latency is None:
-        return None
-    data = dict(space.latency)
+def latency_targets(space: SearchSpace, device: str | None = None) -> list[LatencyTarget]:
+    """The space's latency targets (none when latency is not measured); `device` replaces the
+    PyTorch targets' device; `auto` (the default) is CUDA when present. On CUDA a PyTorch target
+    replays a CUDA graph unless it says otherwise: eager batch-1 GPU latency measures the host's
+    Python launch overhead, not the network (bench_gpu: two passes disagree by ~30%).
+
+    Raises:
+        WorkbenchError: `<file>: latency...: ...` naming the field and the allowed values, or the
+        install command when an onnxruntime target is named and onnxruntime is missing.
+    """
     try:
-        data["device"] = resolve_device(device or data.get("device", "auto"))
-        # Eager batch-1 GPU latency measures the host's Python launch overhead, not the network
-        # (bench_gpu: two passes disagree by ~30%); a deployed GPU model replays a CUDA graph.
-        data.setdefault("cuda_graphs", data["device"] == "cuda")
-        return LatencyProtocol.from_dict(data)
-    except (WorkbenchError, TypeError) as error:
-        raise WorkbenchError(f"{space.source}: latency: {error}") from None
+        targets = parse_targets(space.latency, device)
+    except WorkbenchError as error:
+        raise WorkbenchError(f"{space.source}: {error}") from None
+    if any(not target.is_torch for target in targets):
+        from workbench.engines import require_onnxruntime
+
+        require_onnxruntime()
+    return targets
+
+
+def latency_protocol(space: SearchSpace, device: str | None = None) -> LatencyProtocol | None:
+    """The first latency target's protocol when it is a PyTorch target, else None."""
+    targets = latency_targets(space, device)
+    return targets[0].protocol if targets and targets[0].is_torch else None
 
 
 def accuracy_source(space: SearchSpace, recipe: ProxyRecipe) -> str:

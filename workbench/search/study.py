@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, Sequence
 
 import optuna
 
@@ -15,8 +15,9 @@ from workbench.search.space import SearchSpace
 from workbench.storage import normalise_url, open_storage
 
 
-def study_attrs(space: SearchSpace, space_hash: str, device_name: str, protocol: Any) -> dict[str, Any]:
-    """The study-level record (record.STUDY_*)."""
+def study_attrs(space: SearchSpace, space_hash: str, device_name: str, protocol: Any,
+                targets: Sequence[Any] = ()) -> dict[str, Any]:
+    """The study-level record (record.STUDY_*); `targets` are the run's `LatencyTarget`s."""
     latency = dict(protocol.to_dict(), device_name=device_name) if protocol is not None else None
     return {
         record.STUDY_SPACE_FILE: space.source,
@@ -27,6 +28,7 @@ def study_attrs(space: SearchSpace, space_hash: str, device_name: str, protocol:
         record.STUDY_OBJECTIVES: space.metric_names,
         record.STUDY_BUDGETS: space.budgets.model_dump(),
         record.STUDY_LATENCY_PROTOCOL: latency,
+        record.STUDY_LATENCY_TARGETS: {target.name: target.settings() for target in targets},
         record.STUDY_WORKBENCH_VERSION: __version__,
     }
 
@@ -38,6 +40,7 @@ def open_search_study(
     *,
     device_name: str = "cpu",
     protocol: Any = None,
+    targets: Sequence[Any] = (),
     allow_space_change: bool = False,
     heartbeat: int | None = None,
 ) -> optuna.Study:
@@ -55,7 +58,7 @@ def open_search_study(
         study = optuna.load_study(study_name=study_name, storage=backend)
         _check_resume(study, space, space_hash, allow_space_change)
         if allow_space_change:
-            write_study_record(study, study_attrs(space, space_hash, device_name, protocol))
+            write_study_record(study, study_attrs(space, space_hash, device_name, protocol, targets))
         return study
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -64,7 +67,7 @@ def open_search_study(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(space.metric_names)
-    write_study_record(study, study_attrs(space, space_hash, device_name, protocol))
+    write_study_record(study, study_attrs(space, space_hash, device_name, protocol, targets))
     return study
 
 

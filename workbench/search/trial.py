@@ -28,8 +28,9 @@ from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.profiling import profile_arch
+from workbench.profiling.engine_latency import Graphs, labelled
 from workbench.record import empty_record, publish, write_record
-from workbench.search import ladder
+from workbench.search import engine_figures, ladder
 from workbench.search.arch_sampling import arch_from_params, sample_params
 from workbench.search.dedupe import arch_hash, claim_architecture, reuse
 from workbench.search.scoring import score
@@ -67,6 +68,7 @@ class TrialContext:
     claim_lock: Callable[[], Any] | None = None  # the study lock (workbench.storage.study_lock)
     run_id: str = ""  # the command's run id, written on every trial
     claim_wait_s: float = 900.0  # longest wait for another worker's same architecture
+    calibration: Any = None  # int8 calibration images, drawn once per worker (engine_figures)
 
     def __post_init__(self) -> None:
         self.resolved = self.resolved.fitted_to(self.data)
@@ -91,11 +93,12 @@ class TrialContext:
 def objective_values(space: SearchSpace, figures: dict[str, Any]) -> list[float]:
     """Trial values in the order of the study's metrics, from the record's figures (a
     never-scored accuracy counts as the placeholder `WORST_ACCURACY`)."""
-    by_name = {name: figures.get(obj.column) for name, obj in record.OBJECTIVES.items()}
-    if by_name["accuracy"] is None:
+    names = list(space.scalarization.weights) if space.scalarization is not None else space.objectives
+    by_name = {name: record.figure(figures, record.objective(name).column) for name in names}
+    if by_name.get("accuracy", 0.0) is None:
         by_name["accuracy"] = WORST_ACCURACY
     if space.scalarization is not None:
-        return [space.scalarization.value({n: by_name[n] for n in space.scalarization.weights})]
+        return [space.scalarization.value(by_name)]
     return [float(by_name[name]) for name in space.objectives]
 
 
@@ -122,9 +125,13 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
             return _values(ctx.space, rec, trial)
         _build_and_profile(arch, ctx, rec)  # scoring builds fresh models from each seed
         rec[record.PROFILE_SECONDS] = time.perf_counter() - started
+        missing = engine_figures.unavailable_objective(ctx.space, rec)
+        if missing:
+            raise RuntimeError(missing)
         violations = _set_constraints(trial, ctx.space, rec)
         over = [
-            f"{figure} {_fmt(rec[key])} over budget {_fmt(limit)}"
+            f"{figure} {_fmt(record.figure(rec, key))} over budget {_fmt(limit)}"
+            if record.figure(rec, key) is not None else f"{figure} unavailable, so budget {_fmt(limit)} cannot hold"
             for name, figure, key, limit, value in violations
             if value > 0
         ]
@@ -138,7 +145,8 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
         if ctx.space.fidelity is not None:
             ladder.train_on_ladder(trial, ctx, arch, rec)  # raises TrialPruned below the top rung
         else:
-            score(trial, ctx, arch, rec)
+            model = score(trial, ctx, arch, rec)
+            engine_figures.after_scoring(ctx, arch, model, rec, ctx.resolved.trial_seeds(trial.number)[0])
         rec[record.STATUS] = "complete"
         write_record(trial, rec)
         return _values(ctx.space, rec, trial)
@@ -195,32 +203,52 @@ def _build_and_profile(arch: ArchConfig, ctx: TrialContext, rec: dict[str, Any])
     rec[record.ACTIVATIONS] = int(profile.activations)
     rec[record.UNSUPPORTED_OPS] = dict(profile.unsupported_ops)
     rec[record.PEAK_MEMORY] = int(profile.peak_memory_bytes) if profile.peak_memory_bytes is not None else None
-    latency = profile.latency
-    if latency is not None:
-        rec[record.LATENCY_PROTOCOL] = dict(latency.protocol)
-        rec[record.DEVICE] = latency.protocol.get("device_name", ctx.device_name)
-        if not latency.available:
-            raise RuntimeError(f"latency could not be measured: {latency.reason}")
-        rec[record.LATENCY_P50] = float(latency.p50_ms)
-        rec[record.LATENCY_P90] = float(latency.p90_ms)
-        rec[record.LATENCY_CV] = float(latency.cv)
-        rec[record.LATENCY_NOISY] = bool(latency.noisy)
+    targets = ctx.resolved.targets
+    if targets:
+        first = targets[0]
+        known = {first.name: labelled(profile.latency, first)} if profile.latency is not None else {}
+        early = engine_figures.timed_early(ctx.space, targets)
+        int8 = ctx.resolved.int8_target
+        calibration = engine_figures.calibration_for(ctx, int8) if int8 is not None and int8 in early else None
+        results, seconds = engine_figures.measure(model, arch, early, Graphs(model, arch, calibration), known)
+        seconds[first.name] = seconds.get(first.name, 0.0) + (profile.latency_seconds or 0.0)
+        engine_figures.record_targets(rec, results, seconds, first.name)
     return model, profile
+
+
+def _constraints(space: SearchSpace) -> list[tuple[str, str, str]]:
+    """(constraint name, budget name, record column) of every constraint a trial of `space` sets:
+    the three fixed budgets, then one per target-named latency budget."""
+    named = [name for name in space.budgets.limits() if record.split_target(name)[1] is not None]
+    return [*CONSTRAINTS, *((name, name, record.budget_column(name)) for name in named)]
 
 
 def _set_constraints(
     trial: optuna.Trial, space: SearchSpace, rec: dict[str, Any]
 ) -> list[tuple[str, str, str, float, float]]:
-    """Set every constraint on the trial (figure - budget; 0 for an unbounded budget)."""
+    """Set every constraint on the trial (figure - budget; 0 for an unbounded budget; 1 for a
+    budgeted figure that could not be measured, which can never count as within budget)."""
+    limits = space.budgets.limits()
     out = []
-    for name, field_name, key in CONSTRAINTS:
-        limit = getattr(space.budgets, field_name)
-        value = 0.0 if limit is None or rec.get(key) is None else float(rec[key]) - float(limit)
+    for name, budget, key in _constraints(space):
+        limit = limits.get(budget)
+        figure = record.figure(rec, key)
+        if limit is None:
+            value = 0.0
+        elif figure is None:
+            value = 1.0 if record.split_target(key)[1] is not None else 0.0
+        else:
+            value = float(figure) - float(limit)
         trial.set_constraint(name, value)
-        figure = {record.PARAMS: "params", record.MACS: "macs", record.LATENCY_P50: "latency_ms"}[key]
-        out.append((name, figure, key, limit, value))
+        out.append((name, _figure_name(key), key, limit, value))
     set_constraint_list(trial, [value for *_, value in out])
     return out
+
+
+def _figure_name(column: str) -> str:
+    base, target = record.split_target(column)
+    name = {record.PARAMS: "params", record.MACS: "macs", record.LATENCY_P50: "latency_ms"}[base]
+    return f"{name}:{target}" if target else name
 
 
 def _fmt(value: Any) -> str:
