@@ -23,15 +23,20 @@ from workbench.results.frame import (
     ACCURACY_SE,
     CONFIRMED_COLUMNS,
     CONFIRMED_SE,
+    INT8_REASON,
     KNOB_PREFIX,
     METRIC_COLUMNS,
     OBJECTIVE_PREFIX,
     SCORED,
+    TARGET_AVAILABLE,
+    TARGET_REASON,
     UNCERTAINTY_COLUMNS,
+    is_objective,
     scored_mask,
     scored_numbers,
     scored_trials,
     status_counts,
+    target_names,
     trials_frame,
 )
 from workbench.results.front import (
@@ -80,6 +85,7 @@ from workbench.results.text import (
 )
 
 __all__ = [
+    "INT8_REASON", "TARGET_AVAILABLE", "TARGET_REASON", "is_objective", "target_names",
     "ACCURACY_SE", "BY_CHOICES", "LABELS", "CONFIRMED_COLUMNS", "CONFIRMED_OBJECTIVE", "CONFIRMED_SE", "KNOB_PREFIX",
     "METRIC_COLUMNS", "OBJECTIVE_PREFIX", "SCORED", "STUDY_COLUMNS", "UNCERTAINTY_COLUMNS", "StudyInfo",
     "accuracy_axis", "arch_of", "arrivals_on_front", "at_rung", "candidates", "dedupe_architectures", "has_confirmed",

@@ -25,7 +25,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench import record
-from workbench.record import OBJECTIVES, StudyRecord, TrialRecord, finite_number
+from workbench.record import StudyRecord, TrialRecord, finite_number
 from workbench.stats import binomial_se
 from workbench.storage import named_constraints
 
@@ -170,12 +170,70 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
     row["duration_s"] = trial.duration.total_seconds() if trial.duration else np.nan
     row[record.ARCH_HASH] = attrs.get(record.ARCH_HASH)
     row[record.ARCH_JSON] = attrs.get(record.ARCH_JSON)
+    row.update(_target_columns(attrs))
+    row.update(_int8_columns(attrs, scored))
     row[record.ACCURACY_BY_RUNG] = attrs.accuracy_by_rung
     rung = finite_number(attrs.get(record.RUNG))
     row[record.RUNG] = np.nan if rung is None else rung
     score = finite_number(attrs.get(record.PRESCREEN_SCORE))
     row[record.PRESCREEN_SCORE] = np.nan if score is None else score
     return row
+
+
+# Per-target columns besides the figures (record.TARGET_FIGURES): whether it ran, and why not.
+TARGET_AVAILABLE, TARGET_REASON = "latency_available", "latency_reason"
+INT8_REASON = "int8_reason"
+
+
+def is_objective(name: str) -> bool:
+    """True for a registered objective name (`accuracy`, `latency_ms:ort-cpu`, ...), False for a scalarisation's."""
+    try:
+        record.objective(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _target_columns(attrs: TrialRecord) -> dict[str, Any]:
+    """`latency_p50_ms:<target>`, p90, cv, noisy, available and reason for every measured target."""
+    row: dict[str, Any] = {}
+    for name, entry in attrs.latency_targets.items():
+        available = bool(entry.get("available", True))
+        for column, key in record.TARGET_FIGURES.items():
+            value = entry.get(key) if available else None
+            if column == record.LATENCY_NOISY:
+                row[record.target_column(column, name)] = bool(value) if value is not None else None
+            else:
+                number = finite_number(value)
+                row[record.target_column(column, name)] = np.nan if number is None else number
+        row[record.target_column(TARGET_AVAILABLE, name)] = available
+        row[record.target_column(TARGET_REASON, name)] = entry.get("reason")
+    return row
+
+
+def _int8_columns(attrs: TrialRecord, scored: bool) -> dict[str, Any]:
+    """The int8 accuracy figures (NaN for a trial never scored or without them) and their reason."""
+    row: dict[str, Any] = {}
+    entry = attrs.int8
+    for column in record.INT8_COLUMNS:
+        value = attrs.number_of(column) if scored else None
+        row[column] = np.nan if value is None else value
+    if entry is not None:
+        row[INT8_REASON] = entry.get("reason")
+    return row
+
+
+def target_names(frame: pd.DataFrame) -> list[str]:
+    """The latency targets with figures in `frame`, in the study's order (`frame.attrs`), else column order.
+
+    Example:
+        >>> target_names(pd.DataFrame(columns=["macs", "latency_p50_ms:ort-cpu", "latency_p50_ms:torch"]))
+        ['ort-cpu', 'torch']
+    """
+    prefix = record.target_column(record.LATENCY_P50, "")
+    found = [column[len(prefix):] for column in frame.columns if str(column).startswith(prefix)]
+    ordered = [name for name in frame.attrs.get("latency_targets", []) if name in found]
+    return ordered + [name for name in found if name not in ordered]
 
 
 _EMPTY_COLUMNS = ["number", "state", "status", SCORED, "feasible", "reason", *METRIC_COLUMNS, *UNCERTAINTY_COLUMNS,
@@ -206,7 +264,7 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
     """
     trials = study.get_trials(deepcopy=False) if trials is None else trials
     names = study.metric_names or []
-    scalarised = [(i, name) for i, name in enumerate(names) if name not in OBJECTIVES]
+    scalarised = [(i, name) for i, name in enumerate(names) if not is_objective(name)]
     scored = scored_numbers(trials)
     frame = pd.DataFrame([_trial_row(t, t.number in scored, scalarised) for t in trials])
     if frame.empty:
@@ -217,6 +275,7 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
         frame[ACCURACY_SE] = _proxy_se(frame, stored.noise_sd)
         _add_confirmations(frame, stored.confirmations)
     frame.attrs["study"] = study.study_name
+    frame.attrs["latency_targets"] = list(StudyRecord.of(study).latency_targets)
     return frame
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial
 
 from workbench.errors import WorkbenchError
-from workbench.record import OBJECTIVES, Budgets, Objective, StudyRecord, TrialRecord, study_names
+from workbench.record import Budgets, Objective, StudyRecord, TrialRecord, objective, study_names
 from workbench.results.frame import OBJECTIVE_PREFIX, trials_frame
 from workbench.storage import (
     load_study,
@@ -55,11 +55,14 @@ def study_objectives(study: optuna.Study) -> list[Objective]:
                              f"for {len(study.directions)} objectives")
     # A name outside OBJECTIVES is a single-objective study's scalarisation: its values live
     # in the trial values, exposed by `trials_frame` as an `objective_<name>` column.
-    return [
-        OBJECTIVES[name] if name in OBJECTIVES
-        else Objective(name, f"{OBJECTIVE_PREFIX}{name}", "maximize" if direction.name == "MAXIMIZE" else "minimize")
-        for name, direction in zip(names, study.directions)
-    ]
+    return [_objective(name, direction.name) for name, direction in zip(names, study.directions)]
+
+
+def _objective(name: str, direction: str) -> Objective:
+    try:
+        return objective(name)
+    except KeyError:
+        return Objective(name, f"{OBJECTIVE_PREFIX}{name}", "maximize" if direction == "MAXIMIZE" else "minimize")
 
 
 

@@ -38,14 +38,21 @@ LABELS: dict[str, str] = {
     record.PEAK_MEMORY: "peak memory (bytes)",
     record.TRAIN_SECONDS: "train seconds",
     record.IMAGES_PER_SECOND: "images/s",
+    "int8_accuracy": "int8 accuracy",
+    "int8_drop": "int8 accuracy drop",
 }
-ACCURACY_COLUMNS = (record.ACCURACY, record.CONFIRMED_ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH)
+ACCURACY_COLUMNS = (record.ACCURACY, record.CONFIRMED_ACCURACY, record.ACCURACY_CI_LOW, record.ACCURACY_CI_HIGH,
+                    *record.INT8_COLUMNS)
 
 
 def label(column: str) -> str:
-    """The display name of a trials-frame column (`knob_width` -> `width`)."""
+    """The display name of a trials-frame column (`knob_width` -> `width`,
+    `latency_p50_ms:ort-int8` -> `latency p50 (ms) on ort-int8`)."""
     if column.startswith(KNOB_PREFIX):
         return column[len(KNOB_PREFIX):]
+    base, target = record.split_target(column)
+    if target is not None and base in LABELS:
+        return f"{LABELS[base]} on {target}"
     return LABELS.get(column, column)
 
 
@@ -58,7 +65,7 @@ def human(value: Any, column: str = "") -> str:
     value = float(value)
     if column in ACCURACY_COLUMNS:
         return f"{value:.4f}"
-    if column in (record.LATENCY_P50, record.LATENCY_P90):
+    if record.split_target(column)[0] in (record.LATENCY_P50, record.LATENCY_P90):
         return f"{value:.3g} ms"
     for factor, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
         if abs(value) >= factor:
