@@ -46,7 +46,8 @@ def test_onnx_matches_pytorch_with_dynamic_batch(tmp_path) -> None:
 
 def test_onnx_mismatch_is_an_error_and_no_file(tmp_path, monkeypatch) -> None:
     model = _trained_like(tiny_arch())
-    real_fold = onnx_export.fold_batchnorm
+    from workbench.engines import onnx_graph
+    real_fold = onnx_graph.fold_batchnorm
 
     def broken_fold(module):
         folded = real_fold(module)
@@ -54,7 +55,7 @@ def test_onnx_mismatch_is_an_error_and_no_file(tmp_path, monkeypatch) -> None:
             folded.classifier.bias.add_(1.0)
         return folded
 
-    monkeypatch.setattr(onnx_export, "fold_batchnorm", broken_fold)
+    monkeypatch.setattr(onnx_graph, "fold_batchnorm", broken_fold)
     with pytest.raises(WorkbenchError, match="differ from PyTorch's"):
         onnx_export.export_onnx(model, torch.randn(4, 3, SIZE, SIZE), tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", help="an image, a folder of images, or a folder of <class>/ folders")
     parser.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per image (default 3)")
     parser.add_argument("--onnx", action="store_true", help="run the model.onnx beside MODEL with onnxruntime")
+    parser.add_argument("--int8", action="store_true", help="run the model.int8.onnx beside MODEL (from "
+                        "`workbench train --int8`) with onnxruntime")
     parser.add_argument("--summary", action="store_true", help="print only the accuracy line (labelled folders)")
     parser.set_defaults(handler=run)
 
@@ -31,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise WorkbenchError(f"--top must be at least 1, got {args.top}")
     path = Path(args.model)
-    if path.suffix == ".onnx" or args.onnx:
-        onnx_path = path if path.suffix == ".onnx" else path.with_suffix(".onnx")
+    if path.suffix == ".onnx" or args.onnx or args.int8:
+        suffix = ".int8.onnx" if args.int8 else ".onnx"
+        onnx_path = path if path.suffix == ".onnx" else path.with_name(f"{path.stem}{suffix}")
         if not onnx_path.is_file():
-            raise WorkbenchError(f"{onnx_path}: no ONNX file beside {path.name} (train with --onnx, or "
-                                 f"`workbench weights refresh {path} --onnx`)")
+            fix = "train with --int8" if args.int8 else f"train with --onnx, or `workbench weights refresh {path} " \
+                                                        "--onnx`"
+            raise WorkbenchError(f"{onnx_path}: no ONNX file beside {path.name} ({fix})")
         model, preprocess = load_onnx(onnx_path)
     else:
         model, preprocess = load_model(path)
@@ -48,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{item.path}: {classes}{truth}")
     correct, labelled = accuracy(predictions)
     if labelled:
-        engine = "onnxruntime" if path.suffix == ".onnx" or args.onnx else "pytorch"
+        engine = "pytorch"
+        if path.suffix == ".onnx" or args.onnx or args.int8:
+            engine = "onnxruntime int8" if args.int8 or path.name.endswith(".int8.onnx") else "onnxruntime"
         print(f"accuracy {correct / labelled:.4f} ({correct}/{labelled} images, {engine}) on {args.input}")
     return 0

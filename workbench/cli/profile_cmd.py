@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=int, default=LatencyProtocol.repeats, help="most timed iterations")
     parser.add_argument("--max-seconds", type=float, default=LatencyProtocol.max_seconds, help="time cap per latency "
                                                                                                "figure")
+    parser.add_argument("--engine", choices=("torch", "onnxruntime"), default="torch",
+                        help="time in PyTorch (default) or in ONNX Runtime on the BN-folded ONNX graph")
+    parser.add_argument("--int8", action="store_true", help="with --engine onnxruntime: time the int8 model "
+                        "(static QDQ quantization, per-channel weights)")
+    parser.add_argument("--data", help="with --int8: the dataset whose training images calibrate the int8 ranges "
+                        "(default: seeded random images)")
     parser.add_argument("--crosscheck", action=argparse.BooleanOptionalAction, default=True,
                         help="verify MACs with torch's FlopCounterMode (default: on)")
     parser.add_argument("--per-layer", action="store_true", help="also print the per-module breakdown")
@@ -64,11 +70,13 @@ def parse_batch_sizes(values: list[str] | None) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.cli.profile_engine import check_engine_arguments, engine_latencies
     from workbench.models import build_model
     from workbench.profiling import count_model, measure_latency, profile_arch
     from workbench.profiling.protocol import LatencyProtocol, check_device, recorded_protocol, resolve_device
 
-    args.device = resolve_device(args.device)
+    check_engine_arguments(args)
+    args.device = "cpu" if args.engine == "onnxruntime" else resolve_device(args.device)
     check_device(args.device)
     arch = resolve_arch(args)
     sizes = parse_batch_sizes(args.batch_size)
@@ -76,10 +84,13 @@ def run(args: argparse.Namespace) -> int:
                                channels_last=args.channels_last, threads=args.threads, warmup=args.warmup,
                                repeats=args.repeats, max_seconds=args.max_seconds)
     model = build_model(arch)
-    result = profile_arch(arch, protocol if args.latency else None, model=model, crosscheck=args.crosscheck)
+    on_torch = args.latency and args.engine == "torch"
+    result = profile_arch(arch, protocol if on_torch else None, model=model, crosscheck=args.crosscheck)
     latencies = [result.latency] if result.latency else []
-    if args.latency:
+    if on_torch:
         latencies += [measure_latency(model, arch, replace(protocol, batch_size=size)) for size in sizes[1:]]
+    elif args.latency:
+        latencies = engine_latencies(model, arch, args, sizes)
     report = _report(arch, result, latencies, recorded_protocol(protocol, arch.input_size))
     if args.format == "json":
         if args.per_layer:
@@ -135,9 +146,20 @@ def _print_tables(report: dict[str, Any], latencies: list[Any]) -> None:
         print()
         print_table([_latency_row(lat) for lat in latencies], LATENCY_COLUMNS)
         p = report["protocol"]
-        print(f"\nlatency: ms per batch on {p['device_name']} ({p['device']}), torch {p['torch_version']}, "
-              f"{p['threads']} threads, warm-up {p.get('warmup_done', p['warmup'])}, "
-              f"up to {p['repeats']} repeats / {p['max_seconds']} s, channels_last={p['channels_last']}")
+        if p.get("engine") == "onnxruntime":
+            print(f"\nlatency: ms per batch on {p['device_name']}, onnxruntime {p.get('engine_version', '?')} "
+                  f"{p.get('execution_provider', '')}, {p['threads']} intra-op thread(s), sequential, graph "
+                  f"optimisation {p['graph_optimization']}, opset {p['opset']}, warm-up "
+                  f"{p.get('warmup_done', p['warmup'])}, up to {p['repeats']} repeats / {p['max_seconds']} s")
+            if p.get("quantization"):
+                q = p["quantization"]
+                print(f"int8: {q['format']}, per-channel {q['weight_type']} weights, {q['activation_type']} "
+                      f"activations ({q['calibration_method']}) calibrated on {p.get('calibration_images')} "
+                      f"{p.get('calibration_source', 'images')}")
+        else:
+            print(f"\nlatency: ms per batch on {p['device_name']} ({p['device']}), torch {p['torch_version']}, "
+                  f"{p['threads']} threads, warm-up {p.get('warmup_done', p['warmup'])}, "
+                  f"up to {p['repeats']} repeats / {p['max_seconds']} s, channels_last={p['channels_last']}")
     print("macs = conv/linear multiply-accumulates (the GhostNet paper's 'FLOPs'); "
           "flops_fvcore = fvcore's total incl. BatchNorm, pooling, elementwise ops.")
     print(f"peak memory: {report['peak_memory_method']}")
@@ -151,7 +173,8 @@ def _print_tables(report: dict[str, Any], latencies: list[Any]) -> None:
 
 def _latency_row(latency: Any) -> dict[str, Any]:
     p = latency.protocol
-    row = {"batch": p["batch_size"], "mode": p["mode"], "dtype": p["dtype"]}
+    row = {"batch": p["batch_size"], "mode": p["mode"], "dtype": p.get("precision") if "engine" in p and
+           p["engine"] != "torch" else p["dtype"]}
     if not latency.available:
         return {**row, "p50_ms": "unavailable", "p90_ms": latency.reason}
     return {**row, "p50_ms": f"{latency.p50_ms:.3f}", "p90_ms": f"{latency.p90_ms:.3f}", "cv": f"{latency.cv:.3f}",

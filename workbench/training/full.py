@@ -52,10 +52,13 @@ from tqdm.auto import tqdm
 from workbench.config.export import ExportConfig, TrainRecipe
 from workbench.config.io import to_plain, write_text_atomic
 from workbench.data import Dataset, DeviceBatches, load_dataset
+from workbench.data.calibration import calibration_images
 from workbench.data.preprocessing import onnx_metadata, preprocessing_of
+from workbench.engines import QUANTIZATION, export_graph
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
 from workbench.profiling.protocol import check_device, resolve_device
+from workbench.profiling.targets import DEFAULT_CALIBRATION
 from workbench.storage.guard import check_writable_folder
 from workbench.training.checkpoint import (
     CHECKPOINT_NAME,
@@ -68,6 +71,7 @@ from workbench.training.checkpoint import (
 )
 from workbench.training.checks import check_architecture, check_dataset, check_resume
 from workbench.training.inherit import inherit_weights, read_init
+from workbench.training.int8 import int8_accuracy
 from workbench.training.loop import (
     TrainingDiverged,
     autocast_for,
@@ -77,7 +81,7 @@ from workbench.training.loop import (
     recalibrate,
     train_epoch,
 )
-from workbench.training.onnx import ONNX_NAME, export_onnx
+from workbench.training.onnx import INT8_NAME, ONNX_NAME, export_int8, export_onnx
 from workbench.training.proxy import epoch_plan
 from workbench.training.recipe import effective_recipe, proxy_recipe_of
 
@@ -108,6 +112,7 @@ class FullTrainResult:
     device: str
     resumed_from_epoch: int | None = None
     onnx_max_abs_diff: float | None = None
+    int8: dict[str, Any] | None = None  # the int8 model's test accuracy and drop (`--int8`)
     init: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -130,7 +135,8 @@ def _with_progress(batches: Iterable[tuple[Tensor, Tensor]], bar: Any) -> Iterat
 def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | None = None, data_spec: str | None = None,
                epochs: float | None = None, seed: int | None = None, resume: bool = False, onnx: bool = False,
                device: str = "auto", progress: bool = True, stop_after_epochs: int | None = None,
-               init: str | Path | None = None, say: Callable[[str], None] | None = None) -> FullTrainResult:
+               init: str | Path | None = None, say: Callable[[str], None] | None = None,
+               int8: bool = False, calibration: int = DEFAULT_CALIBRATION) -> FullTrainResult:
     """Train `config.arch` with its recipe into `out_dir` (see the module docstring).
 
     `data` replaces loading `data_spec` / the recipe's dataset (tests pass a small one);
@@ -241,9 +247,24 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
     if onnx:
         result.onnx_max_abs_diff = export_onnx(model, data.test_x[:16].float().cpu(), out / ONNX_NAME,
                                                metadata=onnx_metadata(preprocessing, list(data.classes)))
+    if int8:
+        result.int8 = _export_int8(model, data, out, recipe.seed, calibration,
+                                   onnx_metadata(preprocessing, list(data.classes)))
     result.wall_seconds = prior_wall + time.perf_counter() - started
     write_text_atomic(out / METRICS_NAME, json.dumps({**result.to_dict(), "config": plain_config}, indent=2) + "\n")
     return result
+
+
+def _export_int8(model: nn.Module, data: Dataset, out: Path, seed: int, count: int,
+                 metadata: dict[str, str]) -> dict[str, Any]:
+    """Write `model.int8.onnx`, calibrated as a search's int8 target is (the first `count` of a
+    draw of training images seeded with the run's seed), and score it on the test split."""
+    calibration = calibration_images(data, count, seed)
+    fp32 = export_graph(model, torch.from_numpy(calibration[:1]))
+    quantized = export_int8(fp32, calibration, out / INT8_NAME, metadata)
+    figures = int8_accuracy(fp32, quantized, data.test_x, data.test_y)
+    return {**figures, "split": "test", "calibration_images": len(calibration), "calibration_seed": seed,
+            "quantization": dict(QUANTIZATION)}
 
 
 def _result(out: Path, recipe: TrainRecipe, state: dict[str, Any], params: int, macs: int, dev: torch.device,
