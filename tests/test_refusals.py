@@ -1,13 +1,19 @@
 """Bad input that must neither lose data nor print a traceback: one line, exit 2, every file
 byte-identical (issue 23: export over a storage, readers on a file that is not a storage, a
-corrupt journal, out-of-range options, an output folder that cannot be written)."""
+corrupt journal, out-of-range options, an output folder or a storage that cannot be written,
+images too large to decode, a batch size that does not fit in memory, unreadable data and
+model files)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sqlite3
+import subprocess
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import optuna
 import pytest
@@ -161,3 +167,106 @@ def test_train_out_that_is_a_storage_file_is_refused(searched, capsys, tmp_path)
     before = digest(searched / "s.db")
     assert main(["train", str(config), "--epochs", "1", "--out", str(searched / "s.db")]) == 2
     assert "is a study storage, not a folder" in one_error_line(capsys) and digest(searched / "s.db") == before
+
+
+# --- storages that cannot be written (issue 23, items 3-5) -------------------------------------------
+
+@contextmanager
+def unwritable(path: Path) -> Iterator[None]:
+    """Make `path` (a file or a folder) refuse writes for this process: `chattr +i` as root (root
+    ignores file modes; the kernel then answers EPERM), a read-only mode otherwise (EACCES)."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("running as root, and this file system takes no chattr +i: nothing here stops root writing")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def _no_data_loaded(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    """Fail the test if the command gets as far as loading its training data."""
+    def loaded(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the storage was not checked before the data were loaded")
+    monkeypatch.setattr(f"{module}.load_search_data", loaded)
+
+
+def _listing(folder: Path) -> dict[str, str]:
+    return {p.name: digest(p) for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("name", ["s.db", "s.log", "s.journal", "deeper/s.db"])
+def test_a_storage_under_a_regular_file_is_one_line(tmp_path, capsys, monkeypatch, name) -> None:
+    """No folder can be made under a regular file, for root too (mkdir used to raise FileExistsError)."""
+    space = write_space(tmp_path, TINY)
+    (tmp_path / "a-file").write_text("x")
+    before = _listing(tmp_path)
+    _no_data_loaded(monkeypatch, "workbench.search.runner")
+    assert main(["search", "--space", str(space), "--storage", str(tmp_path / "a-file" / name), "--trials", "1",
+                 "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert "cannot write there" in line and "a-file is a file, not a folder" in line, line
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["s.db", "s.log"])
+def test_a_storage_in_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch, name) -> None:
+    """EACCES (chmod) as a user, EPERM (chattr +i) as root: both are one line, and nothing is made."""
+    space = write_space(tmp_path, TINY)
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    _no_data_loaded(monkeypatch, "workbench.search.runner")
+    with unwritable(folder):
+        code = main(["search", "--space", str(space), "--storage", str(folder / name), "--trials", "1",
+                     "--no-progress"])
+    line = one_error_line(capsys)
+    assert code == 2 and "cannot write there" in line and f"folder {folder}" in line, line
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["journal", "sqlite-run-lock"])
+def test_a_read_only_storage_file_is_one_line_for_search(searched, tmp_path, capsys, monkeypatch, target) -> None:
+    """A read-only journal (optuna's backend raised PermissionError), or SQLite's run lock file."""
+    if target == "journal":
+        storage = file = tmp_path / "study.log"
+        optuna.create_study(study_name="tiny", storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(storage))))
+    else:
+        storage = tmp_path / "s.db"
+        shutil.copyfile(searched / "s.db", storage)
+        file = tmp_path / "s.db.workbench.run"
+        file.write_text("pid 1")
+    space = write_space(tmp_path, TINY)
+    before = _listing(tmp_path)
+    _no_data_loaded(monkeypatch, "workbench.search.runner")
+    with unwritable(file):
+        code = main(["search", "--space", str(space), "--storage", str(storage), "--trials", "2", "--no-progress"])
+    line = one_error_line(capsys)
+    assert code == 2 and f"{file} cannot be written" in line, line
+    assert _listing(tmp_path) == before
+
+
+@pytest.mark.parametrize("how", ["mode=ro URL", "read-only file"])
+def test_confirm_checks_that_it_can_write_before_training(searched, tmp_path, capsys, monkeypatch, how) -> None:
+    db = tmp_path / "s.db"
+    shutil.copyfile(searched / "s.db", db)
+    before = digest(db)
+    _no_data_loaded(monkeypatch, "workbench.confirm")
+    args = ["confirm", "--study", "tiny", "--seeds", "1", "--top", "0", "--no-progress"]
+    if how == "mode=ro URL":                                   # root ignores file modes; SQLite does not
+        code = main(args + ["--storage", f"sqlite:///file:{db}?mode=ro&uri=true"])
+        expected = "is read-only"
+    else:
+        with unwritable(db):
+            code = main(args + ["--storage", str(db)])
+        expected = f"{db} cannot be written"
+    line = one_error_line(capsys)
+    assert code == 2 and expected in line, line
+    assert digest(db) == before
