@@ -10,7 +10,10 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import struct
 import subprocess
+import warnings
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,9 +21,15 @@ from typing import Iterator
 import optuna
 import pytest
 from helpers.search import TINY, write_space
+from helpers.train import tiny_arch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from workbench.cli.main import main
+from workbench.config.io import to_plain
+from workbench.data.preprocessing import Preprocessing
+from workbench.models import build_model
+from workbench.training.checkpoint import save_model_file
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -37,6 +46,16 @@ def searched(tmp_path_factory) -> Path:
     assert main(["search", "--space", str(space), "--storage", str(folder / "s.db"), "--trials", "1",
                  "--no-progress"]) == 0
     return folder
+
+
+def quiet_main(argv: list[str]) -> int:
+    """`main(argv)`, failing on any warning it lets out: pytest records warnings instead of printing
+    them, so `one_error_line` alone would miss a library's two-line warning on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(argv)
+    assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
+    return code
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
@@ -270,3 +289,48 @@ def test_confirm_checks_that_it_can_write_before_training(searched, tmp_path, ca
     line = one_error_line(capsys)
     assert code == 2 and expected in line, line
     assert digest(db) == before
+
+
+# --- images too large to decode (item 9) ----------------------------------------------------------------
+
+def _bomb_png(path: Path, side: int) -> Path:
+    """A valid 1-bit greyscale PNG of side x side pixels, all black: 48 KB on disk for 20000 x 20000
+    (400 megapixels once decoded). Built row by row with zlib, so the test never holds the pixels."""
+    row = b"\x00" * (1 + (side + 7) // 8)                      # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return path
+
+
+def _model_file(path: Path) -> Path:
+    arch = tiny_arch()
+    spec = Preprocessing(input_size=16, channels=3, mean=[0.5] * 3, std=[0.25] * 3)
+    save_model_file(build_model(arch).state_dict(), {"arch": to_plain(arch)}, path, preprocessing=spec.model_dump(),
+                    class_names=[str(d) for d in range(10)])
+    return path
+
+
+# 20000 px: over Pillow's own hard limit (it raised DecompressionBombError); 11000 px: Pillow only warns.
+@pytest.mark.parametrize("side", [20000, 11000])
+def test_predict_refuses_a_decompression_bomb(tmp_path, capsys, side) -> None:
+    bomb = _bomb_png(tmp_path / "bomb.png", side)
+    assert quiet_main(["predict", str(_model_file(tmp_path / "model.pt")), str(bomb)]) == 2
+    line = one_error_line(capsys)
+    assert f"{bomb}: image too large to decode" in line and f"{side * side / 1e6:.0f} megapixels" in line, line
+
+
+def test_a_folder_dataset_refuses_a_decompression_bomb(tmp_path, capsys) -> None:
+    for label in ("a", "b"):
+        (tmp_path / "set" / "train" / label).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "set" / "train" / label / "small.png")
+    bomb = _bomb_png(tmp_path / "set" / "train" / "b" / "bomb.png", 20000)
+    assert main(["train-proxy", "--preset", "ghostnet_cifar_050", "--data", f"folder:{tmp_path / 'set'}",
+                 "--epochs", "0.1", "--device", "cpu"]) == 2
+    line = one_error_line(capsys)
+    assert f"{bomb}: image too large to decode" in line and "limit is 100 megapixels" in line, line
