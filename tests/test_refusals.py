@@ -334,3 +334,16 @@ def test_a_folder_dataset_refuses_a_decompression_bomb(tmp_path, capsys) -> None
                  "--epochs", "0.1", "--device", "cpu"]) == 2
     line = one_error_line(capsys)
     assert f"{bomb}: image too large to decode" in line and "limit is 100 megapixels" in line, line
+
+
+# --- profile out of memory (item 10) ------------------------------------------------------------------
+
+def test_profile_names_the_batch_size_that_ran_out_of_memory(capsys) -> None:
+    """2**48 images of 3x32x32 floats are 3 EiB: more than any address space, so the allocator refuses
+    at once (nothing is touched, nothing swaps) with the same error a real shortage gives."""
+    size = 2 ** 48
+    assert main(["profile", "--preset", "ghostnet_cifar_050", "--device", "cpu", "--batch-size", f"1,{size}",
+                 "--no-crosscheck", "--warmup", "1", "--repeats", "2", "--max-seconds", "0.05"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"workbench profile: error: --batch-size {size}: out of memory on cpu"), line
+    assert "3.0 EiB" in line and "smaller batch size" in line
