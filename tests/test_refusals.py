@@ -6,8 +6,10 @@ model files)."""
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
+import random
 import shutil
 import sqlite3
 import struct
@@ -20,6 +22,7 @@ from typing import Iterator
 
 import optuna
 import pytest
+import torch
 from helpers.search import TINY, write_space
 from helpers.train import tiny_arch
 from PIL import Image
@@ -347,3 +350,40 @@ def test_profile_names_the_batch_size_that_ran_out_of_memory(capsys) -> None:
     line = one_error_line(capsys)
     assert line.startswith(f"workbench profile: error: --batch-size {size}: out of memory on cpu"), line
     assert "3.0 EiB" in line and "smaller batch size" in line
+
+
+# --- minor (item 12) --------------------------------------------------------------------------------
+
+def test_cifar_from_a_file_of_random_bytes_is_one_line(tmp_path, capsys) -> None:
+    junk = tmp_path / "random.bin"
+    junk.write_bytes(random.Random(0).randbytes(4096))
+    assert main(["train-proxy", "--preset", "ghostnet_cifar_050", "--data", f"cifar10:{junk}", "--epochs", "0.1"]) == 2
+    assert f"{junk}: not a folder or a readable .tar.gz (not a tar archive" in one_error_line(capsys)
+
+
+def _old_pickle(path: Path, protocol: int) -> Path:
+    """torch.save's pre-1.6 format holding an object (weights_only=True refuses it). At protocol 4
+    torch also warned, in two lines, that its safe reader may not follow the protocol."""
+    torch.save({"state_dict": {"w": torch.ones(1)}, "config": {}, "args": argparse.Namespace(lr=0.1)}, path,
+               _use_new_zipfile_serialization=False, pickle_protocol=protocol)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["old pickle", "old pickle, protocol 4", "damaged pickle"])
+def test_unreadable_model_files_say_what_they_are_in_one_line(tmp_path, capsys, kind) -> None:
+    if kind == "old pickle":
+        path = _old_pickle(tmp_path / "old.pt", 2)
+        expected = "a pickle that asks to build argparse.Namespace, not only tensors; refused unread"
+    elif kind == "old pickle, protocol 4":
+        path = _old_pickle(tmp_path / "old.pt", 4)
+        expected = "an old-format torch.save file (before PyTorch 1.6) at pickle protocol 4"
+    else:                                                      # a memo look-up of 1439479100: KeyError(1439479100)
+        path = tmp_path / "damaged.pt"
+        path.write_bytes(b"\x80\x02j" + (1439479100).to_bytes(4, "little"))
+        expected = "it starts as a pickle, but its contents break off or are corrupt"
+    image = tmp_path / "seven.png"
+    Image.new("L", (8, 8)).save(image)
+    assert quiet_main(["predict", str(path), str(image)]) == 2
+    line = one_error_line(capsys)
+    assert f"{path}: not a readable checkpoint" in line and expected in line, line
+    assert "weights_only=False" not in line and "`weights_only`" not in line and "1439479100" not in line, line
