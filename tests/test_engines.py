@@ -15,6 +15,7 @@ import onnxruntime as ort
 import optuna
 import pytest
 import torch
+import yaml
 from helpers.search import TINY, write_space
 
 from workbench import record, results
@@ -45,6 +46,13 @@ def _space(**changes):
     data.update(latency=copy.deepcopy(TARGETS), recipe={"epochs": 0.1, "batch_size": 128})
     data.update(changes)
     return data
+
+
+def _write(folder, data) -> object:
+    """The space as YAML in the order written here (targets keep their order: the first is `latency_ms`)."""
+    path = folder / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _session(path) -> ort.InferenceSession:
@@ -84,7 +92,7 @@ def test_a_target_the_engine_cannot_run_is_unavailable_with_its_reason() -> None
 
 
 def test_search_records_every_target_and_int8_accuracy_of_the_trained_model(tmp_path) -> None:
-    space_file = write_space(tmp_path, _space())
+    space_file = _write(tmp_path, _space())
     storage = f"sqlite:///{tmp_path / 's.db'}"
     assert main(["search", "--space", str(space_file), "--storage", storage, "--trials", "2", "--workers", "1",
                  "--no-progress"]) == 0
@@ -129,8 +137,9 @@ def test_search_records_every_target_and_int8_accuracy_of_the_trained_model(tmp_
 def test_objective_on_a_target_reaches_optuna_and_an_unavailable_target_is_never_zero(tmp_path) -> None:
     latency = copy.deepcopy(TARGETS)
     latency["targets"]["old"] = {"engine": "onnxruntime", "opset": 6}
-    data = _space(latency=latency, objectives=["accuracy", "latency_ms:ort-cpu"], budgets={"max_latency_ms": {"old": 5}})
-    space_file = write_space(tmp_path, data)
+    data = _space(latency=latency, objectives=["accuracy", "latency_ms:ort-cpu"],
+                  budgets={"max_latency_ms": {"old": 5}})
+    space_file = _write(tmp_path, data)
     storage = f"sqlite:///{tmp_path / 's.db'}"
     assert main(["search", "--space", str(space_file), "--storage", storage, "--trials", "1", "--workers", "1",
                  "--no-progress"]) == 0

@@ -40,7 +40,7 @@ from workbench.search.space import SearchSpace, parse_space, seed_rule
 from workbench.search.space_resolve import proxy_recipe, resolve_space
 from workbench.search.workers import load_search_data
 from workbench.stats import kendall_tau_bootstrap
-from workbench.storage import load_study, normalise_url
+from workbench.storage import check_writable_storage, load_study, normalise_url
 from workbench.training import ProxyRecipe, TrainingDiverged
 
 DEFAULT_TOP = 3
@@ -178,14 +178,15 @@ def confirm_study(study_name: str, storage: str | None = None, *, top: int = DEF
     (same signature; tests and benchmarks).
 
     Raises:
-        WorkbenchError: bad counts, a missing storage or study, no scored trial, a study
-            without a stored space, an unusable device or dataset.
+        WorkbenchError: bad counts, a storage that cannot be written, a missing storage or study,
+            no scored trial, a study without a stored space, an unusable device or dataset.
 
     `tests/test_confirm.py` runs it on real searches.
     """
     started = time.time()
     check_counts(top=top, seeds=seeds, epochs=epochs)
     study = load_study(study_name, storage)
+    check_writable_storage(normalise_url(storage))  # every seed is stored as it lands: check before training
     pool, chosen = select_trials(study, top)
     space = study_space(study, data)
     epochs = default_epochs(space) if epochs is None else float(epochs)

@@ -1,7 +1,8 @@
 """The one exception type that means "the user asked for something wrong".
 
 The CLI turns a :class:`WorkbenchError` into one line on stderr and exit code 2;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. `is_out_of_memory` tells a failure that a
+smaller request avoids (a batch size, a model) from a bug.
 """
 
 from __future__ import annotations
@@ -15,3 +16,18 @@ class WorkbenchError(Exception):
     """
 
     exit_code = 2
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """True for running out of memory: Python's `MemoryError`, torch's `OutOfMemoryError` (CUDA),
+    and the RuntimeErrors of its CPU and other allocators ("out of memory", "can't allocate memory").
+
+    Example:
+        >>> is_out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to ..."))
+        True
+        >>> is_out_of_memory(RuntimeError("shapes cannot be multiplied"))
+        False
+    """
+    text = str(error).lower()
+    return (isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
+            or "out of memory" in text or "can't allocate memory" in text)

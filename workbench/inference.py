@@ -25,6 +25,7 @@ from torch import nn
 
 from workbench.config.export import ExportConfig
 from workbench.data.folder import IMAGE_SUFFIXES
+from workbench.data.images import open_image
 from workbench.data.preprocessing import (
     ONNX_CLASS_NAMES_KEY,
     ONNX_PREPROCESSING_KEY,
@@ -54,9 +55,9 @@ class Preprocess:
 
 
 def read_image(path: str | Path) -> Image.Image:
-    """Decode an image file fully (so a broken one fails here, naming the file)."""
+    """Decode an image file fully (so a broken or oversized one fails here, naming the file)."""
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             return image.copy()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:

@@ -4,8 +4,9 @@ or an ArchConfig file, with the protocol every latency was taken under."""
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from workbench.cli.common import add_arch_arguments, human, print_json, print_table, resolve_arch
 from workbench.errors import WorkbenchError
@@ -13,6 +14,8 @@ from workbench.errors import WorkbenchError
 DEFAULT_BATCH_SIZES = (1, 32)
 LATENCY_COLUMNS = ["batch", "mode", "dtype", "p50_ms", "p90_ms", "cv", "samples", "noisy"]
 LAYER_COLUMNS = ["module", "depth", "params", "macs", "flops_fvcore", "activations"]
+
+T = TypeVar("T")
 
 NAME = "profile"
 HELP = "measure a preset or an ArchConfig file"
@@ -85,10 +88,14 @@ def run(args: argparse.Namespace) -> int:
                                repeats=args.repeats, max_seconds=args.max_seconds)
     model = build_model(arch)
     on_torch = args.latency and args.engine == "torch"
-    result = profile_arch(arch, protocol if on_torch else None, model=model, crosscheck=args.crosscheck)
+    first = protocol.batch_size if on_torch else LatencyProtocol.batch_size
+    result = at_batch_size(first, args.device, lambda: profile_arch(arch, protocol if on_torch else None,
+                                                                      model=model, crosscheck=args.crosscheck))
     latencies = [result.latency] if result.latency else []
     if on_torch:
-        latencies += [measure_latency(model, arch, replace(protocol, batch_size=size)) for size in sizes[1:]]
+        latencies += [at_batch_size(size, args.device,
+                                    lambda size=size: measure_latency(model, arch, replace(protocol, batch_size=size)))
+                      for size in sizes[1:]]
     elif args.latency:
         latencies = engine_latencies(model, arch, args, sizes)
     report = _report(arch, result, latencies, recorded_protocol(protocol, arch.input_size))
@@ -105,6 +112,44 @@ def run(args: argparse.Namespace) -> int:
                       "macs": human(r["macs"]), "flops_fvcore": human(r["flops_fvcore"]),
                       "activations": human(r["activations"])} for r in rows], LAYER_COLUMNS)
     return 0
+
+
+def at_batch_size(size: int, device: str, measure: Callable[[], T]) -> T:
+    """`measure()` at batch size `size`; running out of memory there is one line naming the size."""
+    from workbench.errors import is_out_of_memory
+
+    try:
+        return measure()
+    except (RuntimeError, MemoryError) as error:  # torch's OutOfMemoryError is a RuntimeError
+        if not is_out_of_memory(error):
+            raise
+        raise WorkbenchError(out_of_memory_line(size, device, error)) from None
+
+
+def out_of_memory_line(size: int, device: str, error: BaseException) -> str:
+    """The refusal of a batch size that does not fit in memory, with the allocation that failed.
+
+    Example:
+        >>> out_of_memory_line(4096, "cpu", RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried "
+        ...                                              "to allocate 13510798882111488 bytes. Error code 12"))
+        '--batch-size 4096: out of memory on cpu (an allocation of 12.0 PiB failed); try a smaller batch size'
+        >>> out_of_memory_line(2048, "cuda", RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 ..."))
+        '--batch-size 2048: out of memory on cuda (an allocation of 20.00 GiB failed); try a smaller batch size'
+    """
+    cpu = re.search(r"allocate (\d+) bytes", str(error))
+    cuda = re.search(r"[Tt]ried to allocate ([\d.]+ \w+)", str(error))
+    asked = _binary_bytes(int(cpu.group(1))) if cpu else cuda.group(1) if cuda else None
+    detail = f" (an allocation of {asked} failed)" if asked else ""
+    return f"--batch-size {size}: out of memory on {device}{detail}; try a smaller batch size"
+
+
+def _binary_bytes(count: int) -> str:
+    value, unit = float(count), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if value < 1024 or unit == "EiB":
+            break
+        value /= 1024
+    return f"{value:.1f} {unit}"
 
 
 def _report(arch: Any, result: Any, latencies: list[Any], protocol: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,9 @@ Files are found by name anywhere in the folder (one level down too, e.g.
 
 from __future__ import annotations
 
+import lzma
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -61,8 +63,8 @@ class _open_source:
             return self._read_dir
         try:
             self.tar = tarfile.open(self.path, "r:*")
-        except (tarfile.TarError, OSError) as error:
-            raise WorkbenchError(f"{self.path}: not a folder or a readable .tar.gz ({error})") from None
+        except _DAMAGED as error:
+            raise _unreadable_archive(self.path, error) from None
         self.members = {Path(m.name).name: m for m in self.tar.getmembers() if m.isfile()}
         return self._read_tar
 
@@ -80,8 +82,27 @@ class _open_source:
         member = self.members.get(name)
         if member is None:
             raise WorkbenchError(f"{self.path}: archive has no CIFAR file '{name}'")
-        handle = self.tar.extractfile(member)  # type: ignore[union-attr]
-        return handle.read(), f"{self.path}:{member.name}"  # type: ignore[union-attr]
+        try:
+            handle = self.tar.extractfile(member)  # type: ignore[union-attr]
+            return handle.read(), f"{self.path}:{member.name}"  # type: ignore[union-attr]
+        except _DAMAGED as error:
+            raise _unreadable_archive(self.path, error) from None
+
+
+# What tarfile and its decompressors raise for a file that is not an archive, or a cut-short one.
+_DAMAGED = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+def _unreadable_archive(path: Path, error: BaseException) -> WorkbenchError:
+    """One line for an archive tarfile cannot read (its ReadError lists every compression tried,
+    a line each)."""
+    if isinstance(error, tarfile.ReadError) and "could not be opened" in str(error):  # no compression fits
+        why = "not a tar archive, compressed with gzip, bzip2 or xz or not"
+    elif isinstance(error, (EOFError, zlib.error, lzma.LZMAError, tarfile.TarError)):
+        why = "truncated or damaged: " + " ".join(str(error).split())[:120]
+    else:
+        why = getattr(error, "strerror", None) or " ".join(str(error).split())[:120]
+    return WorkbenchError(f"{path}: not a folder or a readable .tar.gz ({why})")
 
 
 def _text(value: Any) -> str:

@@ -1,4 +1,7 @@
-"""An ImageFolder-style tree: `train/<class>/*.png`, optional `val/` and `test/` alike."""
+"""An ImageFolder-style tree: `train/<class>/*.png`, optional `val/` and `test/` alike.
+
+Images open through `workbench.data.images.open_image`: one over its pixel limit is refused
+before it is decoded."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from workbench.data.images import open_image
 from workbench.data.memory import check_fits, float_tensor_bytes
 from workbench.data.raw import RawData
 from workbench.errors import WorkbenchError
@@ -58,7 +62,7 @@ def _read_images(files: list[tuple[Path, int]], size: int, mode: str) -> tuple[n
     images = np.empty((len(files), channels, size, size), dtype=np.uint8)
     for index, (file, _) in enumerate(files):
         try:
-            with Image.open(file) as image:
+            with open_image(file) as image:
                 pixels = np.asarray(image.convert(mode).resize((size, size), Image.BILINEAR))
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise WorkbenchError(f"{file}: unreadable image ({error})") from None

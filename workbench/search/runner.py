@@ -1,6 +1,7 @@
 """`run_search`: one search command, from checks to summary.
 
-The order keeps mistakes cheap: arguments, device and latency budget are checked and the data
+The order keeps mistakes cheap: arguments, that a SQLite or journal storage can be written
+(`workbench.storage.check_writable_storage`), device and latency budget are checked and the data
 loaded before any study exists; the whole run holds SQLite's one-writer lock
 (`workbench.storage.exclusive_run`) and turns read-only or locked storages into one line
 (`workbench.storage.storage_errors`). Then the study is created or resumed
@@ -54,6 +55,7 @@ from workbench.search.workers import (
     spent_seconds,
 )
 from workbench.storage import (
+    check_writable_storage,
     exclusive_run,
     fail_running,
     journal_path,
@@ -97,6 +99,7 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     if threads < 1:
         raise WorkbenchError(f"--threads must be at least 1, got {threads}")
     url = normalise_url(storage)
+    check_writable_storage(url)  # a read-only or unreachable file fails before the data are loaded
     device = resolve_device(device or (space.latency or {}).get("device", "auto"))
     check_device(device)
     seed = space.seed if seed is None else seed

@@ -4,6 +4,7 @@
 * `optuna_internals`: every use of Optuna's private API (each with a contract test).
 * `locks`: the study lock (count-and-ask, claim an architecture) and SQLite's one-writer run lock.
 * `errors`: read-only, locked or unwritable storages as one line.
+* `guard`: outputs never overwrite a storage; a storage is checked writable before any work.
 * `probing`: how many trials a study has, from a few look-ups by trial number.
 * `proxy`: serving one storage over gRPC to worker processes, and opening `grpc://` storages.
 
@@ -11,6 +12,7 @@ Everything else in the workbench uses these functions or Optuna's public API.
 """
 
 from workbench.storage.errors import describe_storage_error, storage_errors
+from workbench.storage.guard import check_writable_storage
 from workbench.storage.locks import Lock, exclusive_run, lock_file_for, study_lock
 from workbench.storage.optuna_internals import (
     fail_running,
@@ -40,7 +42,8 @@ from workbench.storage.urls import (
 )
 
 __all__ = [
-    "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "count_trials", "describe_storage_error", "exclusive_run",
+    "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "check_writable_storage", "count_trials", "describe_storage_error",
+    "exclusive_run",
     "fail_running", "grpc_address", "has_trial", "hypervolume", "journal_path", "load_study", "lock_file_for",
     "named_constraints", "normalise_url", "open_grpc", "open_storage", "pareto_mask", "postgres_driver_url",
     "release_storage", "serve_storage", "set_constraint_list", "sqlite_path", "storage_errors", "storage_location",

@@ -20,6 +20,8 @@ _CAUSES = (
     ("unable to open database", "cannot be opened for writing (check the folder exists and is writable)"),
     ("database is locked", "is locked by another program; wait for it or use another --storage"),
     ("permission denied", "cannot be written (permission denied)"),
+    ("operation not permitted", "cannot be written (operation not permitted: an immutable file or folder?)"),
+    ("read-only file system", "cannot be written (a read-only file system)"),
     ("disk i/o error", "cannot be written (disk I/O error: full disk or a read-only mount?)"),
 )
 

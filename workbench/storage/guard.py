@@ -1,15 +1,20 @@
 """Outputs never overwrite a storage: a file a command writes (an exported config, a report, a
 model folder) is refused when it is a study's database or journal, or their lock files, and an
-existing file that is not one the workbench wrote is kept unless the user says `--force`."""
+existing file that is not one the workbench wrote is kept unless the user says `--force`.
+Commands that write check first that they can: an output folder (`check_writable_folder`), a
+study's SQLite or journal file (`check_writable_storage`), before any training."""
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Callable
+from urllib.parse import parse_qs
 
 from workbench.errors import WorkbenchError
+from workbench.storage.urls import journal_path, sqlite_path
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _LOCK_SUFFIXES = (".workbench.lock", ".workbench.run")
@@ -85,13 +90,67 @@ def check_writable_folder(folder: str | Path, *, flag: str) -> None:
     """
     folder = Path(folder)
     check_output_folder(folder, flag=flag)
+    problem = _unwritable_folder(folder)
+    if problem is not None:
+        raise WorkbenchError(f"{flag} {folder}: cannot write there ({problem})")
+
+
+def check_writable_storage(url: str) -> None:
+    """Make sure a command that writes a study (a search, a confirmation) can write its SQLite or
+    journal file before any work is done, touching nothing: the URL does not ask for read-only
+    access, the file's folder exists or can be made and takes files (its lock files live there),
+    and the file and its lock files, where they exist, open for writing. Database servers answer
+    their first write instead (`workbench.storage.storage_errors`).
+
+    Example:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> check_writable_storage(f"sqlite:///{folder}/new/s.db")
+        >>> _ = (folder / "a-file").write_text("x")
+        >>> try:
+        ...     check_writable_storage(str(folder / "a-file" / "s.log"))
+        ... except WorkbenchError as error:
+        ...     print(str(error).replace(str(folder), "F"))
+        storage 'F/a-file/s.log': cannot write there (F/a-file is a file, not a folder)
+
+    Raises:
+        WorkbenchError: naming the storage and why it cannot be written, on EACCES, EPERM, EROFS alike.
+    """
+    path = sqlite_path(url) or journal_path(url)
+    if path is None:
+        return
+    where = f"storage '{url}'"
+    if _asks_read_only(url):
+        raise WorkbenchError(f"{where} is read-only (the URL asks for mode=ro or immutable=1)")
+    if path.is_dir():
+        raise WorkbenchError(f"{where}: {path} is a folder, not a database or journal file")
+    problem = _unwritable_folder(path.parent)
+    if problem is not None:
+        raise WorkbenchError(f"{where}: cannot write there ({problem})")
+    for file in (path, *(Path(f"{path}{suffix}") for suffix in _LOCK_SUFFIXES)):
+        try:
+            if file.exists():
+                os.close(os.open(file, os.O_WRONLY | os.O_APPEND))  # opens for writing, writes nothing
+        except OSError as error:
+            raise WorkbenchError(f"{where}: {file} cannot be written ({error.strerror or error})") from None
+
+
+def _asks_read_only(url: str) -> bool:
+    """A SQLite URI filename that opens the database read-only (`?mode=ro`, `?immutable=1`)."""
+    query = parse_qs(url.split("?", 1)[1]) if "?" in url else {}
+    return "ro" in query.get("mode", []) or "1" in query.get("immutable", [])
+
+
+def _unwritable_folder(folder: Path) -> str | None:
+    """Why files cannot be made in `folder` (or in the folders it would take), or None: the
+    nearest folder that exists must be a folder that takes a probe file (removed at once)."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise WorkbenchError(f"{flag} {folder}: cannot write there ({existing} is a file, not a folder)")
+        return f"{existing} is a file, not a folder"
     try:
         with tempfile.NamedTemporaryFile(dir=existing, prefix=".workbench-probe-"):
             pass
     except OSError as error:
-        raise WorkbenchError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from None
+        return f"folder {existing}: {error.strerror or error}"
+    return None

@@ -32,6 +32,7 @@ from workbench.config.export import TrainRecipe
 from workbench.config.io import default_file_mode, to_plain
 from workbench.data.batching import DeviceBatches
 from workbench.errors import WorkbenchError
+from workbench.weights.files import load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 WEIGHTS_NAME = "model.pt"
@@ -54,15 +55,11 @@ def save_atomic(payload: Any, path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint or weights file with `weights_only=True`; a missing or unreadable
-    file is a `WorkbenchError` naming it."""
+    file is a `WorkbenchError` naming it and saying why (`workbench.weights.files.load_torch_file`)."""
     path = Path(path)
     if not path.exists():
         raise WorkbenchError(f"{path}: no checkpoint to resume from (train without --resume first)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch.load fails in many ways on a damaged file; all mean "not readable"
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WorkbenchError(f"{path}: not a readable checkpoint ({detail})") from error
+    payload = load_torch_file(path, "not a readable checkpoint")
     if not isinstance(payload, dict):
         raise WorkbenchError(f"{path}: not a workbench checkpoint (expected a mapping, got {type(payload).__name__})")
     return payload

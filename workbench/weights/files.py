@@ -6,6 +6,10 @@ hostile file is rejected before any of it runs. What comes back must be a flat m
 names to tensors, possibly wrapped once in `{"state_dict": ...}` or `{"model": ...}` (what
 training scripts save) and possibly prefixed `module.` (DistributedDataParallel).
 
+`load_torch_file` is the workbench's one `torch.load`: model files and checkpoints are read
+through it too. It keeps torch's warnings and its "weights_only=False" advice to itself and
+says in one line what a refused file is and why.
+
 Example:
     >>> import tempfile, torch
     >>> path = Path(tempfile.mkdtemp()) / "w.pth"
@@ -16,7 +20,8 @@ Example:
 
 from __future__ import annotations
 
-import pickle
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +42,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WorkbenchError(f"{path}: no such file")
-    payload = _read_safetensors(path) if path.suffix == ".safetensors" else _read_torch(path)
+    payload = _read_safetensors(path) if path.suffix == ".safetensors" else load_torch_file(path)
     return _plain_state(payload, path)
 
 
@@ -63,21 +68,64 @@ def _read_safetensors(path: Path) -> Any:
         raise WorkbenchError(f"{path}: not a readable safetensors file ({_first_line(error)})") from None
 
 
-def _read_torch(path: Path) -> Any:
+def load_torch_file(path: str | Path, what: str | None = None) -> Any:
+    """`torch.load(path, map_location="cpu", weights_only=True)` without torch's warnings, with
+    every failure turned into one line that says what the file is and why it cannot be read
+    (`what`, e.g. "not a readable checkpoint", leads that line when given).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "notes.pt"
+        >>> _ = path.write_text("not tensors")
+        >>> try:
+        ...     load_torch_file(path, "not a readable checkpoint")
+        ... except WorkbenchError as error:
+        ...     print(str(error).split(": ", 1)[1])
+        not a readable checkpoint: not a PyTorch tensor file (neither torch.save's zip format nor a pickle)
+
+    Raises:
+        WorkbenchError: the file is not torch.save's, is damaged, or asks to build objects other than tensors.
+    """
+    path = Path(path)
+    lead = f"{path}: {what}: " if what else f"{path}: "
     with path.open("rb") as handle:
         head = handle.read(4)
     if not head.startswith((_ZIP_MAGIC, _PICKLE_MAGIC)):
-        raise WorkbenchError(f"{path}: not a PyTorch tensor file (neither torch.save's zip format nor a pickle)")
+        raise WorkbenchError(lead + "not a PyTorch tensor file (neither torch.save's zip format nor a pickle)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        # weights_only refuses unknown globals before calling them; say so rather than echo the long message.
-        if "weights only" in str(error).lower() or "weights_only" in str(error):
-            raise WorkbenchError(f"{path}: not a plain state dict (it asks to run code or build objects other than "
-                                 "tensors; refused unread: torch.load(weights_only=True))") from None
-        raise WorkbenchError(f"{path}: not a PyTorch tensor file ({_first_line(error)})") from None
-    except Exception as error:  # torch.load fails in many ways on a damaged file; all mean "unreadable"
-        raise WorkbenchError(f"{path}: truncated or not a PyTorch tensor file ({_first_line(error)})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's advice (weights_only=False, TorchScript) is not ours to give
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load fails in many ways on a damaged file; each is worded below
+        raise WorkbenchError(lead + _why_unreadable(head, error)) from None
+
+
+def _why_unreadable(head: bytes, error: BaseException) -> str:
+    """What a file that torch.load(weights_only=True) refused is, and why, in words: torch's own
+    text advises weights_only=False, and a damaged pickle's KeyError or IndexError shows only a
+    number or an index."""
+    text = str(error)
+    refused = re.search(r"GLOBAL (\S+) was not an allowed global", text)
+    if refused:
+        return (f"not a plain state dict (a pickle that asks to build {refused.group(1)}, not only tensors; "
+                "refused unread: torch.load(weights_only=True))")
+    if "WeightsUnpickler error" in text and "Unsupported operand" not in text:
+        return ("not a plain state dict (it asks to run code or build objects other than tensors; refused unread: "
+                "torch.load(weights_only=True))")
+    if "TorchScript" in text:
+        return "a TorchScript archive (torch.jit.save), not a state dict; save its state_dict() with torch.save"
+    if "Invalid magic number" in text:
+        return "a pickle, but not one torch.save wrote (torch.save's files carry a magic number first)"
+    protocol = head[1] if head.startswith(_PICKLE_MAGIC) and len(head) > 1 else None
+    if "Unsupported operand" in text and protocol in (3, 4, 5):
+        return (f"an old-format torch.save file (before PyTorch 1.6) at pickle protocol {protocol}, which the safe "
+                "reader does not follow (torch.load(weights_only=True) reads protocol 2); refused unread, re-save it "
+                "with a current torch.save")
+    if head.startswith(_ZIP_MAGIC):
+        known = _first_line(error) if isinstance(error, RuntimeError) else "its archive does not hold together"
+        return f"truncated or not a PyTorch tensor file: a zip archive that is cut short or damaged ({known})"
+    return ("truncated or not a PyTorch tensor file: it starts as a pickle, but its contents break off or are "
+            "corrupt (cut short, or not written by torch.save)")
 
 
 def _plain_state(payload: Any, path: Path) -> dict[str, torch.Tensor]:
