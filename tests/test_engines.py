@@ -160,9 +160,9 @@ def test_train_int8_writes_the_quantized_model_and_its_accuracy(tmp_path) -> Non
     assert main(["train", "--preset", "ghostnet_cifar_050", "--set", "input_size=12", "--data", "digits",
                  "--epochs", "0.2", "--int8", "--out", str(out), "--no-progress", "--device", "cpu"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    data = load_dataset("digits", input_size=12, in_channels=3, seed=metrics["config"]["recipe"]["seed"],
-                        val_fraction=metrics["config"]["recipe"]["val_fraction"],
-                        test_fraction=metrics["config"]["recipe"]["test_fraction"])
+    data = load_dataset("digits", input_size=12, in_channels=3, seed=metrics["config"]["train"]["seed"],
+                        val_fraction=metrics["config"]["train"]["val_fraction"],
+                        test_fraction=metrics["config"]["train"]["test_fraction"])
     assert metrics["int8"]["accuracy"] == _accuracy(_session(out / "model.int8.onnx"), data.test_x, data.test_y)
     quantized = onnx.load(str(out / "model.int8.onnx"))
     ops = {node.op_type for node in quantized.graph.node}
@@ -173,8 +173,7 @@ def test_train_int8_writes_the_quantized_model_and_its_accuracy(tmp_path) -> Non
                    and node.output[0] in conv_weights and len(initializers[node.input[1]].dims) == 1
                    and initializers[node.input[1]].dims[0] > 1]
     assert len(per_channel) == len(conv_weights)  # every conv weight has one scale per output channel
-    assert {prop.key for prop in quantized.metadata_props} >= {"workbench.classes"} or quantized.metadata_props
-    assert main(["predict", str(out / "model.int8.onnx"), "--summary", str(tmp_path / "none")]) == 2
+    assert quantized.metadata_props  # the preprocessing and classes travel with the int8 file too
 
 
 @pytest.mark.parametrize("latency, extra, needle", [
