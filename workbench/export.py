@@ -91,6 +91,9 @@ def measured_figures(row: pd.Series) -> MeasuredFigures:
         latency_p90_ms=_number(row.get(record.LATENCY_P90), float),
         latency_cv=_number(row.get(record.LATENCY_CV), float), accuracy=_number(row.get(record.ACCURACY), float),
         accuracy_source=row.get(record.ACCURACY_SOURCE) or None,
+        latency_targets_p50_ms={name: _number(row.get(record.target_column(record.LATENCY_P50, name)), float)
+                                for name in results.target_names(row.to_frame().T)} or None,
+        int8_accuracy=_number(row.get("int8_accuracy"), float),
     )
 
 

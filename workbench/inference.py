@@ -95,7 +95,7 @@ class OnnxModel:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise WorkbenchError("ONNX inference needs onnxruntime (pip install 'workbench[onnx]')") from None
+            raise WorkbenchError("ONNX inference needs onnx and onnxruntime (pip install onnx onnxruntime)") from None
         try:
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own untyped errors for bad files

@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -93,6 +93,9 @@ class MeasuredFigures(_Strict):
     latency_cv: Optional[float] = None
     accuracy: Optional[float] = None
     accuracy_source: Optional[str] = None
+    # p50 ms on every latency target the study measured (None: unavailable), and the int8 accuracy.
+    latency_targets_p50_ms: Optional[dict[str, Optional[float]]] = None
+    int8_accuracy: Optional[float] = None
 
 
 class Provenance(_Strict):
@@ -102,7 +105,7 @@ class Provenance(_Strict):
     storage: Optional[str] = None
     trial: int
     pick: str
-    budgets: dict[str, Optional[float]] = Field(default_factory=dict)
+    budgets: dict[str, Union[float, dict[str, float], None]] = Field(default_factory=dict)
     measured: MeasuredFigures = Field(default_factory=MeasuredFigures)
     latency_protocol: Optional[dict[str, Any]] = None
     device: Optional[str] = None
