@@ -14,6 +14,10 @@ Writes into one folder (default `reports/<study>/`):
   trials by state and by status (never-scored ones counted apart), the best trial under each
   budget (with the trials it is tied with within noise), and the knee.
 
+A study timed on several latency targets (or on int8) also gets an Engines section in both
+files (`report_engines`): each pair of targets' Kendall tau and front changes, the int8
+speed-up and accuracy drop per architecture, and the int8 front, as the dashboard shows them.
+
 Everything is read through `workbench.results` and drawn by `workbench.figures` (never the
 dashboard); every file is written atomically.
 
@@ -36,7 +40,7 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from workbench import __version__, figures, record, results
+from workbench import __version__, figures, record, report_engines, results
 from workbench.config.io import write_text_atomic
 from workbench.errors import WorkbenchError
 from workbench.record import Budgets
@@ -87,14 +91,15 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
     check_output_folder(folder, flag="--out")
     front = results.pareto_front(frame, info.objectives)
     headline = headline_of(frame, info)
+    view = report_engines.engines_view(frame, info)
     paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv",
                         folder / "summary.md")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(paths.trials_csv, csv_text(frame))
         write_text_atomic(paths.pareto_csv, csv_text(front))
-        write_text_atomic(paths.summary_md, summary_markdown(info, frame, headline))
-        write_text_atomic(paths.html, report_html(study, info, frame, front, headline))
+        write_text_atomic(paths.summary_md, summary_markdown(info, frame, headline, view))
+        write_text_atomic(paths.html, report_html(study, info, frame, front, headline, view))
     except OSError as error:
         raise WorkbenchError(f"{folder}: cannot write the report ({error.strerror or error})") from error
     return paths
@@ -170,8 +175,9 @@ def _confirmed_best(frame: pd.DataFrame, info: StudyInfo) -> tuple[pd.Series | N
         return None, str(error)
 
 
-def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -> str:
-    """The headline as Markdown."""
+def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline,
+                     view: report_engines.EnginesView | None = None) -> str:
+    """The headline as Markdown (and the Engines section, given its `view`)."""
     objectives = ", ".join(f"{o.name} ({o.direction})" for o in info.objectives)
     lines = [
         f"# Study `{info.name}`", "",
@@ -214,6 +220,8 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline) -
               "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} "
                   "(scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
+    if view is not None:
+        lines.append(report_engines.markdown(view))
     return "\n".join(lines)
 
 
@@ -252,7 +260,9 @@ def _figures(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame) -> list[
     frame.attrs["latency_protocol"] = info.latency_protocol
     out: list[tuple[str, Any]] = []
     costs = [o.column for o in info.objectives if o.direction == "minimize"]
-    for column in (record.MACS, record.PARAMS, record.LATENCY_P50):
+    # With latency targets, one chart per target (the plain latency is the first target's again).
+    timed = [record.target_column(record.LATENCY_P50, t) for t in results.target_names(frame)]
+    for column in (record.MACS, record.PARAMS, *(timed or [record.LATENCY_P50])):
         if column not in costs and column in frame and frame[column].notna().any():
             costs.append(column)
     has_accuracy = record.ACCURACY in frame and frame[record.ACCURACY].notna().any()
@@ -333,13 +343,21 @@ pre{background:#f8f8f8;padding:.8rem;overflow:auto}
 
 
 def report_html(study: optuna.Study, info: StudyInfo, frame: pd.DataFrame, front: pd.DataFrame,
-                headline: Headline) -> str:
-    """The self-contained page: plotly.js inline once, then every figure as a div."""
+                headline: Headline, view: report_engines.EnginesView | None = None) -> str:
+    """The self-contained page: plotly.js inline once, then every figure as a div (the Engines
+    section's tables and figures last, given its `view`)."""
+    drawn = _figures(study, info, frame)
+    engines_from = len(drawn)
+    if view is not None:
+        drawn += report_engines.figures_of(view, frame, info)
     sections = []
-    for i, (title, fig) in enumerate(_figures(study, info, frame)):
+    for i, (title, fig) in enumerate(drawn):
         body = fig.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False,
                            config={"displaylogo": False, "responsive": True})
-        sections.append(f"<h2>{html.escape(title)}</h2>\n{body}")
+        if i == engines_from and view is not None:
+            sections.append(report_engines.html_tables(view))
+        level = 3 if i >= engines_from else 2  # the Engines figures sit under its heading
+        sections.append(f"<h{level}>{html.escape(title)}</h{level}>\n{body}")
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     name = html.escape(info.name)
     return f"""<!DOCTYPE html>

@@ -9,6 +9,7 @@ import streamlit as st
 from workbench import figures, record, results
 from workbench.dashboard import cache, data, paging
 from workbench.record import Budgets
+from workbench.results import engines
 
 CATALOG_TTL_S = 5          # how stale the study list and trial counts may be
 STUDY_TTL_S = 120          # a loaded study is also keyed on its trial counts; past this it is refreshed
@@ -39,6 +40,15 @@ def cached_history(storage: str, name: str, version: int, _study: data.StudyData
 @st.cache_resource(max_entries=16, show_spinner=False)
 def cached_search_text(storage: str, name: str, version: int, _study: data.StudyData) -> pd.Series:
     return paging.search_text(_study.frame)
+
+
+@st.cache_data(max_entries=32, show_spinner="Comparing the targets…")
+def cached_engine_pair(storage: str, name: str, version: int, first: str, second: str,
+                       limits: tuple[tuple[str, float], ...], _study: data.StudyData,
+                       _budgets: Budgets) -> tuple[engines.Agreement, engines.FrontChanges]:
+    """Kendall tau (bootstrapped) and the front changes of two targets; `limits` keys the budgets."""
+    frame = _study.frame
+    return engines.latency_agreement(frame, first, second), engines.front_changes(frame, first, second, _budgets)
 
 
 @st.cache_data(max_entries=64, show_spinner="Counting MACs per layer…")

@@ -25,6 +25,8 @@ from workbench.storage import journal_path, normalise_url, sqlite_path
 REFRESH_EVERY_S = 10       # auto-refresh polling interval
 TAB_NAMES = ("pareto", "trials", "detail", "insights", "compare", "export")
 TAB_LABELS = ("Pareto front", "Trials", "Trial detail", "Insights", "Compare", "Export")
+# A study timed on several latency targets (or int8) also has this tab, after Insights.
+ENGINES_NAME, ENGINES_LABEL = "engines", "Engines"
 TAB_KEY = "tab"
 
 
@@ -57,7 +59,7 @@ def _page(started: float) -> None:
         snapshot = cached_snapshot(storage, name, counts)
         _read_caption(storage, snapshot)
     study = snapshot.study
-    budgets = _budget_inputs(name, study.info.budgets)
+    budgets = _budget_inputs(name, study.info.budgets, results.target_names(study.frame))
     selection = Selection(storage, name, counts, budgets, catalog, snapshot.version)
     _header(study, selection)
     if study.frame.empty:
@@ -70,15 +72,22 @@ def _page(started: float) -> None:
                    "The table below gives the reason each one stopped.")
         tabs.trials_tab(study, selection)
         return
-    # Only the open tab is built: switching tabs reruns the page with the other one open.
-    opened = st.tabs(list(TAB_LABELS), key=TAB_KEY, on_change="rerun")
     sections: list[Callable[[data.StudyData, Selection], None]] = [
         lambda s, sel: tabs.pareto_tab(s, sel, started), tabs.trials_tab, tabs.detail_tab, tabs.insights_tab,
         tabs.compare_tab, tabs.export_tab,
     ]
+    names, labels = list(TAB_NAMES), list(TAB_LABELS)
+    if tabs.has_engines(study):
+        names.insert(4, ENGINES_NAME)
+        labels.insert(4, ENGINES_LABEL)
+        sections.insert(4, tabs.engines_tab)
+    if st.session_state.get(TAB_KEY) not in (None, *labels):
+        st.session_state[TAB_KEY] = labels[0]  # the Engines tab was open on a study without one
+    # Only the open tab is built: switching tabs reruns the page with the other one open.
+    opened = st.tabs(labels, key=TAB_KEY, on_change="rerun")
     timings = st.session_state["_timings"]
     timings["load_s"] = time.perf_counter() - started
-    for tab, section, label in zip(opened, sections, TAB_NAMES):
+    for tab, section, label in zip(opened, sections, names):
         if tab.open is False:
             continue
         with tab:
@@ -169,17 +178,34 @@ def _read_caption(storage: str, snapshot: cache.Snapshot) -> None:
         st.rerun()
 
 
-def _budget_inputs(name: str, stored: Budgets) -> Budgets:
+def _budget_inputs(name: str, stored: Budgets, targets: list[str]) -> Budgets:
     st.sidebar.subheader("Budgets")
     st.sidebar.caption(f"Every view honours these; empty means unbounded. Stored with the study: {stored.describe()}.")
-    latency = st.sidebar.number_input("Max latency p50 (ms)", min_value=0.0, value=_float(stored.max_latency_ms),
-                                      step=0.5, format="%.3f", key=f"budget_max_latency_ms::{name}",
-                                      placeholder="unbounded")
+    latency = _latency_inputs(name, stored, targets) if targets else st.sidebar.number_input(
+        "Max latency p50 (ms)", min_value=0.0, value=_float(stored.max_latency_ms), step=0.5, format="%.3f",
+        key=f"budget_max_latency_ms::{name}", placeholder="unbounded")
     macs = st.sidebar.number_input("Max MACs", min_value=0.0, value=_float(stored.max_macs), step=1e6, format="%.0f",
                                    key=f"budget_max_macs::{name}", placeholder="unbounded")
     params = st.sidebar.number_input("Max params", min_value=0.0, value=_float(stored.max_params), step=1e5,
                                      format="%.0f", key=f"budget_max_params::{name}", placeholder="unbounded")
     return Budgets(max_params=params, max_macs=macs, max_latency_ms=latency)
+
+
+def _latency_inputs(name: str, stored: Budgets, targets: list[str]) -> float | dict[str, float] | None:
+    """One p50 limit per latency target. A limit on the first target alone is the plain
+    `max_latency_ms` (what the CLI's `--max-latency-ms` sets); any other makes it per target."""
+    limits = stored.max_latency_ms if isinstance(stored.max_latency_ms, dict) else \
+        ({targets[0]: stored.max_latency_ms} if stored.max_latency_ms is not None else {})
+    chosen = {}
+    for target in targets:
+        value = st.sidebar.number_input(f"Max latency p50 on {target} (ms)", min_value=0.0,
+                                        value=_float(limits.get(target)), step=0.5, format="%.3f",
+                                        key=f"budget_max_latency_ms:{target}::{name}", placeholder="unbounded")
+        if value is not None:
+            chosen[target] = float(value)
+    if not chosen:
+        return None
+    return chosen[targets[0]] if list(chosen) == targets[:1] else chosen
 
 
 def _float(value: Any) -> float | None:

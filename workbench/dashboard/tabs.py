@@ -1,11 +1,13 @@
-"""The dashboard's six tabs, one function each: the Pareto front, the trials, one trial in
-detail, insights, several studies compared, and the export. Each reads the study already loaded
-(`data.StudyData`) and the sidebar's `Selection`; what is costly comes from `cached`."""
+"""The dashboard's tabs, one function each: the Pareto front, the trials, one trial in detail,
+insights, the engines (for a study timed on several latency targets), several studies compared,
+and the export. Each reads the study already loaded (`data.StudyData`) and the sidebar's
+`Selection`; what is costly comes from `cached`."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -13,6 +15,7 @@ import streamlit as st
 from workbench import figures, record, results
 from workbench.dashboard import data, paging
 from workbench.dashboard.cached import (
+    cached_engine_pair,
     cached_export,
     cached_history,
     cached_importances,
@@ -22,11 +25,13 @@ from workbench.dashboard.cached import (
 )
 from workbench.errors import WorkbenchError
 from workbench.record import COST_COLUMNS, Budgets
+from workbench.results import engines
 from workbench.storage import normalise_url
 
 EXPORT_FORMATS = ("yaml", "json")
 PAGE_SIZES = (25, 50, 100, 500)
-# The x axes a chart offers, MACs first (the GhostNet papers' cost, and the axis every study has).
+# The x axes a chart offers, MACs first (the GhostNet papers' cost, and the axis every study has);
+# a study timed on latency targets adds each target's p50 and p90 (`cost_axes`).
 COST_AXES = (record.MACS, *(c for c in COST_COLUMNS if c != record.MACS))
 PICKS = {"Best under the budgets": "best-accuracy", "Knee of the front": "knee", "A trial by number": "trial"}
 TABLE_COLUMNS = [
@@ -51,6 +56,30 @@ class Selection:
     budgets: Budgets
     catalog: pd.DataFrame
     version: int = 0
+
+
+def cost_axes(frame: pd.DataFrame) -> list[str]:
+    """`COST_AXES`, then each latency target's p50 and p90 in the study's order (none for an
+    older study, whose axes stay exactly `COST_AXES`)."""
+    targets = results.target_names(frame)
+    timed = (record.target_column(c, t) for t in targets for c in (record.LATENCY_P50, record.LATENCY_P90))
+    return [*COST_AXES, *timed]
+
+
+def axis_label(frame: pd.DataFrame) -> Callable[[str], str]:
+    """`results.label`, naming the target the plain latency axes hold (the first) where there are targets."""
+    first = next(iter(results.target_names(frame)), None)
+
+    def name(column: str) -> str:
+        plain = column in (record.LATENCY_P50, record.LATENCY_P90) and first is not None
+        return f"{results.label(column)} — first target, {first}" if plain else results.label(column)
+
+    return name
+
+
+def has_engines(study: data.StudyData) -> bool:
+    """Whether the study has something for the Engines tab: two latency targets or an int8 target."""
+    return len(results.target_names(study.frame)) >= 2 or engines.int8_pair(study.info.latency_targets) is not None
 
 
 def _best(frame: pd.DataFrame, budgets: Budgets, by: str = "proxy") -> tuple[pd.Series | None, str | None]:
@@ -95,7 +124,7 @@ def pareto_tab(study: data.StudyData, selection: Selection, started: float) -> N
     frame, budgets = study.frame, selection.budgets
     knobs = [c for c in frame.columns if c.startswith(results.KNOB_PREFIX)]
     left, right = st.columns(2)
-    cost = left.selectbox("Cost axis", list(COST_AXES), format_func=results.label, key="pareto_cost")
+    cost = left.selectbox("Cost axis", cost_axes(frame), format_func=axis_label(frame), key="pareto_cost")
     color_by = right.selectbox("Colour by knob", [None, *knobs],
                                format_func=lambda c: "none" if c is None else results.label(c),
                                key="pareto_color")
@@ -122,15 +151,22 @@ def pareto_tab(study: data.StudyData, selection: Selection, started: float) -> N
                 f"{numbers}")
     categories = info.categories.value_counts()
     strip = len(info.strip)
+    target = record.split_target(cost)[1]
+    untimed = int(frame[record.target_column(results.TARGET_AVAILABLE, target)].eq(False).sum()) \
+        if target and record.target_column(results.TARGET_AVAILABLE, target) in frame else 0
     st.caption(" · ".join(f"{n} {c}" for c, n in categories.items()) +
                (f" · {strip} never scored (rejected or failed: on the cost axis only)" if strip else "") +
                f" · {len(frame) - int(categories.sum()) - strip} not drawn (reused copies of an architecture already "
-               f"drawn, unconfirmed trials in the confirmed view, failed before profiling, pruned or running)")
+               f"drawn, unconfirmed trials in the confirmed view, failed before profiling, pruned or running"
+               + (f"; {untimed} of them not timed on {target}: the target was unavailable" if untimed else "") + ")")
     if not front.empty:
         accuracy_columns = [c for c in ACCURACY_TABLE_COLUMNS
                             if c in front and (c == record.ACCURACY or front[c].notna().any())]
-        shown = ["number", *accuracy_columns, record.MACS, record.PARAMS, record.LATENCY_P50, record.LATENCY_P90,
-                 *knobs]
+        # With targets, each target's p50 (and the chosen axis) instead of the plain copy of the first's.
+        timed = [engines.p50(t) for t in results.target_names(frame)]
+        latency = [*timed, *([cost] if cost not in timed and target else [])] if timed else \
+            [record.LATENCY_P50, record.LATENCY_P90]
+        shown = ["number", *accuracy_columns, record.MACS, record.PARAMS, *latency, *knobs]
         st.dataframe(front[shown], hide_index=True, key="pareto_table", column_config=_NUMBER_FORMATS)
     if len(study.objectives) == 3:
         st.plotly_chart(figures.pareto_3d_figure(frame, study.objectives, budgets), key="pareto_3d", width="stretch")
@@ -209,10 +245,7 @@ def detail_tab(study: data.StudyData, selection: Selection) -> None:
         st.dataframe(cached_layer_table(row[record.ARCH_JSON]), hide_index=True, key="detail_layers")
     with right:
         st.subheader("Latency")
-        st.dataframe(pd.DataFrame([{
-            "p50 (ms)": row[record.LATENCY_P50], "p90 (ms)": row[record.LATENCY_P90], "CV": row[record.LATENCY_CV],
-            "noisy": row.get(record.LATENCY_NOISY), "device": row.get(record.DEVICE),
-        }]), hide_index=True, key="detail_latency")
+        st.dataframe(_latency_rows(row, results.target_names(frame)), hide_index=True, key="detail_latency")
         protocol = extras.get(record.LATENCY_PROTOCOL) or study.info.latency_protocol
         st.caption(f"Protocol: {results.protocol_text(protocol)}")
         if protocol:
@@ -221,14 +254,33 @@ def detail_tab(study: data.StudyData, selection: Selection) -> None:
         st.plotly_chart(curve, key="detail_curve", width="stretch")
 
 
+def _latency_rows(row: pd.Series, targets: list[str]) -> pd.DataFrame:
+    """The trial's latency: one row, or one per target (an unavailable one with its reason, no figures)."""
+    if not targets:
+        return pd.DataFrame([{
+            "p50 (ms)": row[record.LATENCY_P50], "p90 (ms)": row[record.LATENCY_P90], "CV": row[record.LATENCY_CV],
+            "noisy": row.get(record.LATENCY_NOISY), "device": row.get(record.DEVICE),
+        }])
+
+    def get(column: str, target: str) -> object:
+        return row.get(record.target_column(column, target))
+
+    return pd.DataFrame([{
+        "target": t, "p50 (ms)": get(record.LATENCY_P50, t), "p90 (ms)": get(record.LATENCY_P90, t),
+        "CV": get(record.LATENCY_CV, t), "noisy": get(record.LATENCY_NOISY, t),
+        "available": get(results.TARGET_AVAILABLE, t), "reason": get(results.TARGET_REASON, t),
+    } for t in targets])
+
+
 def _export_command(selection: Selection, spec: str, file_name: str, by: str = "proxy") -> str:
     """The `workbench export` command line that writes the same file."""
     parts = [f"workbench export --study {selection.study}",
              f"--storage {data.mask_url(normalise_url(selection.storage))}", f"--pick {spec}"]
     if by != "proxy" and not spec.startswith("trial:"):
         parts.append(f"--by {by}")
+    latency = selection.budgets.max_latency_ms
     for flag, value in (("--max-params", selection.budgets.max_params), ("--max-macs", selection.budgets.max_macs),
-                        ("--max-latency-ms", selection.budgets.max_latency_ms)):
+                        ("--max-latency-ms", None if isinstance(latency, dict) else latency)):
         if value is not None:
             parts.append(f"{flag} {value:g}")
     return " ".join([*parts, f"--out {file_name}"])
@@ -249,17 +301,85 @@ def insights_tab(study: data.StudyData, selection: Selection) -> None:
                "SE, many small layers).")
 
 
+def _targets_text(settings: dict[str, dict], targets: list[str]) -> str:
+    """'ort-cpu: onnxruntime fp32, 1 thread · ...' for the study's targets."""
+    parts = []
+    for name in targets:
+        got = settings.get(name, {})
+        threads = got.get("threads")
+        parts.append(f"{name}: {got.get('engine', '?')} {got.get('precision', '?')} on {got.get('device', '?')}"
+                     + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""))
+    return " · ".join(parts)
+
+
+def engines_tab(study: data.StudyData, selection: Selection) -> None:
+    """Latency on one target against another (Kendall tau, front changes), and what int8 buys."""
+    frame, budgets = study.frame, selection.budgets
+    targets = results.target_names(frame)
+    st.caption(f"Targets: {_targets_text(study.info.latency_targets, targets)}. Each architecture once; a trial a "
+               "target could not time is left out of that target's figures (never drawn as 0 ms).")
+    missing = engines.unavailable(frame, targets)
+    if not missing.empty:
+        st.warning("Not timed (target unavailable, left out): " + "; ".join(
+            f"trial {r.number} on {r.target}: {r.reason}" for r in missing.itertuples()))
+    if len(targets) >= 2:
+        _target_pair(study, selection, targets)
+    pair = engines.int8_pair(study.info.latency_targets)
+    if pair is None:
+        st.info("This study has no int8 target, so there is no int8 speed-up or accuracy drop to show.")
+        return
+    fp32, int8 = pair
+    st.subheader(f"int8 on ONNX Runtime: {int8}" + (f" against {fp32}" if fp32 else ""))
+    table = engines.int8_table(frame, fp32, int8)
+    st.markdown(engines.speedup_text(table) + ". The drop is fp32 − int8 accuracy on the same validation images, "
+                "with its 95% paired interval.")
+    st.plotly_chart(figures.int8_figure(table, fp32, int8), key="engines_int8", width="stretch")
+    st.dataframe(table, hide_index=True, key="engines_int8_table", column_config={
+        c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c != "number"})
+    st.plotly_chart(figures.int8_front_figure(frame, int8, budgets), key="engines_int8_front", width="stretch")
+    front = engines.int8_front(frame, int8, budgets)
+    st.markdown(f"**int8 front** (int8 accuracy vs {results.label(engines.p50(int8))}, within the budgets): "
+                + (", ".join(str(int(n)) for n in front["number"]) or "none"))
+
+
+def _target_pair(study: data.StudyData, selection: Selection, targets: list[str]) -> None:
+    """The two targets the user picks, one against the other, with tau and the front changes."""
+    st.subheader("One target against another")
+    left, right = st.columns(2)
+    first = left.selectbox("Target on the x axis", targets, index=0, key="engines_first")
+    second = right.selectbox("Target on the y axis", targets, index=1, key="engines_second")
+    if first == second:
+        st.info("Pick two different targets to compare.")
+        return
+    budgets = selection.budgets
+    limits = tuple(sorted(budgets.limits().items()))
+    agreement, changes = cached_engine_pair(selection.storage, selection.study, selection.version, first, second,
+                                            limits, study, budgets)
+    st.plotly_chart(figures.latency_pair_figure(study.frame, changes, agreement), key="engines_pair",
+                    width="stretch")
+    st.markdown(f"**Rank agreement** of {first} and {second}: {engines.agreement_text(agreement)}.")
+    st.markdown(f"**Front membership** (accuracy vs latency p50, within the budgets): {engines.changes_text(changes)}.")
+    changed = study.frame[study.frame["number"].isin(changes.changed)]
+    if not changed.empty:
+        rows = changed.assign(on_front_of=[first if int(n) in changes.only_first else second
+                                           for n in changed["number"]])
+        st.dataframe(rows[["number", "on_front_of", record.ACCURACY, engines.p50(first), engines.p50(second)]],
+                     hide_index=True, key="engines_changed", column_config=_NUMBER_FORMATS)
+
+
 def compare_tab(study: data.StudyData, selection: Selection) -> None:
     others = [n for n in selection.catalog["study"] if n != selection.study]
     chosen = st.multiselect("Studies to compare with this one", others, key="compare_studies",
                             placeholder="pick studies from the same storage")
-    cost = st.selectbox("Cost axis", list(COST_AXES), format_func=results.label, key="compare_cost")
+    cost = st.selectbox("Cost axis", cost_axes(study.frame), format_func=axis_label(study.frame), key="compare_cost")
     fronts, rows = {}, []
     for name in [selection.study, *chosen]:
         other = study if name == selection.study else \
             cached_snapshot(selection.storage, name, data.catalog_counts(selection.catalog, name)).study
         axes = figures.axis_objectives(other.objectives, cost)
-        front = results.pareto_front(other.frame, axes, selection.budgets)
+        # A study that never timed this target has no front on it (not a front at 0 ms).
+        front = results.pareto_front(other.frame, axes, selection.budgets) if cost in other.frame \
+            else other.frame.head(0)
         fronts[name] = front
         best = front.sort_values(record.ACCURACY, ascending=False).iloc[0] if not front.empty else None
         rows.append({"study": name, "trials": len(other.frame), "front size": len(front),
@@ -309,6 +429,10 @@ def export_tab(study: data.StudyData, selection: Selection) -> None:
     file_name = f"{selection.study}-trial{number}.{fmt}"
     st.download_button(f"Download {file_name}", text, file_name=file_name, mime="application/json" if fmt == "json" else
                        "application/x-yaml", key="export_download", on_click="ignore", type="primary")
-    st.caption(f"The same file as `{_export_command(selection, spec, file_name, by)}` (up to its `exported_at` time); "
-               f"train it with `workbench train --config {file_name}`.")
+    per_target = selection.budgets.max_latency_ms if isinstance(selection.budgets.max_latency_ms, dict) else None
+    st.caption(f"The same file as `{_export_command(selection, spec, file_name, by)}` (up to its `exported_at` time"
+               + (f"; the per-target latency budgets {per_target} are not on its command line: `workbench export` "
+                  "takes them from the study's stored budgets" if per_target and not spec.startswith("trial:")
+                  else "")
+               + f"); train it with `workbench train --config {file_name}`.")
     st.code(text, language=fmt)

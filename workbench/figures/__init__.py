@@ -5,6 +5,7 @@ hypervolume history) and returns a `go.Figure` or a table; none of them reads st
 
 * `front` — the accuracy-versus-cost charts: `front_info` computes what one shows, once;
   `draw_front` (or `pareto_figure`, both steps) draws it; the 3-D front;
+* `engines` — latency on one target against another, int8 speed-up and drop, the int8 front;
 * `charts` — hypervolume, knob importance, MACs against latency, several fronts, a curve;
 * `tables` — one architecture stage by stage, and its per-layer MACs and parameters;
 * `style` — the template, the hover text of a trial, the note on an empty figure;
@@ -20,6 +21,7 @@ from workbench.figures.charts import (
     macs_latency_figure,
     validation_curve_figure,
 )
+from workbench.figures.engines import int8_figure, int8_front_figure, latency_pair_figure
 from workbench.figures.front import (
     AXIS_BUDGET,
     BAND_NAME,
@@ -29,6 +31,8 @@ from workbench.figures.front import (
     NEVER_SCORED,
     OVER_BUDGET,
     FrontInfo,
+    axis_budget,
+    axis_limit,
     axis_objectives,
     cost_objective,
     draw_front,
@@ -45,8 +49,9 @@ from workbench.figures.tables import architecture_table, layer_table
 
 __all__ = [
     "AXIS_BUDGET", "BAND_NAME", "DOMINATED", "FRONT", "INFEASIBLE", "NEVER_SCORED", "OVER_BUDGET", "TEMPLATE",
-    "FrontInfo", "architecture_table", "axis_objectives", "compare_figure", "cost_objective", "draw_front",
-    "front_info", "hover_texts", "hypervolume_figure", "importance_figure", "interval", "layer_table",
-    "macs_latency_figure", "never_scored", "note", "pareto_3d_figure", "pareto_figure", "point_categories",
-    "tie_shading", "validation_curve_figure",
+    "FrontInfo", "architecture_table", "axis_budget", "axis_limit", "axis_objectives", "compare_figure",
+    "cost_objective", "draw_front", "front_info", "hover_texts", "hypervolume_figure", "importance_figure",
+    "interval", "layer_table", "macs_latency_figure", "never_scored", "note", "pareto_3d_figure", "pareto_figure",
+    "point_categories", "tie_shading", "validation_curve_figure", "int8_figure", "int8_front_figure",
+    "latency_pair_figure",
 ]

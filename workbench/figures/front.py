@@ -45,7 +45,8 @@ from workbench.record import OBJECTIVES, Budgets, Objective
 from workbench.results import human, label
 from workbench.stats import Z95, tie_band
 
-# Which budget bounds which axis (p90 has no budget of its own: budgets bound p50).
+# Which budget bounds which axis (p90 has no budget of its own: budgets bound p50); a target's
+# p50 (`latency_p50_ms:<target>`) is bounded by `max_latency_ms:<target>` (`axis_budget`).
 AXIS_BUDGET: dict[str, str] = {record.MACS: "max_macs", record.PARAMS: "max_params",
                                record.LATENCY_P50: "max_latency_ms"}
 
@@ -70,11 +71,53 @@ _BAND_COLOUR = "#2ca02c"
 
 
 def cost_objective(cost_column: str) -> Objective:
-    """The minimised objective for a cost column (latency p90 has none registered)."""
+    """The minimised objective for a cost column (latency p90 has none registered); a
+    target's p50 is that target's objective.
+
+    Example:
+        >>> cost_objective("latency_p50_ms:ort-int8").name, cost_objective("macs").name
+        ('latency_ms:ort-int8', 'macs')
+    """
+    base, target = record.split_target(cost_column)
+    if target is not None and base == record.LATENCY_P50:
+        return record.objective(f"latency_ms{record.TARGET_SEP}{target}")
     for objective in OBJECTIVES.values():
         if objective.column == cost_column:
             return objective
     return Objective(cost_column, cost_column, "minimize")
+
+
+def axis_budget(cost_column: str) -> str | None:
+    """The budget that bounds a cost axis (`AXIS_BUDGET`, per target for a target's p50), or None.
+
+    Example:
+        >>> axis_budget("latency_p50_ms:ort-int8"), axis_budget("macs"), axis_budget("latency_p90_ms")
+        ('max_latency_ms:ort-int8', 'max_macs', None)
+    """
+    base, target = record.split_target(cost_column)
+    budget = AXIS_BUDGET.get(base)
+    return None if budget is None else f"{budget}{record.TARGET_SEP}{target}" if target else budget
+
+
+def axis_limit(budgets: Budgets | None, cost_column: str, first_target: str | None = None) -> float | None:
+    """The budget on a cost axis, or None. The plain latency budget bounds the first target, so
+    with `first_target` it also bounds that target's axis, and that target's budget the plain axis.
+
+    Example:
+        >>> budgets = Budgets(max_latency_ms=2.0)
+        >>> axis_limit(budgets, "latency_p50_ms"), axis_limit(budgets, "latency_p50_ms:ort", "ort")
+        (2.0, 2.0)
+        >>> axis_limit(Budgets(max_latency_ms={"ort": 1.5}), "latency_p50_ms:int8", "ort") is None
+        True
+    """
+    budget = axis_budget(cost_column)
+    if budgets is None or budget is None:
+        return None
+    limits = budgets.limits()
+    if budget in limits or not first_target:
+        return limits.get(budget)
+    plain, first = record.CONSTRAINT_LATENCY, f"{record.CONSTRAINT_LATENCY}{record.TARGET_SEP}{first_target}"
+    return limits.get({plain: first, first: plain}.get(budget, budget))
 
 
 def axis_objectives(objectives: Sequence[Objective], cost_column: str, by: str = "proxy") -> list[Objective]:
@@ -313,7 +356,8 @@ def draw_front(info: FrontInfo, color_by: str | None = None, highlight: int | No
         ), row=1, col=1)
     _add_strip(fig, drawn, info.cloud, cost_column, protocol, trace)
     _add_band(fig, info.band)
-    _add_budget_line(fig, cost_column, info.budgets, rows=2 if not strip.empty else 1)
+    _add_budget_line(fig, cost_column, info.budgets, rows=2 if not strip.empty else 1,
+                     targets=frame.attrs.get("latency_targets") or ())
     plotted = info.plotted
     if highlight is not None and highlight in set(plotted["number"]):
         best = plotted[plotted["number"] == highlight].iloc[0]
@@ -387,9 +431,10 @@ def _add_band(fig: go.Figure, band: tuple[float, float, int] | None) -> None:
                   name=f"{BAND_NAME} ({n} trial{'s' if n != 1 else ''})", showlegend=True)
 
 
-def _add_budget_line(fig: go.Figure, cost_column: str, budgets: Budgets | None, rows: int = 1) -> None:
+def _add_budget_line(fig: go.Figure, cost_column: str, budgets: Budgets | None, rows: int = 1,
+                     targets: Sequence[str] = ()) -> None:
     """The budget as a dashed line through the chart (named once) and the strip below it."""
-    limit = getattr(budgets, AXIS_BUDGET.get(cost_column, ""), None) if budgets is not None else None
+    limit = axis_limit(budgets, cost_column, next(iter(targets), None))
     if limit is None:
         return
     line = {"dash": "dash", "color": "#ff7f0e"}

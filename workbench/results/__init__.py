@@ -9,6 +9,7 @@ modules each do one thing:
 * `picks` — ties within noise and the picks (best, cheapest within, knee, a trial);
 * `rungs` — the fidelity ladder's rungs;
 * `insights` — knob importances and how well MACs predict latency;
+* `engines` — how latency targets disagree (Kendall tau, front changes) and what int8 buys;
 * `text` — every sentence the summary, the report and the dashboard share.
 
 Only what was measured is read. A trial whose status is not in `record.SCORED_STATUSES`
@@ -19,6 +20,7 @@ accuracies within each other's noise (`workbench.stats.tie_band` of their standa
 are a tie, and every pick breaks a tie towards the cheaper trial.
 """
 
+from workbench.results import engines
 from workbench.results.frame import (
     ACCURACY_SE,
     CONFIRMED_COLUMNS,
@@ -85,6 +87,7 @@ from workbench.results.text import (
 )
 
 __all__ = [
+    "engines",
     "INT8_REASON", "TARGET_AVAILABLE", "TARGET_REASON", "is_objective", "target_names",
     "ACCURACY_SE", "BY_CHOICES", "LABELS", "CONFIRMED_COLUMNS", "CONFIRMED_OBJECTIVE", "CONFIRMED_SE", "KNOB_PREFIX",
     "METRIC_COLUMNS", "OBJECTIVE_PREFIX", "SCORED", "STUDY_COLUMNS", "UNCERTAINTY_COLUMNS", "StudyInfo",

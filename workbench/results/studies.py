@@ -26,8 +26,9 @@ from workbench.storage import (
 
 @dataclass(frozen=True)
 class StudyInfo:
-    """What a study is: its name, objectives, space, dataset, device and trial counts, and how
-    noisy its accuracy is (seed noise sd, proxy-to-confirmed Kendall tau) where measured."""
+    """What a study is: its name, objectives, space, dataset, device and trial counts, how
+    noisy its accuracy is (seed noise sd, proxy-to-confirmed Kendall tau) where measured, and
+    its latency targets' settings (empty for a study older than targets)."""
 
     name: str
     objectives: list[Objective]
@@ -43,6 +44,7 @@ class StudyInfo:
     noise_sd: float | None = None
     noise: dict[str, Any] | None = None
     fidelity: dict[str, Any] | None = None
+    latency_targets: dict[str, dict[str, Any]] = field(default_factory=dict)  # settings by name, in order
 
 
 def study_objectives(study: optuna.Study) -> list[Objective]:
@@ -91,6 +93,7 @@ def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
         dataset=stored.dataset, device=stored.device, space_file=stored.space_file, budgets=stored.budgets,
         latency_protocol=stored.latency_protocol, attrs=dict(stored.attrs), statuses=statuses,
         noise_sd=stored.noise_sd, noise=stored.noise, fidelity=stored.fidelity,
+        latency_targets=stored.latency_targets,
     )
 
 
