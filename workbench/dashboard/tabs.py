@@ -69,10 +69,11 @@ def cost_axes(frame: pd.DataFrame) -> list[str]:
 def axis_label(frame: pd.DataFrame) -> Callable[[str], str]:
     """`results.label`, naming the target the plain latency axes hold (the first) where there are targets."""
     first = next(iter(results.target_names(frame)), None)
+    labelled = results.frame_label(frame)
 
     def name(column: str) -> str:
         plain = column in (record.LATENCY_P50, record.LATENCY_P90) and first is not None
-        return f"{results.label(column)} — first target, {first}" if plain else results.label(column)
+        return f"{labelled(column)} — first target, {first}" if plain else labelled(column)
 
     return name
 

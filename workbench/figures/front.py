@@ -369,7 +369,7 @@ def draw_front(info: FrontInfo, color_by: str | None = None, highlight: int | No
     if spec is not None and color_by is not None:
         _add_colour_legend(fig, color_by, spec)
     _layout(fig, accuracy, cost_column, len(plotted), len(strip), _y_range(plotted, accuracy, info.by, info.band),
-            info.by)
+            info.by, results.frame_label(frame)(cost_column))
     _say_sampled(fig, len(front), sum(len(p) for p in drawn.values()), sum(len(p) for p in info.cloud.values()))
     if plotted.empty and strip.empty:
         note(fig, "no measured trials to plot yet")
@@ -391,9 +391,10 @@ def _say_sampled(fig: go.Figure, n_front: int, n_drawn: int, n_cloud: int) -> No
 
 
 def _layout(fig: go.Figure, accuracy: str, cost_column: str, n_plotted: int, n_strip: int, y_range: list[float] | None,
-            by: str) -> None:
+            by: str, cost_label: str | None = None) -> None:
     which = "confirmed" if by == "confirmed" else "scored"
-    title = f"{label(accuracy)} vs {label(cost_column)} — {n_plotted} {which} trials"
+    cost_label = cost_label or label(cost_column)
+    title = f"{label(accuracy)} vs {cost_label} — {n_plotted} {which} trials"
     if n_strip:
         title += f", {n_strip} never scored"
     fig.update_layout(
@@ -402,7 +403,7 @@ def _layout(fig: go.Figure, accuracy: str, cost_column: str, n_plotted: int, n_s
         margin={"l": 60, "r": 20, "t": 80, "b": 50},
     )
     fig.update_yaxes(title_text=label(accuracy) + (" (95% interval)" if n_plotted else ""), range=y_range, row=1, col=1)
-    fig.update_xaxes(title_text=label(cost_column), row=2 if n_strip else 1, col=1)
+    fig.update_xaxes(title_text=cost_label, row=2 if n_strip else 1, col=1)
     if n_strip:
         fig.update_yaxes(type="category", categoryarray=[NEVER_SCORED], showgrid=False, fixedrange=True, row=2, col=1)
 

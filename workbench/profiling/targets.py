@@ -15,11 +15,12 @@ from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import LatencyProtocol, resolve_device
 
 ENGINES = ("torch", "onnxruntime")
+PREDICTED = "predictor"  # the engine of a target predicted for an imported device (`{predictor: pi5}`)
 PRECISIONS = ("fp32", "int8")
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 SINGLE_TARGET = "torch"
 # Target settings that are not part of a PyTorch `LatencyProtocol`.
-TARGET_KEYS = ("engine", "precision", "graph_optimization", "calibration", "opset")
+TARGET_KEYS = ("engine", "precision", "graph_optimization", "calibration", "opset", "predictor")
 DEFAULT_CALIBRATION = 64  # training images the int8 activation ranges are calibrated on
 
 
@@ -42,6 +43,11 @@ class LatencyTarget:
     graph_optimization: str = "all"
     calibration: int = DEFAULT_CALIBRATION
     opset: int = 17
+    predictor: str | None = None  # the imported device a predicted target is predicted for
+
+    @property
+    def is_predicted(self) -> bool:
+        return self.engine == PREDICTED
 
     @property
     def is_torch(self) -> bool:
@@ -53,6 +59,8 @@ class LatencyTarget:
 
     def settings(self) -> dict[str, Any]:
         """What the study stores about the target (its protocol and engine settings)."""
+        if self.is_predicted:
+            return {"engine": self.engine, "predictor": self.predictor, "precision": self.precision}
         data = {"engine": self.engine, "precision": self.precision, **self.protocol.to_dict()}
         if not self.is_torch:
             data.update(graph_optimization=self.graph_optimization, opset=self.opset)
@@ -89,6 +97,8 @@ def parse_targets(section: dict[str, Any] | None, device: str | None = None) -> 
 
 def _target(name: str, settings: dict[str, Any], shared: dict[str, Any], device: str | None,
             where: str) -> LatencyTarget:
+    if "predictor" in settings:
+        return _predicted(name, settings, where)
     merged = {**shared, **settings}
     engine = merged.pop("engine", "torch")
     precision = merged.pop("precision", "fp32")
@@ -118,6 +128,22 @@ def _target(name: str, settings: dict[str, Any], shared: dict[str, Any], device:
         raise WorkbenchError(f"{where}: {error}") from None
     return LatencyTarget(name=name, engine=engine, precision=precision, protocol=protocol,
                          graph_optimization=optimization, calibration=calibration, opset=int(opset))
+
+
+def _predicted(name: str, settings: dict[str, Any], where: str) -> LatencyTarget:
+    """A target predicted for an imported device: `{predictor: pi5, precision: fp32 | int8}`."""
+    unknown = sorted(set(settings) - {"predictor", "precision", "engine"})
+    if unknown:
+        raise WorkbenchError(f"{where}.{unknown[0]}: a predicted target takes only predictor and precision")
+    if settings.get("engine", PREDICTED) != PREDICTED:
+        raise WorkbenchError(f"{where}.engine: a target with 'predictor' is predicted; leave engine out")
+    device = settings["predictor"]
+    if not isinstance(device, str) or not device.strip():
+        raise WorkbenchError(f"{where}.predictor: give an imported device's name (workbench device list)")
+    precision = settings.get("precision", "fp32")
+    _choice(where, "precision", precision, PRECISIONS)
+    return LatencyTarget(name=name, engine=PREDICTED, precision=precision, protocol=LatencyProtocol(),
+                         predictor=device)
 
 
 def _choice(where: str, field: str, value: Any, allowed: tuple[str, ...]) -> None:

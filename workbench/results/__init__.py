@@ -74,6 +74,7 @@ from workbench.results.text import (
     best_text,
     confirmed_text,
     fidelity_text,
+    frame_label,
     human,
     label,
     noise_text,
@@ -96,6 +97,7 @@ __all__ = [
     "macs_latency_correlation", "objectives_by", "open_results", "param_importances", "pareto_front", "pick",
     "pick_best_accuracy", "pick_cheapest_within", "pick_knee", "pick_trial", "reference_point", "rung_table", "rungs",
     "scored_mask", "scored_numbers", "scored_trials", "status_counts", "study_info", "study_objectives",
-    "trials_frame", "accuracy_text", "best_text", "confirmed_text", "fidelity_text", "human", "label", "noise_text",
+    "trials_frame", "accuracy_text", "best_text", "confirmed_text", "fidelity_text", "frame_label", "human", "label",
+    "noise_text",
     "pick_text", "progress_text", "protocol_text", "statuses_text", "tie_note", "tie_text", "trial_text",
 ]

@@ -182,6 +182,8 @@ def _trial_row(trial: FrozenTrial, scored: bool, scalarised: Sequence[tuple[int,
 
 # Per-target columns besides the figures (record.TARGET_FIGURES): whether it ran, and why not.
 TARGET_AVAILABLE, TARGET_REASON = "latency_available", "latency_reason"
+# Predicted targets only: the flag and the prediction interval's ends.
+TARGET_PREDICTED, TARGET_LOW, TARGET_HIGH = "latency_predicted", "latency_low_ms", "latency_high_ms"
 INT8_REASON = "int8_reason"
 
 
@@ -208,6 +210,11 @@ def _target_columns(attrs: TrialRecord) -> dict[str, Any]:
                 row[record.target_column(column, name)] = np.nan if number is None else number
         row[record.target_column(TARGET_AVAILABLE, name)] = available
         row[record.target_column(TARGET_REASON, name)] = entry.get("reason")
+        if entry.get("predicted"):  # a prediction for an imported device, with its 90% interval
+            row[record.target_column(TARGET_PREDICTED, name)] = True
+            for column, key in ((TARGET_LOW, "low_ms"), (TARGET_HIGH, "high_ms")):
+                number = finite_number(entry.get(key)) if available else None
+                row[record.target_column(column, name)] = np.nan if number is None else number
     return row
 
 
@@ -275,7 +282,10 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
         frame[ACCURACY_SE] = _proxy_se(frame, stored.noise_sd)
         _add_confirmations(frame, stored.confirmations)
     frame.attrs["study"] = study.study_name
-    frame.attrs["latency_targets"] = list(StudyRecord.of(study).latency_targets)
+    targets = StudyRecord.of(study).latency_targets
+    frame.attrs["latency_targets"] = list(targets)
+    frame.attrs["predicted_targets"] = {name: settings.get("predictor") for name, settings in targets.items()
+                                        if settings.get("engine") == "predictor"}
     return frame
 
 

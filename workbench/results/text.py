@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,28 @@ def label(column: str) -> str:
     if target is not None and base in LABELS:
         return f"{LABELS[base]} on {target}"
     return LABELS.get(column, column)
+
+
+def frame_label(frame: Any) -> Callable[[str], str]:
+    """`label`, except that a predicted target's figures say so: `latency p50 (ms) on pi
+    (predicted for pi5, not measured)` (the frame's `predicted_targets`).
+
+    Example:
+        >>> import pandas as pd
+        >>> frame = pd.DataFrame()
+        >>> frame.attrs["predicted_targets"] = {"pi": "pi5"}
+        >>> frame_label(frame)("latency_p50_ms:pi")
+        'latency p50 (ms) on pi (predicted for pi5, not measured)'
+    """
+    predicted = dict(getattr(frame, "attrs", {}).get("predicted_targets") or {})
+
+    def name(column: str) -> str:
+        target = record.split_target(column)[1]
+        if target in predicted:
+            return f"{label(column)} (predicted for {predicted[target]}, not measured)"
+        return label(column)
+
+    return name
 
 
 def human(value: Any, column: str = "") -> str:

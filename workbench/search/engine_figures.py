@@ -26,6 +26,7 @@ from workbench.data.calibration import calibration_images
 from workbench.profiling.engine_latency import Graphs, measure_targets
 from workbench.profiling.latency import LatencyResult
 from workbench.profiling.targets import LatencyTarget
+from workbench.search.predicted import predicted_result
 from workbench.search.space import SearchSpace
 from workbench.training import int8 as int8_scoring
 
@@ -42,13 +43,15 @@ def timed_early(space: SearchSpace, targets: Sequence[LatencyTarget]) -> list[La
     """The targets timed before training (see the module docstring)."""
     needed = named_targets(space)
     untrained = space.accuracy.source == "zero_cost" or space.fidelity is not None or space.prescreen is not None
-    return [t for t in targets if not t.is_int8 or untrained or t.name in needed]
+    return [t for t in targets if not t.is_int8 or t.is_predicted or untrained or t.name in needed]
 
 
 def target_entry(result: LatencyResult, seconds: float) -> dict[str, Any]:
     """One target's entry in the record's `latency_targets`."""
     entry = {key: value for key, value in result.to_dict().items() if key not in ("mean_ms", "std_ms", "samples")}
     entry["seconds"] = seconds
+    if result.protocol.get("predicted"):
+        entry.update(predicted=True, low_ms=result.protocol.get("low_ms"), high_ms=result.protocol.get("high_ms"))
     return entry
 
 
@@ -70,14 +73,18 @@ def record_targets(rec: dict[str, Any], results: dict[str, LatencyResult], secon
 
 
 def measure(model: nn.Module, arch: ArchConfig, targets: Sequence[LatencyTarget], graphs: Graphs,
-            known: dict[str, LatencyResult] | None = None) -> tuple[dict[str, LatencyResult], dict[str, float]]:
-    """Time each target in turn; returns the results and each one's seconds (graph export and
-    quantization included in the first target that needed them)."""
+            known: dict[str, LatencyResult] | None = None,
+            predictors: dict[str, Any] | None = None) -> tuple[dict[str, LatencyResult], dict[str, float]]:
+    """Time (or, for a predicted target, predict) each target in turn; returns the results and
+    each one's seconds (graph export and quantization included in the first target that needed them)."""
     results: dict[str, LatencyResult] = {}
     seconds: dict[str, float] = {}
     for target in targets:
         started = time.perf_counter()
-        results.update(measure_targets(model, arch, [target], known=known, graphs=graphs))
+        if target.is_predicted:
+            results[target.name] = predicted_result(arch, target, (predictors or {})[target.name])
+        else:
+            results.update(measure_targets(model, arch, [target], known=known, graphs=graphs))
         seconds[target.name] = time.perf_counter() - started
     return results, seconds
 

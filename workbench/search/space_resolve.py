@@ -45,11 +45,12 @@ class ResolvedSpace:
     protocol: LatencyProtocol | None
     seed: int
     targets: tuple[LatencyTarget, ...] = ()
+    predictors: dict[str, Any] = dataclasses.field(default_factory=dict)  # predicted targets' (predictor, entry)
 
     @property
     def int8_target(self) -> LatencyTarget | None:
         """The first int8 target (its calibration is the one int8 accuracy is scored with)."""
-        return next((t for t in self.targets if t.is_int8), None)
+        return next((t for t in self.targets if t.is_int8 and not t.is_predicted), None)
 
     @property
     def accuracy_source(self) -> str:
@@ -79,7 +80,8 @@ def resolve_space(space: SearchSpace, *, device: str | None = None, seed: int | 
     targets = latency_targets(space, device)
     protocol = targets[0].protocol if targets and targets[0].is_torch else None
     return ResolvedSpace(space=space, base=base_arch(space), recipe=proxy_recipe(space), protocol=protocol,
-                         seed=space.seed if seed is None else int(seed), targets=tuple(targets))
+                         seed=space.seed if seed is None else int(seed), targets=tuple(targets),
+                         predictors=_predictors(space, targets))
 
 
 def base_arch(space: SearchSpace) -> ArchConfig:
@@ -137,11 +139,20 @@ def latency_targets(space: SearchSpace, device: str | None = None) -> list[Laten
         targets = parse_targets(space.latency, device)
     except WorkbenchError as error:
         raise WorkbenchError(f"{space.source}: {error}") from None
-    if any(not target.is_torch for target in targets):
+    if any(target.engine == "onnxruntime" for target in targets):
         from workbench.engines import require_onnxruntime
 
         require_onnxruntime()
     return targets
+
+
+def _predictors(space: SearchSpace, targets: list[LatencyTarget]) -> dict[str, Any]:
+    from workbench.search.predicted import load_predictors
+
+    try:
+        return load_predictors(targets)
+    except WorkbenchError as error:
+        raise WorkbenchError(f"{space.source}: {error}") from None
 
 
 def latency_protocol(space: SearchSpace, device: str | None = None) -> LatencyProtocol | None:

@@ -210,7 +210,8 @@ def _build_and_profile(arch: ArchConfig, ctx: TrialContext, rec: dict[str, Any])
         early = engine_figures.timed_early(ctx.space, targets)
         int8 = ctx.resolved.int8_target
         calibration = engine_figures.calibration_for(ctx, int8) if int8 is not None and int8 in early else None
-        results, seconds = engine_figures.measure(model, arch, early, Graphs(model, arch, calibration), known)
+        results, seconds = engine_figures.measure(model, arch, early, Graphs(model, arch, calibration), known,
+                                                  ctx.resolved.predictors)
         seconds[first.name] = seconds.get(first.name, 0.0) + (profile.latency_seconds or 0.0)
         engine_figures.record_targets(rec, results, seconds, first.name)
     return model, profile

@@ -1,0 +1,64 @@
+"""Predicted latency targets (`{predictor: pi5}`): a device the search never runs on, its latency
+predicted from the measurements imported with `workbench device import`.
+
+The predictors are loaded once per run from the devices folder (`workbench.devices.folder`). A
+trial records the prediction with its 90% prediction interval (from the cross-validated
+residuals) and `predicted: true`; every reader shows it as predicted, never as measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from workbench.config.arch import ArchConfig
+from workbench.errors import WorkbenchError
+from workbench.profiling.latency import LatencyResult
+from workbench.profiling.targets import LatencyTarget
+
+
+def load_predictors(targets: Sequence[LatencyTarget], devices: str | Path | None = None) -> dict[str, Any]:
+    """{target name: (LatencyPredictor, its stored entry)} for every predicted target.
+
+    Raises:
+        WorkbenchError: an unknown device, or one without an offered predictor for the precision
+        (too few measurements, or not better than the MACs baseline), in one line.
+    """
+    predicted = [t for t in targets if t.is_predicted]
+    if not predicted:
+        return {}
+    from workbench.devices.folder import device_path, devices_folder, read_json
+    from workbench.devices.predictor import LatencyPredictor
+
+    folder = devices_folder(devices)
+    loaded: dict[str, Any] = {}
+    for target in predicted:
+        path = device_path(folder, str(target.predictor))
+        if not path.is_file():
+            raise WorkbenchError(f"latency.targets.{target.name}.predictor: no device '{target.predictor}' in "
+                                 f"{folder} (import one with `workbench device import results.json --name "
+                                 f"{target.predictor}`; `workbench device list` shows what is there)")
+        entry = (read_json(path, "device file").get("predictors") or {}).get(target.precision)
+        if not entry or not entry.get("offered"):
+            why = entry.get("summary") if entry else f"no {target.precision} predictor was fitted"
+            raise WorkbenchError(f"latency.targets.{target.name}: device '{target.predictor}' offers no "
+                                 f"{target.precision} predictor ({why})")
+        loaded[target.name] = (LatencyPredictor.from_dict(entry["predictor"]), entry)
+    return loaded
+
+
+def predicted_result(arch: ArchConfig, target: LatencyTarget, loaded: tuple[Any, dict[str, Any]]) -> LatencyResult:
+    """The predicted latency of `arch` on `target`'s device, as a result marked predicted: p50 is
+    the prediction, p90 the interval's upper end; the protocol holds the interval and the
+    predictor's cross-validated error."""
+    predictor, entry = loaded
+    protocol = {"target": target.name, "engine": "predictor", "predicted": True, "device": target.predictor,
+                "precision": target.precision, "cv_summary": entry.get("summary"),
+                "measurements": entry.get("measurements")}
+    try:
+        ms, low, high = predictor.predict(arch)
+    except Exception as error:  # noqa: BLE001 - a kernel the predictor never saw is this target's reason
+        return LatencyResult.unavailable(protocol, f"cannot predict: {type(error).__name__}: {error}"[:300])
+    protocol.update(low_ms=float(low), high_ms=float(high), interval=0.90)
+    return LatencyResult(p50_ms=float(ms), p90_ms=float(high), mean_ms=float(ms), std_ms=float("nan"), cv=float("nan"),
+                         samples=0, noisy=False, protocol=protocol)
