@@ -36,6 +36,7 @@ COMMAND_MODULES = (
     "train_cmd",
     "weights_cmd",
     "predict_cmd",
+    "device_cmd",
 )
 
 
