@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "weights_cmd",
     "predict_cmd",
     "storage_cmd",
+    "device_cmd",
 )
 
 
