@@ -1,6 +1,10 @@
 """Named reference architectures, each an `ArchConfig`.
 
 * `ghostnet_050/100/130` — the paper's ImageNet GhostNets (Table 7), 224x224, 1000 classes.
+* `ghostnetv2_100/130/160` — GhostNetV2 (NeurIPS 2022): V1's table with DFC attention on the
+  expanding Ghost module of every block after the first two (timm's `layer_idx > 1`).
+* `repghostnet_050` ... `repghostnet_200` — RepGhostNet (2022): RepGhost modules (`merge: rep`) on
+  its own table (half V1's expansion widths; the head's last conv keeps 960 x width).
 * `ghostnet_cifar_050/100` — the same blocks for 32x32 inputs: stride-1 stem and no stride in
   the first downsampling block (output stride 8 instead of 32), 10 classes.
 * `vgg16_cifar`, `resnet56_cifar` and `ghost_vgg16_cifar`, `ghost_resnet56_cifar` — the
@@ -28,27 +32,69 @@ GHOSTNET_STAGES: tuple[tuple[tuple[int, int, int, float, int], ...], ...] = (
     ((5, 960, 160, 0.0, 1), (5, 960, 160, 0.25, 1), (5, 960, 160, 0.0, 1), (5, 960, 160, 0.25, 1)),
 )
 
+# RepGhostNet's table (same layout): the primary conv makes every map, so mid widths are halved.
+REPGHOST_STAGES: tuple[tuple[tuple[int, int, int, float, int], ...], ...] = (
+    ((3, 8, 16, 0.0, 1),),
+    ((3, 24, 24, 0.0, 2),),
+    ((3, 36, 24, 0.0, 1),),
+    ((5, 36, 40, 0.25, 2),),
+    ((5, 60, 40, 0.25, 1),),
+    ((3, 120, 80, 0.0, 2),),
+    ((3, 100, 80, 0.0, 1), (3, 120, 80, 0.0, 1), (3, 120, 80, 0.0, 1), (3, 240, 112, 0.25, 1), (3, 336, 112, 0.25, 1)),
+    ((5, 336, 160, 0.25, 2),),
+    ((5, 480, 160, 0.0, 1), (5, 480, 160, 0.25, 1), (5, 480, 160, 0.0, 1), (5, 480, 160, 0.25, 1)),
+)
+
+# GhostNetV2 puts DFC attention on every block from this stage on (the first two blocks have none).
+_V2_FIRST_DFC_STAGE = 2
+
 # Stage whose stride-2 is dropped for 32x32 inputs (together with the stem's).
 _CIFAR_UNSTRIDED_STAGE = 1
 
 
-def _stages(cifar: bool) -> list[dict[str, Any]]:
+def _stages(cifar: bool, table: tuple = GHOSTNET_STAGES, first_dfc_stage: int | None = None) -> list[dict[str, Any]]:
     stages = []
-    for index, stage in enumerate(GHOSTNET_STAGES):
+    for index, stage in enumerate(table):
         blocks = []
         for kernel, mid, out, se, stride in stage:
             if cifar and index == _CIFAR_UNSTRIDED_STAGE:
                 stride = 1
-            blocks.append({"kernel": kernel, "mid": mid, "out": out, "se": se, "stride": stride})
+            dfc = first_dfc_stage is not None and index >= first_dfc_stage
+            blocks.append({"kernel": kernel, "mid": mid, "out": out, "se": se, "stride": stride, "dfc": dfc})
         stages.append({"blocks": blocks})
     return stages
 
 
 def ghostnet_imagenet(width: float, name: str) -> ArchConfig:
     """The paper's ImageNet GhostNet at a width multiplier."""
+    return _imagenet(name, width, _stages(cifar=False))
+
+
+def ghostnetv2_imagenet(width: float, name: str) -> ArchConfig:
+    """GhostNetV2 (ImageNet, 224 px) at a width multiplier: timm's `ghostnetv2_*`.
+
+    Example:
+        >>> sum(block.dfc for stage in ghostnetv2_imagenet(1.0, "v2").stages for block in stage.blocks)
+        14
+    """
+    return _imagenet(name, width, _stages(cifar=False, first_dfc_stage=_V2_FIRST_DFC_STAGE))
+
+
+def repghostnet_imagenet(width: float, name: str) -> ArchConfig:
+    """RepGhostNet (ImageNet, 224 px) at a width multiplier: timm's `repghostnet_*`.
+
+    Example:
+        >>> repghostnet_imagenet(0.5, "r").ghost.merge
+        'rep'
+    """
+    return _imagenet(name, width, _stages(cifar=False, table=REPGHOST_STAGES), merge="rep")
+
+
+def _imagenet(name: str, width: float, stages: list[dict[str, Any]], merge: str = "concat") -> ArchConfig:
     return ArchConfig.model_validate(
         {"name": name, "family": "ghostnet", "input_size": 224, "in_channels": 3, "num_classes": 1000,
-         "width": width, "stem": {"channels": 16, "kernel": 3, "stride": 2}, "stages": _stages(cifar=False)}
+         "width": width, "ghost": {"merge": merge}, "stem": {"channels": 16, "kernel": 3, "stride": 2},
+         "stages": stages}
     )
 
 
@@ -67,10 +113,18 @@ def _plain(family: str, name: str, ghosted: bool) -> ArchConfig:
     )
 
 
+# timm's RepGhostNet widths, by the tag of its name.
+REPGHOST_WIDTHS = {"050": 0.5, "058": 0.58, "080": 0.8, "100": 1.0, "111": 1.11, "130": 1.3, "150": 1.5, "200": 2.0}
+
 PRESETS: dict[str, Callable[[], ArchConfig]] = {
     "ghostnet_050": lambda: ghostnet_imagenet(0.5, "ghostnet_050"),
     "ghostnet_100": lambda: ghostnet_imagenet(1.0, "ghostnet_100"),
     "ghostnet_130": lambda: ghostnet_imagenet(1.3, "ghostnet_130"),
+    "ghostnetv2_100": lambda: ghostnetv2_imagenet(1.0, "ghostnetv2_100"),
+    "ghostnetv2_130": lambda: ghostnetv2_imagenet(1.3, "ghostnetv2_130"),
+    "ghostnetv2_160": lambda: ghostnetv2_imagenet(1.6, "ghostnetv2_160"),
+    **{f"repghostnet_{tag}": (lambda w=width, t=tag: repghostnet_imagenet(w, f"repghostnet_{t}"))
+       for tag, width in REPGHOST_WIDTHS.items()},
     "ghostnet_cifar_050": lambda: ghostnet_cifar(0.5, "ghostnet_cifar_050"),
     "ghostnet_cifar_100": lambda: ghostnet_cifar(1.0, "ghostnet_cifar_100"),
     "vgg16_cifar": lambda: _plain("vgg16_cifar", "vgg16_cifar", False),
@@ -85,12 +139,13 @@ OVERRIDE_FIELDS: dict[str, tuple[str, ...]] = {
     "dw_size": ("ghost", "dw_size"),
     "primary_kernel": ("ghost", "primary_kernel"),
     "cheap_op": ("ghost", "cheap_op"),
+    "merge": ("ghost", "merge"),
     "width": ("width",),
     "input_size": ("input_size",),
     "num_classes": ("num_classes",),
     "in_channels": ("in_channels",),
 }
-_GHOST_ONLY = {"ratio", "dw_size", "primary_kernel", "cheap_op"}
+_GHOST_ONLY = {"ratio", "dw_size", "primary_kernel", "cheap_op", "merge"}
 
 
 def preset_names() -> list[str]:
