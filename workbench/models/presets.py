@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from workbench.config.arch import ArchConfig
@@ -131,6 +132,45 @@ PRESETS: dict[str, Callable[[], ArchConfig]] = {
     "ghost_vgg16_cifar": lambda: _plain("vgg16_cifar", "ghost_vgg16_cifar", True),
     "resnet56_cifar": lambda: _plain("resnet56_cifar", "resnet56_cifar", False),
     "ghost_resnet56_cifar": lambda: _plain("resnet56_cifar", "ghost_resnet56_cifar", True),
+}
+
+
+
+@dataclass(frozen=True)
+class Published:
+    """A preset's published cost: `params` within `params_tol` (absolute), `macs` within
+    `macs_rel` (relative), and where the figures come from."""
+
+    params: float
+    macs: float
+    params_tol: float
+    macs_rel: float
+    source: str
+
+
+# Published figures, beside the registry; one test runs over this table. MACs are the conv and
+# linear multiply-accumulates at 224 px that fvcore counts (`count_model(...).macs`), the papers'
+# "FLOPs"; DFC's pooling, sigmoid, upsampling and gating product are in `flops_fvcore` only.
+# RepGhost's deploy fusion removes a BatchNorm branch, not a conv, so its trained and deployed
+# forms have the same MACs. Params are also exactly timm 1.0.31's count (tests/data).
+_V1 = "GhostNet paper Table 7 (params to 10k, MACs 1%)"
+_V2 = "GhostNetV2 paper (params given to 0.1M, rounded down: within 0.1M; MACs 1%)"
+_REP = "RepGhost paper / its checkpoint names (params to 0.1M: within 0.05M; MACs 1%)"
+PUBLISHED: dict[str, Published] = {
+    "ghostnet_050": Published(2.59e6, 42e6, 5e3, 0.01, _V1),
+    "ghostnet_100": Published(5.18e6, 141e6, 5e3, 0.01, _V1),
+    "ghostnet_130": Published(7.36e6, 226e6, 5e3, 0.01, _V1),
+    "ghostnetv2_100": Published(6.1e6, 167e6, 0.1e6, 0.01, _V2),
+    "ghostnetv2_130": Published(8.9e6, 269e6, 0.1e6, 0.01, _V2),
+    "ghostnetv2_160": Published(12.3e6, 399e6, 0.1e6, 0.01, _V2),
+    "repghostnet_050": Published(2.3e6, 43e6, 0.05e6, 0.01, _REP),
+    "repghostnet_058": Published(2.5e6, 60e6, 0.05e6, 0.01, _REP),
+    "repghostnet_080": Published(3.3e6, 96e6, 0.05e6, 0.01, _REP),
+    "repghostnet_100": Published(4.1e6, 142e6, 0.05e6, 0.01, _REP),
+    "repghostnet_111": Published(4.5e6, 170e6, 0.05e6, 0.01, _REP),
+    "repghostnet_130": Published(5.5e6, 231e6, 0.05e6, 0.01, _REP),
+    "repghostnet_150": Published(6.6e6, 301e6, 0.05e6, 0.01, _REP),
+    "repghostnet_200": Published(9.8e6, 516e6, 0.05e6, 0.01, _REP),
 }
 
 # Knobs every preset takes as overrides, with the ArchConfig field each one sets.
