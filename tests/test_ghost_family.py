@@ -218,3 +218,59 @@ def test_a_v1_checkpoint_for_a_v2_preset_is_refused_naming_the_missing_key(tmp_p
         assert main(["weights", "import", "--from", "timm", str(source), "--preset", preset,
                      "--out", str(tmp_path / "w.pt")]) == 2
         assert f"no key '{key}'" in _one_line_error(capsys)
+
+
+# --- the family knobs -------------------------------------------------------------------------------
+
+def _space_file(tmp_path: pathlib.Path, base: str, knobs: dict) -> pathlib.Path:
+    import yaml
+
+    data = {"name": "family", "base": base, "dataset": "digits", "input_size": 16, "knobs": knobs,
+            "objectives": ["accuracy", "macs"], "recipe": {"epochs": 0.2, "batch_size": 64}, "latency": None}
+    path = tmp_path / "family.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_family_space_samples_every_variant_and_they_build() -> None:
+    from workbench.search import load_space
+    from workbench.search.arch_sampling import arch_from_params
+    from workbench.search.space_check import cheapest_corners
+    from workbench.search.space_resolve import base_arch
+
+    space = load_space("ghost_family_digits")
+    base = base_arch(space)
+    corners = cheapest_corners(space, base)
+    assert {(c["ghost"], c["attention_s3"]) for c in corners} == {(g, a) for g in ("concat", "rep")
+                                                                   for a in ("none", "se", "dfc")}
+    params = {"ghost": "rep", "ratio": 2, "width": 0.3, "attention_s3": "dfc", "attention_s4": "se",
+              "attention_s6": "none", "attention_s8": "dfc"}
+    arch = arch_from_params(space, params, base, num_classes=10, in_channels=1)
+    assert arch.ghost.merge == "rep"
+    assert [b.dfc for b in arch.stages[3].blocks] == [True] and arch.stages[3].blocks[0].se == 0.25  # base SE kept
+    assert arch.stages[4].blocks[0].se == 0.25 and not arch.stages[4].blocks[0].dfc
+    assert all(b.se == 0.0 and not b.dfc for b in arch.stages[6].blocks)
+    model = build_model(arch)
+    assert any(isinstance(m, RepGhostModule) and m.dfc is not None for m in model.modules())
+    concat = build_model(arch_from_params(space, dict(params, ghost="concat"), base, num_classes=10, in_channels=1))
+    assert not any(isinstance(m, RepGhostModule) for m in concat.modules())
+
+
+@pytest.mark.parametrize("base, knobs, fragment", [
+    ("ghost_vgg16_cifar", {"attention": {"choices": ["none", "dfc"]}},
+     "knobs.attention: SE and DFC attention attach to GhostNet bottlenecks; the base 'ghost_vgg16_cifar' is "
+     "family vgg16_cifar"),
+    ("vgg16_cifar", {"attention": {"choices": ["dfc"]}}, "knobs.attention: SE and DFC attention attach"),
+    ("resnet56_cifar", {"ghost": {"choices": ["rep"]}}, "knobs.ghost: RepGhost modules attach to GhostNet"),
+    ("ghostnet_cifar_050", {"attention": {"choices": ["none", "cbam"]}},
+     "knobs.attention.choices: attention takes choices from none, se, dfc"),
+    ("ghostnet_cifar_050", {"ghost": {"choices": ["concat", "add"]}},
+     "knobs.ghost.choices: ghost takes choices from concat, rep"),
+])
+def test_family_knobs_refuse_what_the_base_cannot_take(tmp_path, capsys, base, knobs, fragment) -> None:
+    path = _space_file(tmp_path, base, knobs)
+    assert main(["search", "--space", str(path), "--trials", "1", "--storage", str(tmp_path / "s.db"),
+                 "--no-progress"]) == 2
+    err = _one_line_error(capsys)
+    assert fragment in err and str(path) in err, err
+    assert not (tmp_path / "s.db").exists()
