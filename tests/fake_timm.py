@@ -1,5 +1,6 @@
 """Deterministic stand-ins for timm GhostNet checkpoints, shared by the tests and by
-`tools/make_timm_ghostnet_reference.py` (which ran real timm on the same tensors).
+`tools/make_timm_ghostnet_reference.py` and `tools/make_timm_ghost_family_reference.py` (which ran
+real timm on the same tensors).
 
 Every value is a closed-form function of the tensor's position and of its key, computed in
 float64, so the checked-in timm logits can be reproduced without timm and without relying on
@@ -17,11 +18,31 @@ import torch
 REFERENCE = Path(__file__).parent / "data" / "timm_ghostnet_reference.json"
 VARIANTS = ("ghostnet_050", "ghostnet_100", "ghostnet_130")
 INPUT_SHAPE = (2, 3, 224, 224)
+# GhostNetV2 and RepGhostNet: one key list per family, shapes per variant, logits on a small input.
+FAMILY_REFERENCE = Path(__file__).parent / "data" / "timm_ghost_family_reference.json"
+FAMILY_VARIANTS = {
+    "ghostnetv2": ("ghostnetv2_100", "ghostnetv2_130", "ghostnetv2_160"),
+    "repghostnet": tuple(f"repghostnet_{tag}" for tag in ("050", "058", "080", "100", "111", "130", "150", "200")),
+}
+FAMILY_INPUT_SHAPE = (2, 3, 64, 64)
+# How many leading logits of each image the family reference keeps.
+FAMILY_LOGITS = 16
 
 
 def reference() -> dict:
     """The checked-in record: per variant, timm's keys and shapes in order and its logits."""
     return json.loads(REFERENCE.read_text())
+
+
+def family_reference() -> dict:
+    """The checked-in GhostNetV2/RepGhostNet record (see `family_entries`)."""
+    return json.loads(FAMILY_REFERENCE.read_text())
+
+
+def family_entries(record: dict, variant: str) -> list[list]:
+    """`[[key, shape], ...]` of one variant of the family record, in timm's order."""
+    family = next(name for name, variants in FAMILY_VARIANTS.items() if variant in variants)
+    return [[key, shape] for key, shape in zip(record["keys"][family], record["variants"][variant]["shapes"])]
 
 
 def fake_tensor(name: str, shape: list[int], index: int) -> torch.Tensor:
@@ -49,7 +70,7 @@ def fake_state(entries: list[list]) -> dict[str, torch.Tensor]:
     return {name: fake_tensor(name, shape, index) for index, (name, shape) in enumerate(entries)}
 
 
-def fake_input() -> torch.Tensor:
-    """The fixed batch the reference logits were computed on."""
-    count = math.prod(INPUT_SHAPE)
-    return torch.sin(torch.arange(count, dtype=torch.float64) * 0.01).to(torch.float32).reshape(INPUT_SHAPE)
+def fake_input(shape: tuple[int, ...] = INPUT_SHAPE) -> torch.Tensor:
+    """The fixed batch the reference logits were computed on (`FAMILY_INPUT_SHAPE` for the families)."""
+    count = math.prod(shape)
+    return torch.sin(torch.arange(count, dtype=torch.float64) * 0.01).to(torch.float32).reshape(shape)

@@ -13,7 +13,7 @@ from workbench.search.space import SearchSpace
 from workbench.search.space_check import cheapest_corners
 from workbench.search.space_resolve import base_arch
 
-SHIPPED = ("digits", "ghostnet_cifar", "ghostnet_mobile", "ghost_vgg16_cifar")
+SHIPPED = ("digits", "ghostnet_cifar", "ghostnet_mobile", "ghost_vgg16_cifar", "ghost_family_digits")
 
 TINY = {
     "name": "tiny",

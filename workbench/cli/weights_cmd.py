@@ -9,20 +9,24 @@ HELP = "import pretrained timm weights; refresh an older model file's preprocess
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from workbench.weights.timm import TIMM_PRESETS
+
     parser = subparsers.add_parser(
         NAME, help=HELP,
         description="Model files that `train --init`, `predict` and `workbench.load_model` read.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=type(parser))
     imported = actions.add_parser(
-        "import", help="turn a timm GhostNet checkpoint (.pth/.bin/.safetensors) into a workbench model file",
-        description="Rename every tensor of a timm ghostnet_050/100/130 checkpoint to the workbench preset's "
+        "import", help="turn a timm GhostNet, GhostNetV2 or RepGhostNet checkpoint (.pth/.bin/.safetensors) into a "
+                       "workbench model file",
+        description="Rename every tensor of a timm ghostnet_050/100/130, ghostnetv2_100/130/160 or "
+                    "repghostnet_050..200 checkpoint to the workbench preset's "
                     "names, refuse any key it cannot place or any shape that differs, and write a model file "
                     "carrying timm's ImageNet preprocessing (mean/std, bicubic resize, crop 0.875, 224 px).",
     )
     imported.add_argument("file", help="the checkpoint: a state dict (.pth/.bin/.pt) or .safetensors")
     imported.add_argument("--from", dest="source", required=True, choices=("timm",), help="who wrote it")
-    imported.add_argument("--preset", required=True, help="ghostnet_050, ghostnet_100 or ghostnet_130")
+    imported.add_argument("--preset", required=True, help="the timm name: " + ", ".join(TIMM_PRESETS))
     imported.add_argument("--out", required=True, help="the model file to write (e.g. ghostnet_100_in1k.pt)")
     imported.set_defaults(handler=run_import)
     refresh = actions.add_parser(

@@ -6,7 +6,8 @@ CIFAR reference networks (VGG-16, ResNet-56) are described by their family name,
 multiplier and whether their convolutions are ghosted.
 
 Ghost settings (`ratio` s, cheap-operation kernel `dw_size` d, `primary_kernel`,
-`cheap_op`) are global defaults that a stage or a block may override; `resolved_ghost`
+`cheap_op`, `merge`: concatenated ghosts as in GhostNet or RepGhost's re-parameterised sum)
+are global defaults that a stage or a block may override; `resolved_ghost`
 gives the effective settings of one block.
 """
 
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Family = Literal["ghostnet", "vgg16_cifar", "resnet56_cifar"]
 CheapOp = Literal["dw", "pw"]
+Merge = Literal["concat", "rep"]
 
 
 def _check_odd_kernel(value: Optional[int]) -> Optional[int]:
@@ -38,13 +40,17 @@ class GhostSettings(_Strict):
     `ratio` is the paper's s (output maps per intrinsic map; 1 means a plain conv),
     `dw_size` the paper's d (kernel of the cheap operation), `primary_kernel` the kernel of
     the primary convolution, `cheap_op` the cheap operation: `dw` (the paper's depthwise
-    d x d conv) or `pw` (a 1x1 conv, friendlier to GPUs).
+    d x d conv) or `pw` (a 1x1 conv, friendlier to GPUs). `merge` is how the ghost maps join the
+    intrinsic ones: `concat` (GhostNet) or `rep` (RepGhost: the cheap op and an identity-BN branch
+    are added and fused into one conv at deploy time; `ratio` does not apply, the primary conv
+    makes every output map).
     """
 
     ratio: int = Field(2, ge=1, le=16)
     dw_size: int = 3
     primary_kernel: int = 1
     cheap_op: CheapOp = "dw"
+    merge: Merge = "concat"
 
     _odd = field_validator("dw_size", "primary_kernel")(_check_odd_kernel)
 
@@ -56,6 +62,7 @@ class GhostOverrides(_Strict):
     dw_size: Optional[int] = None
     primary_kernel: Optional[int] = None
     cheap_op: Optional[CheapOp] = None
+    merge: Optional[Merge] = None
 
     _odd = field_validator("dw_size", "primary_kernel")(_check_odd_kernel)
 
@@ -66,13 +73,15 @@ class GhostOverrides(_Strict):
 
 class BlockConfig(_Strict):
     """One Ghost bottleneck: depthwise `kernel`, expansion channels `mid`, output channels
-    `out` (both before width multipliers), squeeze-excite ratio `se` (0 = none), `stride`."""
+    `out` (both before width multipliers), squeeze-excite ratio `se` (0 = none), `stride`,
+    and `dfc`: DFC attention (GhostNetV2) on the expanding Ghost module."""
 
     kernel: int = 3
     mid: int = Field(gt=0)
     out: int = Field(gt=0)
     se: float = Field(0.0, ge=0.0, le=1.0)
     stride: Literal[1, 2] = 1
+    dfc: bool = False
     ghost: Optional[GhostOverrides] = None
 
     _odd = field_validator("kernel")(_check_odd_kernel)

@@ -1,4 +1,5 @@
-"""The Ghost building blocks (Han et al., CVPR 2020), in plain PyTorch.
+"""The Ghost building blocks (Han et al., CVPR 2020), in plain PyTorch; GhostNetV2's DFC
+attention (`dfc.py`) and the RepGhost module (`repghost.py`) plug into the same bottleneck.
 
 Every convolution that is followed by a BatchNorm sits with it inside an `nn.Sequential`,
 so the deploy transform can fold the pair without knowing the module types.
@@ -12,26 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workbench.models.dfc import DFCAttention
+from workbench.models.layers import conv_bn, make_divisible
+from workbench.models.repghost import RepGhostModule
 
-def make_divisible(value: float, divisor: int = 4, min_value: int | None = None) -> int:
-    """Round a channel count to a multiple of `divisor`, never more than 10% below `value`
-    (the rounding of the reference GhostNet and MobileNet code)."""
-    min_value = min_value or divisor
-    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
-
-
-def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
-    """Conv (no bias, 'same' padding) + BatchNorm, optionally followed by ReLU."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_ch),
-    ]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+__all__ = ["DFCAttention", "GhostBottleneck", "GhostModule", "RepGhostModule", "SqueezeExcite", "conv_bn",
+           "make_divisible"]
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +55,7 @@ class GhostModule(nn.Module):
 
     `cheap_op="dw"` is the paper's depthwise d x d conv; `"pw"` is a dense 1x1 conv, which
     does more arithmetic but runs better on GPUs. With `ratio == 1` the module is a plain
-    conv-BN(-ReLU).
+    conv-BN(-ReLU). With `dfc` the output is gated by DFC attention (GhostNetV2's module).
     """
 
     def __init__(
@@ -81,6 +68,7 @@ class GhostModule(nn.Module):
         stride: int = 1,
         relu: bool = True,
         cheap_op: str = "dw",
+        dfc: bool = False,
     ) -> None:
         super().__init__()
         self.out_ch = out_ch
@@ -95,18 +83,23 @@ class GhostModule(nn.Module):
             self.cheap_operation = conv_bn(init_ch, ghost_ch, 1, relu=relu)
         else:
             raise ValueError(f"unknown cheap_op {cheap_op!r} (allowed: 'dw', 'pw')")
+        self.dfc = DFCAttention(in_ch, out_ch, kernel, stride) if dfc else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        intrinsic = self.primary_conv(x)
-        if self.cheap_operation is None:
-            return intrinsic
-        ghosts = self.cheap_operation(intrinsic)
-        return torch.cat([intrinsic, ghosts], dim=1)[:, : self.out_ch]
+        out = self.primary_conv(x)
+        if self.cheap_operation is not None:
+            out = torch.cat([out, self.cheap_operation(out)], dim=1)[:, : self.out_ch]
+        return out if self.dfc is None else self.dfc(x, out)
 
 
 class GhostBottleneck(nn.Module):
     """Ghost module expand, [stride-2 depthwise conv], [SE], Ghost module project (no
-    activation), plus an identity or depthwise+pointwise shortcut."""
+    activation), plus an identity or depthwise+pointwise shortcut.
+
+    `merge="concat"` builds `GhostModule`s (GhostNet, GhostNetV2), `"rep"` builds
+    `RepGhostModule`s (RepGhostNet; `ratio` does not apply). `dfc` puts DFC attention on the
+    expanding module, as GhostNetV2 does.
+    """
 
     def __init__(
         self,
@@ -120,13 +113,15 @@ class GhostBottleneck(nn.Module):
         dw_size: int = 3,
         primary_kernel: int = 1,
         cheap_op: str = "dw",
+        merge: str = "concat",
+        dfc: bool = False,
     ) -> None:
         super().__init__()
-        ghost = dict(kernel=primary_kernel, ratio=ratio, dw_size=dw_size, cheap_op=cheap_op)
-        self.ghost1 = GhostModule(in_ch, mid_ch, relu=True, **ghost)
+        ghost_cls, ghost = _ghost_module(merge, primary_kernel, ratio, dw_size, cheap_op)
+        self.ghost1 = ghost_cls(in_ch, mid_ch, relu=True, dfc=dfc, **ghost)
         self.conv_dw = conv_bn(mid_ch, mid_ch, dw_kernel, stride, groups=mid_ch, relu=False) if stride > 1 else None
         self.se = SqueezeExcite(mid_ch, se_ratio) if se_ratio > 0 else None
-        self.ghost2 = GhostModule(mid_ch, out_ch, relu=False, **ghost)
+        self.ghost2 = ghost_cls(mid_ch, out_ch, relu=False, **ghost)
         if in_ch == out_ch and stride == 1:
             self.shortcut: nn.Module = nn.Identity()
         else:
@@ -143,3 +138,12 @@ class GhostBottleneck(nn.Module):
             y = self.se(y)
         y = self.ghost2(y)
         return y + self.shortcut(x)
+
+
+def _ghost_module(merge: str, kernel: int, ratio: int, dw_size: int, cheap_op: str) -> tuple[type[nn.Module], dict]:
+    """The Ghost module class of a `merge` and its keyword arguments."""
+    if merge == "concat":
+        return GhostModule, dict(kernel=kernel, ratio=ratio, dw_size=dw_size, cheap_op=cheap_op)
+    if merge == "rep":
+        return RepGhostModule, dict(kernel=kernel, dw_size=dw_size, cheap_op=cheap_op)
+    raise ValueError(f"unknown merge {merge!r} (allowed: 'concat', 'rep')")

@@ -1,7 +1,9 @@
-"""The deploy transform: fold every BatchNorm into the convolution just before it.
+"""The deploy transform: fuse RepGhost branches, then fold every BatchNorm into the convolution
+just before it.
 
-Inference then runs one conv with a bias instead of conv + BN, which is what a deployed
-model costs. Only eval-mode statistics are used, so the folded model is for inference only.
+Inference then runs one conv with a bias instead of conv + BN (and one cheap conv instead of
+RepGhost's conv-BN + identity-BN sum), which is what a deployed model costs. Only eval-mode
+statistics are used, so the folded model is for inference only.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ import copy
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from workbench.models.repghost import RepGhostModule
+
 
 def fold_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """Return an eval-mode copy of `model` with each Conv2d→BatchNorm2d pair inside a
+    """Return an eval-mode copy of `model` with each `RepGhostModule` re-parameterised (cheap
+    conv-BN + identity BN -> one biased conv) and each Conv2d→BatchNorm2d pair inside a
     `nn.Sequential` fused into one biased Conv2d (the BN becomes `nn.Identity`).
 
     Example:
@@ -23,6 +28,9 @@ def fold_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
     """
     target = model if inplace else copy.deepcopy(model)
     target.eval()
+    for module in target.modules():
+        if isinstance(module, RepGhostModule):
+            module.reparameterize()
     _fold_children(target)
     return target
 

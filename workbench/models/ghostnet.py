@@ -45,7 +45,8 @@ def channels(arch: ArchConfig) -> Channels:
 
 
 class GhostNet(nn.Module):
-    """The GhostNet family; channel counts are `channels(arch)`."""
+    """The GhostNet family (V1, V2 with DFC blocks, RepGhostNet with `merge: rep`); channel counts
+    are `channels(arch)`."""
 
     def __init__(self, arch: ArchConfig) -> None:
         super().__init__()
@@ -60,7 +61,7 @@ class GhostNet(nn.Module):
                 blocks.append(
                     GhostBottleneck(
                         in_ch, mid_ch, out_ch, block.kernel, block.stride, block.se,
-                        ghost.ratio, ghost.dw_size, ghost.primary_kernel, ghost.cheap_op,
+                        ghost.ratio, ghost.dw_size, ghost.primary_kernel, ghost.cheap_op, ghost.merge, block.dfc,
                     )
                 )
             stages.append(nn.Sequential(*blocks))

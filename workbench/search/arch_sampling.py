@@ -66,7 +66,9 @@ def arch_from_params(space: SearchSpace, params: dict[str, Any], base: ArchConfi
     """Apply sampled knob values to the space's base architecture.
 
     Per-stage depth keeps the first blocks of a stage (the first carries the stride) or
-    repeats the stage's last block with stride 1 to grow it.
+    repeats the stage's last block with stride 1 to grow it. `attention: none` switches SE and
+    DFC off, `se` switches SE on (the base block's ratio, else 0.25), `dfc` puts DFC attention on
+    every block and keeps the base block's SE (GhostNetV2's layout); `ghost` sets `merge`.
     """
     data = base.model_dump()
     if num_classes is not None:
@@ -90,7 +92,9 @@ def _apply_global(data: dict[str, Any], knob: str, value: Any) -> None:
         data["ghost"][knob] = value
     elif knob == "width":
         data["width"] = round(float(value), 6)
-    elif knob in ("kernel", "se"):
+    elif knob == "ghost":
+        data["ghost"]["merge"] = value
+    elif knob in ("kernel", "se", "attention"):
         for stage in data["stages"]:
             _apply_stage(stage, knob, value)
     else:  # stage_width and depth are per-stage only (the space check refuses global)
@@ -108,6 +112,12 @@ def _apply_stage(stage: dict[str, Any], knob: str, value: Any) -> None:
     elif knob == "se":
         for block in stage["blocks"]:
             block["se"] = (block["se"] or DEFAULT_SE) if value else 0.0
+    elif knob == "attention":
+        for block in stage["blocks"]:
+            block["se"] = (block["se"] or DEFAULT_SE) if value == "se" else (block["se"] if value == "dfc" else 0.0)
+            block["dfc"] = value == "dfc"
+    elif knob == "ghost":
+        stage["ghost"] = {**(stage.get("ghost") or {}), "merge": value}
     elif knob == "depth":
         blocks = stage["blocks"]
         depth = int(value)

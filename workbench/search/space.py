@@ -41,7 +41,14 @@ KNOB_TABLE: dict[str, tuple[tuple[str, ...], bool, str]] = {
     "stage_width": (("per_stage",), True, "low"),
     "se": (("global", "per_stage"), True, "false"),
     "depth": (("per_stage",), True, "low"),
+    "attention": (("global", "per_stage"), True, "any"),
+    "ghost": (("global", "per_stage"), True, "any"),
 }
+# The choices of the two family knobs: `attention` none | se (squeeze-excite, GhostNet's) | dfc
+# (GhostNetV2's DFC attention on the expanding module, SE as the base block has it); `ghost`
+# concat (GhostNet's module) | rep (RepGhost's, fused into one conv at deploy time).
+ATTENTION_CHOICES = ("none", "se", "dfc")
+GHOST_CHOICES = ("concat", "rep")
 
 
 class _Strict(BaseModel):
@@ -122,6 +129,8 @@ class Knobs(_Strict):
     stage_width: Optional[KnobSpec] = None
     se: Optional[KnobSpec] = None
     depth: Optional[KnobSpec] = None
+    attention: Optional[KnobSpec] = None
+    ghost: Optional[KnobSpec] = None
 
     def items(self) -> list[tuple[str, KnobSpec]]:
         """(name, spec) of every knob the space searches, in table order."""

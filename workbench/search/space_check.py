@@ -20,10 +20,12 @@ from workbench.models import build_model
 from workbench.profiling import count_model, profile_arch
 from workbench.search.arch_sampling import arch_from_params, param_names
 from workbench.search.ladder_spec import FidelitySpec, PrescreenSpec
-from workbench.search.space import KNOB_TABLE, KnobSpec, SearchSpace
+from workbench.search.space import ATTENTION_CHOICES, GHOST_CHOICES, KNOB_TABLE, KnobSpec, SearchSpace
 from workbench.search.space_resolve import ResolvedSpace, base_arch, latency_targets, proxy_recipe
 from workbench.training import ZERO_COST_PROXIES
 
+# The family knobs, and what they put into a network (for the refusal on a base without blocks).
+_FAMILY_KNOBS = {"attention": "SE and DFC attention", "ghost": "RepGhost modules"}
 # Knobs whose values must be odd kernel sizes.
 _KERNEL_KNOBS = ("dw_size", "primary_kernel", "kernel")
 
@@ -96,6 +98,11 @@ def check_space(space: SearchSpace) -> None:
     for name, spec in space.knobs.items():
         scopes, needs_blocks, _ = KNOB_TABLE[name]
         where = f"{src}: knobs.{name}"
+        if name in _FAMILY_KNOBS and arch.family != "ghostnet":
+            raise WorkbenchError(
+                f"{where}: {_FAMILY_KNOBS[name]} attach to GhostNet bottlenecks; the base '{space.base}' is family "
+                f"{arch.family}, which has none (use a GhostNet base, e.g. ghostnet_cifar_050)"
+            )
         if name not in ("width",) and not ghosted:
             raise WorkbenchError(
                 f"{where}: the base '{space.base}' is a plain network; ghost knobs need a Ghost base "
@@ -158,6 +165,11 @@ def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
         bad = [v for v in values if v not in ("dw", "pw")]
         if bad or spec.choices is None:
             raise WorkbenchError(f"{where}.choices: cheap_op takes choices from dw, pw (got {values})")
+        return
+    if name in ("attention", "ghost"):
+        allowed = ATTENTION_CHOICES if name == "attention" else GHOST_CHOICES
+        if spec.choices is None or any(v not in allowed for v in values):
+            raise WorkbenchError(f"{where}.choices: {name} takes choices from {', '.join(allowed)} (got {values})")
         return
     if name == "se":
         if spec.choices is None or any(not isinstance(v, bool) for v in values):
