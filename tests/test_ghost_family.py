@@ -274,3 +274,23 @@ def test_family_knobs_refuse_what_the_base_cannot_take(tmp_path, capsys, base, k
     err = _one_line_error(capsys)
     assert fragment in err and str(path) in err, err
     assert not (tmp_path / "s.db").exists()
+
+
+# sha256 of each preset's canonical JSON as workbench computed it before `ghost.merge` and `dfc`
+# existed (run at commit 8f00b33): a study begun then must still find its architectures.
+HASHES_BEFORE_THE_FAMILY = {
+    "ghostnet_cifar_050": "248d7937de8f86453cd2a79271171bd202e1fbf66b02da897fd34906f132ad6a",
+    "ghostnet_100": "14f45682737314864baf13a1fb345c6c7eae441d7f771107217d7fb8faf37519",
+    "ghost_vgg16_cifar": "5870be39ecf3d01b3a10e0ef531301a720eeceba499277b1435605f067051e15",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HASHES_BEFORE_THE_FAMILY))
+def test_v1_architectures_hash_as_before_the_new_fields(name: str) -> None:
+    from workbench.search.dedupe import arch_hash
+
+    assert arch_hash(get_preset(name))[1] == HASHES_BEFORE_THE_FAMILY[name]
+    rep = get_preset(name)
+    if rep.family == "ghostnet":
+        changed = rep.model_copy(update={"ghost": rep.ghost.model_copy(update={"merge": "rep"})})
+        assert arch_hash(changed)[1] != HASHES_BEFORE_THE_FAMILY[name]

@@ -39,10 +39,26 @@ _REUSED_KEYS = tuple(
 _CLAIM_POLL_S = 1.0
 
 
+# Fields added after studies were stored, at the value that means "as before": left out of the
+# canonical JSON so an architecture hashes as it did (a resumed study still finds its trials).
+_LATER_DEFAULTS: tuple[tuple[str, Any], ...] = (("merge", "concat"), ("merge", None), ("dfc", False))
+
+
 def arch_hash(arch: ArchConfig) -> tuple[str, str]:
-    """(canonical JSON, sha256 of it) of an architecture: the dedupe key."""
-    text = json.dumps(to_plain(arch), sort_keys=True)
+    """(canonical JSON, sha256 of it) of an architecture: the dedupe key. Fields added later
+    (`ghost.merge`, a block's `dfc`) at their default are left out, so old studies' hashes hold."""
+    text = json.dumps(_without_later_defaults(to_plain(arch)), sort_keys=True)
     return text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def _without_later_defaults(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {key: _without_later_defaults(value) for key, value in data.items()
+                if not any(key == name and value == default and type(value) is type(default)
+                           for name, default in _LATER_DEFAULTS)}
+    if isinstance(data, list):
+        return [_without_later_defaults(item) for item in data]
+    return data
 
 
 # Statuses of a finished trial whose figures a later trial of the same architecture reuses.
