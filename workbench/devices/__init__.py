@@ -1,0 +1,1 @@
+"""Devices the workbench does not search on: kernel features and per-device latency predictors."""
