@@ -104,11 +104,11 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
                 "accuracy": f"{row['accuracy']:.4f}" if row.get("accuracy") is not None else "",
                 "macs": human(row["macs"]) if row.get("macs") is not None else "",
                 "params": human(row["params"]) if row.get("params") is not None else "",
-                "latency_ms": f"{row['latency_ms']:.2f}" if row.get("latency_ms") is not None else "",
+                summary.latency_name: f"{row['latency_ms']:.2f}" if row.get("latency_ms") is not None else "",
                 "knobs": ", ".join(f"{k}={_short(v)}" for k, v in (row.get("knobs") or {}).items()),
             })
         print(f"Pareto trials ({', '.join(summary.metric_names)}; feasible only):")
-        print_table(rows, ["trial", "accuracy", "macs", "params", "latency_ms", "knobs"])
+        print_table(rows, ["trial", "accuracy", "macs", "params", summary.latency_name, "knobs"])
     else:
         print("no feasible completed trial yet")
     storage = f" --storage {shlex.quote(storage_arg)}" if storage_arg else ""

@@ -37,6 +37,7 @@ class SearchSummary:
     metric_names: list[str] = field(default_factory=list)
     noise: dict[str, Any] | None = None   # the study's `accuracy_noise` (sd, trials, seeds, samples)
     ladder: str = ""                      # `rung_text`: candidates past the screen and on each rung
+    latency_name: str = "latency_ms"      # the table's latency header: the first target, marked when predicted
 
 
 def _figures(row: pd.Series) -> dict[str, Any]:
@@ -46,6 +47,16 @@ def _figures(row: pd.Series) -> dict[str, Any]:
 
     return {"number": int(row["number"]), "accuracy": value(record.ACCURACY), "macs": value(record.MACS),
             "params": value(record.PARAMS), "latency_ms": value(record.LATENCY_P50)}
+
+
+def latency_name(frame: pd.DataFrame) -> str:
+    """`latency_ms`, or `latency_ms:<first target>` where the study has targets, with
+    `(predicted)` when that target is a prediction for an imported device."""
+    targets = frame.attrs.get("latency_targets") or []
+    if not targets:
+        return "latency_ms"
+    first = targets[0]
+    return f"latency_ms:{first}" + (" (predicted)" if first in (frame.attrs.get("predicted_targets") or {}) else "")
 
 
 def best_scored(frame: pd.DataFrame) -> dict[str, Any] | None:
@@ -78,8 +89,8 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
         entry["knobs"] = knobs.get(entry["number"])
         pareto.append(entry)
     return SearchSummary(study_name=study.study_name, storage=storage, states=info.states, statuses=info.statuses,
-                         pareto=pareto, best=best_scored(frame), ran=ran, seconds=seconds, metric_names=names,
-                         ladder=rung_text(trials))
+                         latency_name=latency_name(frame), pareto=pareto, best=best_scored(frame), ran=ran,
+                         seconds=seconds, metric_names=names, ladder=rung_text(trials))
 
 
 class ProgressBar:
