@@ -49,7 +49,7 @@ def test_per_stage_and_block_overrides_resolve() -> None:
         (lambda d: d["stages"][0]["blocks"][0].update(stride=3), "stages.0.blocks.0.stride", "1 or 2"),
         (lambda d: d.update(colour="red"), "colour", "allowed keys:"),
         (lambda d: d["stages"][2]["blocks"][0].update(expansion=3), "stages.2.blocks.0.expansion",
-         "allowed keys: ghost, kernel, mid, out, se, stride"),
+         "allowed keys: dfc, ghost, kernel, mid, out, se, stride"),
     ],
 )
 def test_validation_errors_name_the_field_and_the_rule(tmp_path, mutate, path: str, allowed: str) -> None:
