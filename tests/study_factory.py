@@ -19,6 +19,7 @@ from workbench import __version__, record
 from workbench.config.io import to_plain
 from workbench.models import build_model, get_preset
 from workbench.profiling.counting import count_model
+from workbench.search.dedupe import arch_hash
 
 # (ratio, dw_size, width, accuracy, latency_ms) per trial; one is over the MAC budget.
 DEFAULT_TRIALS: tuple[tuple[int, int, float, float, float], ...] = (
@@ -72,10 +73,10 @@ def make_study(
         trial.suggest_float("width", 0.35, 1.0)
         arch = arch_for(ratio, dw_size, width)
         counts = _counts(ratio, dw_size, width)
-        arch_json = json.dumps(to_plain(arch), sort_keys=True)
+        arch_json, digest = arch_hash(arch)  # what a search stores for the architecture
         attrs = {
             record.ARCH_JSON: arch_json,
-            record.ARCH_HASH: hashlib.sha256(arch_json.encode()).hexdigest(),
+            record.ARCH_HASH: digest,
             record.PARAMS: counts.params, record.MACS: counts.macs, record.FLOPS_FVCORE: int(counts.macs * 1.05),
             record.LATENCY_P50: latency, record.LATENCY_P90: latency * 1.1, record.LATENCY_CV: 0.02,
             record.LATENCY_NOISY: False, record.LATENCY_PROTOCOL: protocol, record.DEVICE: "test-cpu",
