@@ -11,14 +11,13 @@ import sys
 
 import numpy as np
 import optuna
-import pytest
 import yaml
 from helpers.search import TINY
 
 from workbench import record, results
 from workbench.cli.main import main
-
-pytest.importorskip("workbench.devices.predictor")
+from workbench.config.arch import ArchConfig
+from workbench.devices.kernels import kernels_of  # noqa: E402
 
 QUICK = {"warmup": 1, "repeats": 5, "max_seconds": 0.1}
 
@@ -39,10 +38,18 @@ def test_bundle_run_import_then_search_on_a_predicted_target(tmp_path, capsys, m
     run = subprocess.run([sys.executable, "-I", "run_bundle.py"], cwd=tmp_path / "bundle", capture_output=True,
                          text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    assert main(["device", "import", str(tmp_path / "bundle" / "results.json"), "--name", "dev"]) == 0
+    # This shared CPU's timings are too noisy to promise a predictor that beats MACs; the device
+    # here is one whose latency follows a known per-kernel law (0.3 ms a kernel + 1e-7 ms a MAC).
+    results_file = tmp_path / "bundle" / "results.json"
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    timed = json.loads(results_file.read_text())
+    for entry in manifest["models"]:
+        kernels = kernels_of(ArchConfig.model_validate(json.loads(entry["arch_json"])))
+        timed["models"][entry["id"]]["p50_ms"] = sum(0.3 + 1e-7 * k.macs for k in kernels)
+    results_file.write_text(json.dumps(timed))
+    assert main(["device", "import", str(results_file), "--name", "dev"]) == 0
     stored = json.loads((devices / "dev" / "device.json").read_text())
-    if not stored.get("predictors", {}).get("fp32", {}).get("offered"):
-        pytest.skip(f"the fp32 predictor was not offered on this machine: {stored.get('predictors')}")
+    assert stored["predictors"]["fp32"]["offered"], stored["predictors"]["fp32"]["summary"]
     capsys.readouterr()
 
     search_space = _space(tmp_path, {**QUICK, "targets": {"dev": {"predictor": "dev"},
