@@ -115,8 +115,9 @@ def test_disagreement_is_reported_not_hidden() -> None:
 @pytest.mark.parametrize("name", preset_names())
 def test_fvcore_and_flop_counter_mode_agree_on_every_preset(name: str) -> None:
     arch = get_preset(name)
-    if arch.input_size > 32:
-        arch = get_preset(name, input_size=32)
+    small = 64 if name.startswith("ghostnetv2") else 32  # DFC's 2x2 pool needs a 2x2 map in the last stage
+    if arch.input_size > small:
+        arch = get_preset(name, input_size=small)
     model = build_model(arch)
     result = count_model(model, arch, crosscheck=True)
     assert result.crosscheck_ok, (result.macs, result.crosscheck_macs)

@@ -88,12 +88,16 @@ def example_input(arch: ArchConfig, batch_size: int = 1) -> torch.Tensor:
 
 
 def check_input_size(arch: ArchConfig) -> None:
-    """Refuse input sizes that the network's downsampling would shrink below one pixel."""
+    """Refuse input sizes that the network's downsampling would shrink below one pixel (two for a
+    network with DFC attention, whose 2x2 average pool needs a 2x2 map at every stage)."""
     stride = arch.output_stride()
-    if arch.input_size < stride:
+    dfc = any(block.dfc for stage in (arch.stages or []) for block in getattr(stage, "blocks", []) or [])
+    needed = stride * 2 if dfc else stride
+    if arch.input_size < needed:
+        why = " and its DFC attention pools 2x2" if dfc else ""
         raise WorkbenchError(
             f"input size {arch.input_size} is too small for '{arch.name}': its feature extractor "
-            f"downsamples by {stride}, so the input must be at least {stride}x{stride}"
+            f"downsamples by {stride}{why}, so the input must be at least {needed}x{needed}"
         )
 
 
