@@ -26,6 +26,8 @@ FULL = {
         "stage_width": {"low": 0.5, "high": 1.5, "scope": "per_stage", "stages": [5]},
         "se": {"choices": [True, False], "scope": "per_stage", "stages": [0, 6]},
         "depth": {"low": 1, "high": 7, "scope": "per_stage", "stages": [6, 7]},
+        "attention": {"choices": ["none", "se", "dfc"], "scope": "per_stage", "stages": [4]},
+        "ghost": {"choices": ["concat", "rep"]},
     },
     "recipe": {"epochs": 0.2},
 }
@@ -49,7 +51,8 @@ def test_every_knob_is_suggested(space) -> None:
 
 def test_values_land_in_the_arch(space) -> None:
     params = {"ratio": 4, "dw_size": 5, "cheap_op": "pw", "primary_kernel_s2": 3, "kernel_s3": 7, "kernel_s7": 3,
-              "width": 0.75, "stage_width_s5": 1.25, "se_s0": True, "se_s6": False, "depth_s6": 2, "depth_s7": 3}
+              "width": 0.75, "stage_width_s5": 1.25, "se_s0": True, "se_s6": False, "depth_s6": 2, "depth_s7": 3,
+              "attention_s4": "dfc", "ghost": "concat"}
     base = base_arch(space)
     arch = arch_from_params(space, params, base_arch(space))
     assert (arch.ghost.ratio, arch.ghost.dw_size, arch.ghost.cheap_op, arch.width) == (4, 5, "pw", 0.75)
