@@ -22,6 +22,7 @@ Writes reports/benchmarks/latency_predictor.json and .md and prints the markdown
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -38,9 +39,17 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import workbench.devices.latency_model as latency_model  # noqa: E402
+import workbench.devices.predictor as predictor_module  # noqa: E402
 from workbench.config.arch import ArchConfig  # noqa: E402
 from workbench.devices.bundle import make_bundle  # noqa: E402
 from workbench.devices.predictor import error_figures, fit_predictor, macs_baseline  # noqa: E402
+
+# Each architecture's kernel features are computed once for the whole curve (ArchConfig is
+# hashable); the predictor's own code recomputes them per call, which is right for a search
+# (one prediction a trial) and too slow for 40 fits over the same 150 architectures.
+_FEATURES = functools.lru_cache(maxsize=None)(latency_model.arch_features)
+latency_model.arch_features = predictor_module.arch_features = _FEATURES
 
 OUT_DIR = ROOT / "reports" / "benchmarks"
 SIZES = (10, 20, 50, 100)
@@ -145,10 +154,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--loaded", action="store_true", help="label the figures as taken on a loaded machine")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
+    parser.add_argument("--rows", type=Path, help="analyse the measurements a run saved (latency_predictor_rows.json)")
     args = parser.parse_args(argv)
     started, load_start = time.perf_counter(), os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="bench-predictor-") as tmp:
-        rows, facts = measure(Path(tmp), args.archs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.rows:
+        saved = json.loads(args.rows.read_text())
+        rows, facts = saved["rows"], saved["facts"]
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-predictor-") as tmp:
+            rows, facts = measure(Path(tmp), args.archs)
+        # the measurements first, so the analysis can be rerun (`--rows`) without timing again
+        (args.out / "latency_predictor_rows.json").write_text(json.dumps({"rows": rows, "facts": facts},
+                                                                         default=str))
     curve = learning_curve(rows, args.splits, args.seed)
     report = {"archs": args.archs, "measured": len(rows), "splits": args.splits, "facts": facts, "curve": curve,
               "loaded": args.loaded or os.getloadavg()[0] > (os.cpu_count() or 1) / 2,
