@@ -45,11 +45,19 @@ from workbench.config.arch import ArchConfig  # noqa: E402
 from workbench.devices.bundle import make_bundle  # noqa: E402
 from workbench.devices.predictor import error_figures, fit_predictor, macs_baseline  # noqa: E402
 
-# Each architecture's kernel features are computed once for the whole curve (ArchConfig is
-# hashable); the predictor's own code recomputes them per call, which is right for a search
-# (one prediction a trial) and too slow for 40 fits over the same 150 architectures.
-_FEATURES = functools.lru_cache(maxsize=None)(latency_model.arch_features)
-latency_model.arch_features = predictor_module.arch_features = _FEATURES
+# Each architecture's kernel features are computed once for the whole curve (keyed by its JSON);
+# the predictor's own code recomputes them per call, which is right for a search (one prediction
+# a trial) and too slow for 40 fits over the same 150 architectures.
+_BY_JSON = functools.lru_cache(maxsize=None)(
+    lambda text: latency_model.arch_features(ArchConfig.model_validate_json(text)))
+
+
+def _features(arch: ArchConfig) -> dict[str, float]:
+    return _BY_JSON(arch.model_dump_json())
+
+
+predictor_module.arch_features = _features
+latency_model.LatencyPredictor.predict = lambda self, arch: self.predict_features(_features(arch))
 
 OUT_DIR = ROOT / "reports" / "benchmarks"
 SIZES = (10, 20, 50, 100)
