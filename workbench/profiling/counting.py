@@ -88,11 +88,12 @@ def example_input(arch: ArchConfig, batch_size: int = 1) -> torch.Tensor:
 
 
 def check_input_size(arch: ArchConfig) -> None:
-    """Refuse input sizes that the network's downsampling would shrink below one pixel (two for a
-    network with DFC attention, whose 2x2 average pool needs a 2x2 map at every stage)."""
+    """Refuse input sizes that the network's downsampling would shrink below one pixel (below two
+    for a network with DFC attention, whose 2x2 average pool needs a 2x2 map in every stage;
+    strided convolutions round up, so an input one pixel larger than the stride is enough)."""
     stride = arch.output_stride()
     dfc = any(block.dfc for stage in (arch.stages or []) for block in getattr(stage, "blocks", []) or [])
-    needed = stride * 2 if dfc else stride
+    needed = stride + 1 if dfc else stride
     if arch.input_size < needed:
         why = " and its DFC attention pools 2x2" if dfc else ""
         raise WorkbenchError(
