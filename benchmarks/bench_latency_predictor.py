@@ -8,7 +8,7 @@ onnxruntime only, no torch, no workbench). ghostnet_cifar is bundled with the di
 is no CIFAR here; the data only calibrates the int8 ranges and sets the classes).
 
 For each precision and each training size n, `--splits` seeded random splits fit the predictor
-(`workbench.devices.predictor.fit_predictor`) and the baseline (`macs_baseline`) on n
+(`workbench.predictors.predictor.fit_predictor`) and the baseline (`macs_baseline`) on n
 architectures and score both on all the others: share within +-10% and +-5%, MAPE, Kendall tau.
 Figures are medians over the splits.
 
@@ -39,11 +39,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import workbench.devices.latency_model as latency_model  # noqa: E402
-import workbench.devices.predictor as predictor_module  # noqa: E402
+import workbench.predictors.latency_model as latency_model  # noqa: E402
+import workbench.predictors.predictor as predictor_module  # noqa: E402
 from workbench.config.arch import ArchConfig  # noqa: E402
 from workbench.devices.bundle import make_bundle  # noqa: E402
-from workbench.devices.predictor import error_figures, fit_predictor, macs_baseline  # noqa: E402
+from workbench.predictors.predictor import error_figures, fit_predictor, macs_baseline  # noqa: E402
 
 # Each architecture's kernel features are computed once for the whole curve (keyed by its JSON);
 # the predictor's own code recomputes them per call, which is right for a search (one prediction

@@ -265,7 +265,7 @@ def test_runner_is_package_data():
 
 
 def test_predictor_fitted_on_import(tmp_path, capsys):
-    pytest.importorskip("workbench.devices.predictor")
+    pytest.importorskip("workbench.predictors.predictor")
     folder, devices = _bundle(tmp_path, "ten", 10)
     assert _run(folder).returncode == 0
     capsys.readouterr()
@@ -274,7 +274,7 @@ def test_predictor_fitted_on_import(tmp_path, capsys):
     device = json.loads((devices / "host" / "device.json").read_text())
     entry = device["predictors"]["fp32"]
     assert entry["measurements"] == 10 and entry["summary"] in out
-    from workbench.devices.predictor import LatencyPredictor
+    from workbench.predictors.predictor import LatencyPredictor
 
     predictor = LatencyPredictor.from_dict(entry["predictor"])
     arch = ArchConfig.model_validate(json.loads(device["measurements"][0]["arch_json"]))

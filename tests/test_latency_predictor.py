@@ -9,16 +9,16 @@ import numpy as np
 import optuna
 import pytest
 
-from workbench.devices.kernels import FEATURE_NAMES, kernel_features, kernels_of
-from workbench.devices.predictor import (
+from workbench.errors import WorkbenchError
+from workbench.models import build_model, get_preset
+from workbench.predictors.kernels import FEATURE_NAMES, kernel_features, kernels_of
+from workbench.predictors.predictor import (
     MIN_ARCHS,
     LatencyPredictor,
     cross_validate,
     fit_predictor,
     macs_baseline,
 )
-from workbench.errors import WorkbenchError
-from workbench.models import build_model, get_preset
 from workbench.profiling.counting import count_model
 from workbench.search import load_space
 from workbench.search.arch_sampling import arch_from_params, sample_params

@@ -17,7 +17,7 @@ from helpers.search import TINY
 from workbench import record, results
 from workbench.cli.main import main
 from workbench.config.arch import ArchConfig
-from workbench.devices.kernels import kernels_of  # noqa: E402
+from workbench.predictors.kernels import kernels_of  # noqa: E402
 
 QUICK = {"warmup": 1, "repeats": 5, "max_seconds": 0.1}
 

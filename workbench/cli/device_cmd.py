@@ -102,7 +102,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     from workbench.devices.catalog import device_rows
-    from workbench.devices.folder import devices_folder
+    from workbench.predictors.folder import devices_folder
 
     folder = devices_folder(args.devices)
     rows = device_rows(folder)

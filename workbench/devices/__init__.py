@@ -6,9 +6,9 @@ measurements, and the latency predictors fitted on them.
 * `run_bundle` — the self-contained runner copied into every bundle (stdlib, numpy, onnxruntime);
 * `checks`, `importing` — `workbench device import`: check a results.json, store the device;
 * `fitting` — the one caller of the predictor; `catalog` — `workbench device list`;
-* `folder` — the devices folder (why a folder and not the Optuna storage is said there);
-* `kernels`, `predictor`, `latency_model` — the fused kernels of an architecture and the latency
-  predictor learned from a device's measurements (k-fold CV against the MACs baseline).
+The devices folder and the latency predictor itself live one floor down, in
+`workbench.predictors`, so a search's predicted target reads them without importing this package
+(which uses the search's space sampling).
 
 Nothing is imported here, so the runner's module stays loadable without the rest.
 """

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.devices.choose import Candidate, choose_architectures
-from workbench.devices.folder import devices_folder, json_text, manifest_path, sha256_bytes
 from workbench.errors import WorkbenchError
+from workbench.predictors.folder import devices_folder, json_text, manifest_path, sha256_bytes
 from workbench.storage.guard import check_writable_folder, is_storage_file
 
 MANIFEST_FORMAT, MANIFEST_VERSION = "workbench-device-bundle", 1

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.devices.fitting import by_precision
-from workbench.devices.folder import device_names, device_path, read_json
+from workbench.predictors.folder import device_names, device_path, read_json
 
 
 def device_rows(folder: Path) -> list[dict[str, Any]]:

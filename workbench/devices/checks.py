@@ -9,9 +9,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from workbench.devices.folder import manifest_path, read_json, sha256_bytes
 from workbench.devices.run_bundle import RESULTS_FORMAT
 from workbench.errors import WorkbenchError
+from workbench.predictors.folder import manifest_path, read_json, sha256_bytes
 
 _FIGURES = ("p50_ms", "p90_ms", "cv", "samples")
 

@@ -1,6 +1,6 @@
 """Fit a device's latency predictors from its measurements: one per precision with enough
 measured architectures, each with its cross-validated report. The one place that calls the
-predictor (`workbench.devices.predictor`)."""
+predictor (`workbench.predictors.predictor`)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def fit_device_predictors(measurements: Sequence[dict[str, Any]], *, device: str
             skipped[precision] = f"{len(rows)} measured architectures; a predictor needs {MIN_MEASUREMENTS}"
             continue
         try:
-            from workbench.devices.predictor import cross_validate  # only where there is something to fit
+            from workbench.predictors.predictor import cross_validate  # only where there is something to fit
         except ModuleNotFoundError as error:
             skipped[precision] = f"the latency predictor cannot be loaded ({error.name} is missing)"
             continue
@@ -73,7 +73,7 @@ def held_out_error(entry: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dic
     never saw (the newly measured architectures of an active-learning round): their MAPE and
     share within +-10%, or None without rows."""
     from workbench.config.arch import ArchConfig
-    from workbench.devices.predictor import LatencyPredictor
+    from workbench.predictors.predictor import LatencyPredictor
 
     if not rows:
         return None

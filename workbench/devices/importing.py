@@ -17,8 +17,8 @@ from typing import Any
 
 from workbench.devices.checks import checked_manifest, checked_models
 from workbench.devices.fitting import by_precision, fit_device_predictors, held_out_error
-from workbench.devices.folder import device_path, devices_folder, read_json, sha256_bytes, write_json
 from workbench.errors import WorkbenchError
+from workbench.predictors.folder import device_path, devices_folder, read_json, sha256_bytes, write_json
 
 DEVICE_FORMAT, DEVICE_VERSION = "workbench-device", 1
 # Facts that make two results the same device (a new CPU or engine version is a new device).

@@ -1,7 +1,7 @@
 """Predicted latency targets (`{predictor: pi5}`): a device the search never runs on, its latency
 predicted from the measurements imported with `workbench device import`.
 
-The predictors are loaded once per run from the devices folder (`workbench.devices.folder`). A
+The predictors are loaded once per run from the devices folder (`workbench.predictors.folder`). A
 trial records the prediction with its 90% prediction interval (from the cross-validated
 residuals) and `predicted: true`; every reader shows it as predicted, never as measured.
 """
@@ -27,8 +27,8 @@ def load_predictors(targets: Sequence[LatencyTarget], devices: str | Path | None
     predicted = [t for t in targets if t.is_predicted]
     if not predicted:
         return {}
-    from workbench.devices.folder import device_path, devices_folder, read_json
-    from workbench.devices.predictor import LatencyPredictor
+    from workbench.predictors.folder import device_path, devices_folder, read_json
+    from workbench.predictors.predictor import LatencyPredictor
 
     folder = devices_folder(devices)
     loaded: dict[str, Any] = {}

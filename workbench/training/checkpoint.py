@@ -32,7 +32,7 @@ from workbench.config.export import TrainRecipe
 from workbench.config.io import default_file_mode, to_plain
 from workbench.data.batching import DeviceBatches
 from workbench.errors import WorkbenchError
-from workbench.weights.files import load_torch_file
+from workbench.training.model_files import load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 WEIGHTS_NAME = "model.pt"
@@ -55,7 +55,7 @@ def save_atomic(payload: Any, path: str | Path) -> None:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint or weights file with `weights_only=True`; a missing or unreadable
-    file is a `WorkbenchError` naming it and saying why (`workbench.weights.files.load_torch_file`)."""
+    file is a `WorkbenchError` naming it and saying why (`workbench.training.model_files.load_torch_file`)."""
     path = Path(path)
     if not path.exists():
         raise WorkbenchError(f"{path}: no checkpoint to resume from (train without --resume first)")

@@ -4,7 +4,7 @@ The preprocessing record lives in `workbench.data.preprocessing`, partial inheri
 `workbench.training.inherit`.
 """
 
-from workbench.weights.files import read_state_dict
+from workbench.training.model_files import read_state_dict
 from workbench.weights.timm import TIMM_KEYS, TIMM_PRESETS, map_timm_state, rename_timm_key
 
 __all__ = [

@@ -12,7 +12,7 @@ from workbench.data.preprocessing import IMAGENET
 from workbench.errors import WorkbenchError
 from workbench.models.presets import get_preset
 from workbench.training.checkpoint import save_model_file
-from workbench.weights.files import read_state_dict
+from workbench.training.model_files import read_state_dict
 from workbench.weights.timm import TIMM_PRESETS, map_timm_state
 
 SOURCES = ("timm",)

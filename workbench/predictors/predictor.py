@@ -30,9 +30,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.config.arch import ArchConfig
-from workbench.devices.kernels import FEATURE_NAMES
-from workbench.devices.latency_model import BASELINE_FEATURES, FLOOR_MS, LatencyPredictor, arch_features
 from workbench.errors import WorkbenchError
+from workbench.predictors.kernels import FEATURE_NAMES
+from workbench.predictors.latency_model import BASELINE_FEATURES, FLOOR_MS, LatencyPredictor, arch_features
 
 MIN_ARCHS = 10
 INTERVAL = (0.05, 0.95)  # quantiles of the relative residual: a 90% prediction interval

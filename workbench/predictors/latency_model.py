@@ -1,5 +1,5 @@
 """A fitted latency predictor as plain numbers: `ms = intercept + Σ coef·feature`, with the
-interval from its cross-validated residuals. `workbench.devices.predictor` fits it; this module
+interval from its cross-validated residuals. `workbench.predictors.predictor` fits it; this module
 only evaluates it (numpy and the kernel list, no scikit-learn).
 """
 
@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from workbench.config.arch import ArchConfig
-from workbench.devices.kernels import kernel_features
+from workbench.predictors.kernels import kernel_features
 
 BASELINE_FEATURES = ("macs",)
 FLOOR_MS = 1e-6  # a prediction is never below this (an extrapolation can undershoot the intercept)
