@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 import pytest
 import streamlit
-from helpers.dashboard import Traffic, many_trials_study
+from helpers.dashboard import Traffic, fresh_caches, many_trials_study  # noqa: F401 - fresh_caches is autouse
 from streamlit.testing.v1 import AppTest
 from study_factory import DEFAULT_TRIALS, HONEST_FIDELITY, make_honest_study, make_study
 
@@ -56,14 +56,6 @@ def storage() -> str:
         yield url
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    from workbench.dashboard import cache
-
-    streamlit.cache_data.clear()
-    streamlit.cache_resource.clear()
-    cache.forget()
-    yield
 
 
 def run_app(monkeypatch: pytest.MonkeyPatch, storage: str, study: str | None = MAIN) -> AppTest:

@@ -26,7 +26,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
-import streamlit
+from helpers.dashboard import fresh_caches  # noqa: F401 - autouse: every test starts with cleared caches
 from streamlit.testing.v1 import AppTest
 from study_factory import make_study
 
@@ -228,14 +228,6 @@ def test_report_carries_the_engines_section(storage, tmp_path) -> None:
 
 # --- the dashboard -----------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    from workbench.dashboard import cache
-
-    streamlit.cache_data.clear()
-    streamlit.cache_resource.clear()
-    cache.forget()
-    yield
 
 
 def run(monkeypatch: pytest.MonkeyPatch, storage: str, study: str) -> AppTest:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import optuna
+import pytest
 import sqlalchemy
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState
@@ -77,3 +78,15 @@ def many_trials_study(n: int, name: str = "many", seed: int = 0) -> tuple[optuna
     return study, written
 
 
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    """Every dashboard test starts with Streamlit's caches and the dashboard's own cleared
+    (import it into a test module to apply it there)."""
+    import streamlit
+
+    from workbench.dashboard import cache
+
+    streamlit.cache_data.clear()
+    streamlit.cache_resource.clear()
+    cache.forget()
+    yield
