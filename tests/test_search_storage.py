@@ -94,6 +94,16 @@ def test_sigkilled_worker_leaves_the_journal_study_usable(tmp_path) -> None:
     assert study.trials[killed.number].state == optuna.trial.TrialState.FAIL
     assert "worker died" in study.trials[killed.number].user_attrs[record.REASON]
     assert counted_trials(study) == 2 and summary.states.get("COMPLETE") == 2
+    _assert_retried(study, killed)
+
+
+def _assert_retried(study: optuna.Study, killed: optuna.trial.FrozenTrial) -> None:
+    """The killed trial's architecture ran again, in a later trial that names it."""
+    from workbench.search.retry import retry_history
+
+    retries = [t for t in study.trials if killed.number in retry_history(t)]
+    assert len(retries) == 1 and retries[0].params == killed.params, [(t.number, t.system_attrs) for t in study.trials]
+    assert retries[0].state == optuna.trial.TrialState.COMPLETE
 
 
 def _journal_loader(journal: Path):
@@ -230,6 +240,7 @@ def test_postgres_heartbeat_fails_a_killed_workers_trial(tmp_path, postgres_url)
         or study.trials[killed.number].user_attrs[record.STATUS] is None
     )
     assert counted_trials(study) == 2 and summary.states.get("COMPLETE") == 2
+    _assert_retried(study, killed)
 
 
 @pytest.mark.postgres

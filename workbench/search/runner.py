@@ -58,7 +58,6 @@ from workbench.storage import (
     check_writable_storage,
     exclusive_run,
     fail_running,
-    journal_path,
     normalise_url,
     serve_storage,
     sqlite_path,
@@ -223,15 +222,15 @@ def trials_of_run(study: optuna.Study, run_id: str) -> int:
 
 
 def fail_orphans(study: optuna.Study, url: str) -> int:
-    """Mark trials left RUNNING by dead workers FAIL. On SQLite (this run holds the file) every
-    RUNNING trial is a dead worker's; on a journal only those of a process of this machine that
-    no longer exists (or of a version that recorded no run id); a database server's heartbeats
-    do it there. Returns how many."""
+    """Mark trials left RUNNING by dead workers FAIL (the workers then retry them,
+    `search.retry`). On SQLite (this run holds the file) every RUNNING trial is a dead worker's;
+    on a journal, a database server or a gRPC proxy only those of a process of this machine that
+    no longer exists (or of a version that recorded no run id). A database server's heartbeats
+    also fail those of other machines; a journal's and a proxy's cannot be told apart from a
+    live one. Returns how many."""
     reason = "worker died (found running when a new run started)"
     if url.startswith("sqlite"):
         return fail_running(study, record.REASON, reason)
-    if journal_path(url) is None:
-        return 0
     now = time.time()
     dead = [
         t.number

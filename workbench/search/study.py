@@ -11,6 +11,7 @@ from workbench import __version__, record
 from workbench.config.io import to_plain
 from workbench.errors import WorkbenchError
 from workbench.record import StudyRecord, study_names, write_study_record
+from workbench.search.retry import retry
 from workbench.search.space import SearchSpace
 from workbench.storage import normalise_url, open_storage
 
@@ -154,7 +155,8 @@ def open_for_search(url: str, heartbeat: int | None) -> optuna.storages.BaseStor
     """Open for a search; heartbeats only on a database server (SQLite has one writer)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return open_storage(url, create=True, heartbeat_interval=heartbeat if is_database_server(url) else None)
+        return open_storage(url, create=True, heartbeat_interval=heartbeat if is_database_server(url) else None,
+                            stale_trial_callback=retry)
 
 
 def is_database_server(url: str) -> bool:

@@ -37,7 +37,7 @@ from workbench.search.scoring import score
 from workbench.search.space import SearchSpace
 from workbench.search.space_resolve import ResolvedSpace
 from workbench.search.stop import interrupt_reason
-from workbench.storage import set_constraint_list
+from workbench.storage import set_constraint_list, storage_failure_cause
 from workbench.training import TrainingDiverged
 
 # Placeholder objective value of a never-scored (rejected) trial; its record says None.
@@ -159,6 +159,13 @@ def run_trial(trial: optuna.Trial, ctx: TrialContext) -> list[float] | float:
         raise
     except Exception as error:  # noqa: BLE001 - any failure of one candidate is recorded, the study goes on
         _release_memory()
+        cause = storage_failure_cause(error, drivers_only=True)
+        if cause is not None:
+            # Not the candidate's fault and no later trial could be stored either: recorded (if
+            # the storage still takes it) as interrupted, so the next run retries it, and the
+            # error ends the search instead of failing one empty trial after another.
+            _fail(trial, rec, f"interrupted: the storage {cause}")
+            raise
         _fail(trial, rec, _reason(error))
         raise TrialFailed(rec[record.REASON]) from error
 

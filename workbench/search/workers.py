@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -30,30 +31,30 @@ from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import device_name
 from workbench.record import StudyRecord, TrialRecord, write_run_index
 from workbench.search.optuna_samplers import make_pruner, make_sampler
+from workbench.search.retry import enqueue_retries, was_stopped_from_outside
 from workbench.search.space_resolve import ResolvedSpace
 from workbench.search.stop import stop_on_signals
 from workbench.search.study import open_for_search
 from workbench.search.threads import set_torch_threads
 from workbench.search.trial import TrialContext, TrialFailed, run_trial
-from workbench.storage import Lock, fail_running, normalise_url, study_lock
+from workbench.storage import Lock, describe_storage_error, fail_running, normalise_url, study_lock
 
 # Stride between the sampler seeds of successive runs (a prime, far from the trial seeds' 1000s).
 RUN_SEED_STRIDE = 10007
-_INTERRUPTED = "interrupted"
 
 
 def counts_toward_total(trial: FrozenTrial) -> bool:
     """Finished or running trials count; a FAIL without our record (a killed worker's
-    trial, failed by a heartbeat or at the next start), an interrupted one, or a candidate the
-    zero-cost pre-screen left out (never trained) does not."""
+    trial, failed by a heartbeat or at the next start), an interrupted one, a queued retry not
+    yet run, or a candidate the zero-cost pre-screen left out (never trained) does not."""
     rec = TrialRecord.of(trial)
     if trial.state == TrialState.PRUNED and rec.stored_status == "screened":
         return False
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING):
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
         return True
-    status = rec.stored_status
-    reason = rec.reason or ""
-    return status == "failed" and not reason.startswith(_INTERRUPTED)
+    if trial.state == TrialState.WAITING:
+        return False  # a queued retry counts once a worker runs it
+    return not was_stopped_from_outside(trial)
 
 
 def counted_trials(study: optuna.Study) -> int:
@@ -128,6 +129,8 @@ def run_worker(
     new_lock = study_lock(normalise_url(cfg.storage), backend, cfg.study_name)
     study = optuna.load_study(study_name=cfg.study_name, storage=backend, pruner=make_pruner(space))
     seed = cfg.seed + RUN_SEED_STRIDE * claim_run_index(study, new_lock)
+    with new_lock():
+        enqueue_retries(study)  # killed or interrupted trials run again before new ones are sampled
     study.sampler = make_sampler(cfg.sampler, seed, n_trials=cfg.total_trials, parallel=cfg.workers > 1)
     data = data if data is not None else load_search_data(cfg.resolved, cfg.device)
     ctx = TrialContext(
@@ -170,6 +173,10 @@ def _worker_main(cfg: WorkerConfig) -> None:
             run_worker(cfg)
     except KeyboardInterrupt:
         pass
+    except Exception as error:  # noqa: BLE001 - one line per worker; the command reports the exit codes
+        message = describe_storage_error(cfg.storage, error) or f"{type(error).__name__}: {error}"
+        print(f"workbench search: worker {cfg.worker_index}: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optuna.Study) -> None:

@@ -11,7 +11,7 @@
 Everything else in the workbench uses these functions or Optuna's public API.
 """
 
-from workbench.storage.errors import describe_storage_error, storage_errors
+from workbench.storage.errors import describe_storage_error, storage_errors, storage_failure_cause
 from workbench.storage.guard import check_writable_storage
 from workbench.storage.locks import Lock, exclusive_run, lock_file_for, study_lock
 from workbench.storage.optuna_internals import (
@@ -47,5 +47,6 @@ __all__ = [
     "fail_running", "grpc_address", "has_trial", "hypervolume", "journal_path", "load_study", "lock_file_for",
     "named_constraints", "normalise_url", "open_grpc", "open_storage", "pareto_mask", "postgres_driver_url",
     "release_storage", "serve_storage", "set_constraint_list", "sqlite_path", "storage_errors", "storage_location",
-    "stored_metric_names", "study_id", "study_lock", "study_storage", "trial_by_number", "trial_state_counts",
+    "storage_failure_cause", "stored_metric_names", "study_id", "study_lock", "study_storage", "trial_by_number",
+    "trial_state_counts",
 ]

@@ -23,21 +23,48 @@ _CAUSES = (
     ("operation not permitted", "cannot be written (operation not permitted: an immutable file or folder?)"),
     ("read-only file system", "cannot be written (a read-only file system)"),
     ("disk i/o error", "cannot be written (disk I/O error: full disk or a read-only mount?)"),
+    ("database or disk is full", "cannot be written (the disk is full)"),
+    ("no space left on device", "cannot be written (the disk is full)"),
+    # Optuna's own wrapping of a failed commit; over gRPC the driver's message is lost behind it.
+    ("exception is raised during the commit", "could not commit a write (a full disk, or the database refused it)"),
+    ("file too large", "cannot be written (the file reached its size limit: `ulimit -f` or a quota?)"),
 )
+
+
+# Where an error raised by a storage comes from (besides the OS itself: OSError).
+_DRIVER_MODULES = ("sqlalchemy", "sqlite3", "optuna.storages", "psycopg", "grpc")
+
+
+def storage_failure_cause(error: BaseException, *, drivers_only: bool = False) -> str | None:
+    """What stops the storage being written ("cannot be written (the disk is full)"), read from
+    the error's chain, or None when the error is not a storage failure we know. `drivers_only`
+    reads only errors raised by the OS or a storage driver (inside a trial, where a numpy
+    "read-only" array is not a storage).
+
+    Example:
+        >>> storage_failure_cause(OSError(28, "No space left on device"))
+        'cannot be written (the disk is full)'
+        >>> storage_failure_cause(ValueError("assignment destination is read-only"), drivers_only=True) is None
+        True
+    """
+    texts = []
+    current: BaseException | None = error
+    while current is not None and len(texts) < 6:  # the driver's message hides in the cause chain
+        if not drivers_only or _from_storage(current):
+            texts.append(str(current).lower())
+        current = current.__cause__ or current.__context__
+    joined = " ".join(texts)
+    return next((cause for fragment, cause in _CAUSES if fragment in joined), None)
+
+
+def _from_storage(error: BaseException) -> bool:
+    return isinstance(error, OSError) or type(error).__module__.startswith(_DRIVER_MODULES)
 
 
 def describe_storage_error(url: str, error: BaseException) -> str | None:
     """The one-line explanation of a storage failure, or None when it is not one we know."""
-    texts = []
-    current: BaseException | None = error
-    while current is not None and len(texts) < 6:  # the driver's message hides in the cause chain
-        texts.append(str(current).lower())
-        current = current.__cause__ or current.__context__
-    joined = " ".join(texts)
-    for fragment, cause in _CAUSES:
-        if fragment in joined:
-            return f"storage '{url}' {cause}"
-    return None
+    cause = storage_failure_cause(error)
+    return None if cause is None else f"storage '{url}' {cause}"
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any, Callable
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
@@ -68,8 +69,11 @@ def postgres_driver_url(url: str) -> str:
     return url
 
 
-def open_storage(url: str | None = None, *, create: bool = False, heartbeat_interval: int | None = None) -> BaseStorage:
-    """Open a storage for reading (default) or for a search (`create=True`).
+def open_storage(url: str | None = None, *, create: bool = False, heartbeat_interval: int | None = None,
+                 stale_trial_callback: Callable[[Any, Any], Any] | None = None) -> BaseStorage:
+    """Open a storage for reading (default) or for a search (`create=True`). With
+    `heartbeat_interval`, a database server's storage fails trials whose worker stopped beating
+    and hands each to `stale_trial_callback(study, trial)` (the search retries them).
 
     Example:
         >>> storage = open_storage("sqlite:///workbench.db", create=True)
@@ -95,7 +99,8 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
         check_optuna_sqlite(url, db_file, empty_ok=create)
     kwargs = {}
     if heartbeat_interval and not url.startswith("sqlite"):
-        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": heartbeat_interval * 3}
+        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": heartbeat_interval * 3,
+                  "heartbeat_stale_trial_callback": stale_trial_callback}
     try:
         return RDBStorage(postgres_driver_url(url), skip_compatibility_check=False, **kwargs)
     except ImportError as error:
