@@ -224,7 +224,9 @@ def test_prescreen_trains_only_kept_candidates_and_they_alone_count(tmp_path: Pa
     space = ladder_space(tmp_path, prescreen={"proxy": "naswot", "keep": 0.5})
     trainer = RecordingTrainer()
     url = sqlite(tmp_path)
-    run_search(space, storage=url, trials=4, progress=False, trainer=trainer, device="cpu")
+    # Six: the first candidates are kept while few scores are known (4 trials screened none on
+    # this machine's numerics, some on CI's); by the fifth the top half is selective.
+    run_search(space, storage=url, trials=6, progress=False, trainer=trainer, device="cpu")
     trials = optuna.load_study(study_name="tiny", storage=url).get_trials()
     screened = [t for t in trials if t.user_attrs[record.STATUS] == "screened"]
     trained = [t for t in trials if t.user_attrs[record.STATUS] in ("complete", "stopped")]
@@ -233,7 +235,7 @@ def test_prescreen_trains_only_kept_candidates_and_they_alone_count(tmp_path: Pa
     assert all(t.state == TrialState.PRUNED and t.user_attrs[record.PRESCREEN_SCORE] is not None
                and t.user_attrs[record.ACCURACY_BY_RUNG] is None for t in screened)
     # --trials counts the candidates that went past the screen (a rejected one counts as before).
-    assert len(trained) + len(rejected) == 4
+    assert len(trained) + len(rejected) == 6
     assert len(trainer.calls) == len(trained)
 
 

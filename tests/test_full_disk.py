@@ -15,7 +15,7 @@ from helpers.search import TINY, write_space
 from optuna.trial import TrialState
 
 from workbench import record
-from workbench.search.retry import retry_history
+from workbench.record.retries import retry_history
 
 QUICK = {**TINY, "recipe": {"epochs": 0.05, "batch_size": 128}}
 # Room for a few trials past the first run's file (each adds some 5 KB of records), never 40.

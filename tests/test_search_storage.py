@@ -99,7 +99,7 @@ def test_sigkilled_worker_leaves_the_journal_study_usable(tmp_path) -> None:
 
 def _assert_retried(study: optuna.Study, killed: optuna.trial.FrozenTrial) -> None:
     """The killed trial's architecture ran again, in a later trial that names it."""
-    from workbench.search.retry import retry_history
+    from workbench.record.retries import retry_history
 
     retries = [t for t in study.trials if killed.number in retry_history(t)]
     assert len(retries) == 1 and retries[0].params == killed.params, [(t.number, t.system_attrs) for t in study.trials]

@@ -20,16 +20,13 @@ memory) ends.
 
 from __future__ import annotations
 
-from typing import Any
-
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from workbench.record import TrialRecord
+from workbench.record.retries import retry_history, waiting_retry
 
 MAX_RETRIES = 2
-FAILED_TRIAL = "failed_trial"      # Optuna's system attribute names (RetryHeartbeatStaleTrialCallback)
-RETRY_HISTORY = "retry_history"
 # Reasons written by a trial that was stopped from outside (see `search.stop` and `search.trial`),
 # and by a run that found a dead worker's trial still running (`runner.fail_orphans`).
 STOPPED_REASONS = ("interrupted", "worker died")
@@ -48,21 +45,13 @@ def was_stopped_from_outside(trial: FrozenTrial) -> bool:
     return not own_failure
 
 
-def retry_history(trial: FrozenTrial) -> list[int]:
-    """The numbers of the trials this one retries, first to last (empty for a first try)."""
-    return list(trial.system_attrs.get(RETRY_HISTORY, []))
-
-
 def retry(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Enqueue a retry of `trial` (same parameters, a fresh record) unless its series has been
     retried `MAX_RETRIES` times or it has no parameters (it never started). Returns whether one
     was enqueued. Also the heartbeat callback of a database server storage."""
-    history = [*retry_history(trial), trial.number]
-    if not trial.params or len(history) > MAX_RETRIES:
+    if not trial.params or len(retry_history(trial)) >= MAX_RETRIES:
         return False
-    system_attrs: dict[str, Any] = {FAILED_TRIAL: history[0], RETRY_HISTORY: history}
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions, system_attrs=system_attrs))
+    study.add_trial(waiting_retry(trial))
     return True
 
 
