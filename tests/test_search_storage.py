@@ -46,12 +46,12 @@ def test_auto_workers_share_the_default_sqlite_file_through_the_command(tmp_path
 
     monkeypatch.chdir(tmp_path)
     space = write_space(tmp_path, TINY)
-    assert main(["search", "--space", str(space), "--workers", "2", "--trials", "5", "--no-progress"]) == 0
+    assert main(["search", "--space", str(space), "--workers", "2", "--trials", "3", "--no-progress"]) == 0
     study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'workbench.db'}")
-    assert_exact(study, 5)
+    assert_exact(study, 3)
     assert all(t.user_attrs[record.TORCH_THREADS] == {"intra_op": 1, "inter_op": 1} for t in study.trials)
-    assert main(["search", "--space", str(space), "--workers", "auto", "--trials", "6", "--no-progress"]) == 0
-    assert_exact(optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'workbench.db'}"), 6)
+    assert main(["search", "--space", str(space), "--workers", "auto", "--trials", "4", "--no-progress"]) == 0
+    assert_exact(optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'workbench.db'}"), 4)
 
 
 @pytest.mark.parametrize("workers, message", [("0", "at least 1"), ("many", "a number or 'auto'")])
@@ -65,14 +65,14 @@ def test_bad_worker_counts_are_one_line(tmp_path, capsys, workers, message) -> N
 
 def test_journal_workers_run_exactly_the_total(tmp_path) -> None:
     journal = tmp_path / "study.log"
-    summary = run_search(tiny(tmp_path), storage=str(journal), workers=2, trials=5, progress=False)
+    summary = run_search(tiny(tmp_path), storage=str(journal), workers=2, trials=3, progress=False)
     study = optuna.load_study(study_name="tiny", storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))))
-    assert_exact(study, 5)
-    assert summary.ran == 5 and summary.states == {"COMPLETE": 5}
+    assert_exact(study, 3)
+    assert summary.ran == 3 and summary.states == {"COMPLETE": 3}
     # a second run with the same total runs nothing; a larger one runs only the difference
-    assert run_search(tiny(tmp_path), storage=str(journal), workers=2, trials=5, progress=False).ran == 0
-    assert run_search(tiny(tmp_path), storage=str(journal), workers=2, trials=6, progress=False).ran == 1
+    assert run_search(tiny(tmp_path), storage=str(journal), workers=2, trials=3, progress=False).ran == 0
+    assert run_search(tiny(tmp_path), storage=str(journal), workers=2, trials=4, progress=False).ran == 1
 
 
 def test_sigkilled_worker_leaves_the_journal_study_usable(tmp_path) -> None:
