@@ -25,7 +25,6 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from workbench import record
 from workbench.data import load_dataset
 from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import device_name
@@ -37,7 +36,7 @@ from workbench.search.stop import stop_on_signals
 from workbench.search.study import open_for_search
 from workbench.search.threads import set_torch_threads
 from workbench.search.trial import TrialContext, TrialFailed, run_trial
-from workbench.storage import Lock, describe_storage_error, fail_running, normalise_url, study_lock
+from workbench.storage import Lock, describe_storage_error, normalise_url, study_lock
 
 # Stride between the sampler seeds of successive runs (a prime, far from the trial seeds' 1000s).
 RUN_SEED_STRIDE = 10007
@@ -66,12 +65,6 @@ def spent_seconds(study: optuna.Study, workers: int = 1) -> float:
     """Search time already in the study (summed trial durations / workers), for `--timeout`."""
     total = sum(t.duration.total_seconds() for t in study.get_trials(deepcopy=False) if t.duration is not None)
     return total / max(1, workers)
-
-
-def fail_orphans(study: optuna.Study) -> int:
-    """Mark RUNNING trials FAIL (only safe when no other run uses the storage: a SQLite file
-    under its run lock). Returns how many."""
-    return fail_running(study, record.REASON, "worker died (found running when a new run started)")
 
 
 def claim_run_index(study: optuna.Study, new_lock: Callable[[], Lock]) -> int:

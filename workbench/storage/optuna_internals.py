@@ -87,13 +87,20 @@ def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial:
 
 def fail_running(study: optuna.Study, reason_key: str, reason: str, numbers: Sequence[int] | None = None) -> int:
     """Mark the RUNNING trials of the study (all, or those `numbers`) FAIL with `reason` in user
-    attribute `reason_key` (only safe for trials no live process works on). Returns how many."""
+    attribute `reason_key` (only safe for trials no live process works on). Returns how many.
+
+    A trial with no parameters yet (its worker was killed between Optuna creating the trial and
+    the first `suggest_*`) holds nothing worth keeping: it goes back to WAITING instead, and the
+    next worker that asks runs it as a fresh trial, so a kill never leaves an empty FAIL trial."""
     storage = study._storage
     count = 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if numbers is not None and trial.number not in numbers:
             continue
         try:
+            if not trial.params:
+                storage.set_trial_state_values(trial._trial_id, TrialState.WAITING)
+                continue
             storage.set_trial_user_attr(trial._trial_id, reason_key, reason)
             if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 count += 1
