@@ -122,8 +122,6 @@ def run_worker(
     new_lock = study_lock(normalise_url(cfg.storage), backend, cfg.study_name)
     study = optuna.load_study(study_name=cfg.study_name, storage=backend, pruner=make_pruner(space))
     seed = cfg.seed + RUN_SEED_STRIDE * claim_run_index(study, new_lock)
-    with new_lock():
-        enqueue_retries(study)  # killed or interrupted trials run again before new ones are sampled
     study.sampler = make_sampler(cfg.sampler, seed, n_trials=cfg.total_trials, parallel=cfg.workers > 1)
     data = data if data is not None else load_search_data(cfg.resolved, cfg.device)
     ctx = TrialContext(
@@ -140,6 +138,10 @@ def run_worker(
     while cfg.deadline is None or time.time() < cfg.deadline:
         lock = new_lock()
         with lock:
+            # Killed or interrupted trials run again before new ones are sampled. Looked for before
+            # every trial, not once at start: a trial failed by a heartbeat whose worker died before
+            # Optuna's retry callback ran, or by another command's start, is retried all the same.
+            enqueue_retries(study)
             if cfg.total_trials is not None and counted_trials(study) >= cfg.total_trials:
                 break
 

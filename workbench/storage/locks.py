@@ -2,7 +2,8 @@
 
 * `study_lock(url, storage, study_name)`: a factory of short locks held while a worker counts
   the study's trials and asks for a new one, or claims an architecture (a file lock next to a
-  journal or SQLite file, a PostgreSQL advisory lock on PostgreSQL). Every worker of every
+  journal or SQLite file, a PostgreSQL advisory lock on PostgreSQL, a lease held by the gRPC
+  proxy for `grpc://` workers, `storage.leases`). Every worker of every
   process takes the same lock, so "count, then ask" and "check, then claim" are atomic.
 * `exclusive_run(url)`: SQLite has one writer; a second `workbench search` on the same file is
   refused at once with advice (never a traceback, never duplicate work).
@@ -99,6 +100,12 @@ def study_lock(url: str, storage: BaseStorage, study_name: str) -> Callable[[], 
             return Lock(acquire, release)
 
         return pg_lock
+    if url.startswith("grpc://"):
+        from workbench.storage.leases import lease_lock_factory
+        from workbench.storage.proxy import grpc_address
+
+        host, port = grpc_address(url) or ("", 0)
+        return lease_lock_factory(host, port, study_name)
     return lambda: Lock(lambda: None, lambda: None)
 
 

@@ -3,7 +3,8 @@
 SQLite has one writer. When one `workbench search` command runs several local workers on a
 SQLite file, the command itself serves its storage on 127.0.0.1 and its worker processes use
 `grpc://127.0.0.1:PORT`: every write goes through the one process that opened the file, and the
-file never sees two writers. The same server is what `GrpcStorageProxy` expects in front of a
+file never sees two writers. The server also holds the study lock of the workers behind it
+(`storage.leases`). The same server is what `GrpcStorageProxy` expects in front of a
 database server (many workers, a few database connections).
 
 Private Optuna use (contract-tested in tests/test_storage_contract.py): the servicer class and
@@ -76,8 +77,11 @@ def serve_storage(storage: BaseStorage, host: str = LOOPBACK, port: int = 0, *,
     from optuna.storages._grpc.auto_generated import api_pb2_grpc
     from optuna.storages._grpc.servicer import OptunaStorageProxyService
 
+    from workbench.storage.leases import add_lease_service
+
     server = grpc.server(ThreadPoolExecutor(max_workers=threads))
     api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
+    add_lease_service(server)  # the study lock of the workers behind this proxy (`storage.leases`)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise WorkbenchError(f"cannot serve the storage on {host}:{port} (address in use or not this machine's)")
