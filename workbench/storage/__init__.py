@@ -7,6 +7,7 @@
 * `guard`: outputs never overwrite a storage; a storage is checked writable before any work.
 * `probing`: how many trials a study has, from a few look-ups by trial number.
 * `proxy`: serving one storage over gRPC to worker processes, and opening `grpc://` storages.
+* `leases`: the study lock of `grpc://` workers, a lease service served beside the storage.
 
 Everything else in the workbench uses these functions or Optuna's public API.
 """
