@@ -71,3 +71,16 @@ def test_search_digits_with_no_other_argument_uses_the_defaults(tmp_path, monkey
     capsys.readouterr()
     assert main(["studies"]) == 0
     assert "digits" in capsys.readouterr().out
+
+
+def test_studies_counts_queued_retries_apart_from_running_trials(tmp_path, capsys) -> None:
+    import optuna
+
+    db = tmp_path / "w.db"
+    study = optuna.create_study(study_name="queue", storage=f"sqlite:///{db}", directions=["maximize"])
+    study.ask()  # a trial a worker is running
+    study.enqueue_trial({"x": 1.0})  # a retry no worker has started yet
+    study.enqueue_trial({"x": 2.0})
+    assert main(["studies", "--storage", str(db), "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["trials"], row["running"], row["queued"], row["complete"]) == (3, 1, 2, 0)

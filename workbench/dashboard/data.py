@@ -29,7 +29,7 @@ from workbench.storage import DEFAULT_STORAGE, load_study, release_storage, stud
 
 STORAGE_ENV = "WORKBENCH_STORAGE"
 STUDY_ENV = "WORKBENCH_STUDY"
-CATALOG_COLUMNS = ["study", "trials", "complete", "failed", "running", "objectives", "dataset", "device"]
+CATALOG_COLUMNS = ["study", "trials", "complete", "failed", "running", "queued", "objectives", "dataset", "device"]
 
 
 def default_storage(argv: Sequence[str] | None = None) -> str:
@@ -77,10 +77,10 @@ def mask_url(url: str) -> str:
 
 
 def catalog_counts(catalog: pd.DataFrame, name: str) -> tuple[int, ...]:
-    """A study's trial counts in the catalog (all, complete, failed, running): what the cached
-    study is keyed on."""
+    """A study's trial counts in the catalog (all, complete, failed, running, queued): what the
+    cached study is keyed on."""
     row = catalog.set_index("study").loc[name]
-    return int(row["trials"]), int(row["complete"]), int(row["failed"]), int(row["running"])
+    return int(row["trials"]), int(row["complete"]), int(row["failed"]), int(row["running"]), int(row["queued"])
 
 
 def study_catalog(storage_url: str | None) -> pd.DataFrame:

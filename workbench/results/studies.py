@@ -97,14 +97,16 @@ def study_info(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None)
     )
 
 
-STUDY_COLUMNS = ["study", "trials", "complete", "failed", "running", "objectives", "dataset", "device", "started"]
+STUDY_COLUMNS = ["study", "trials", "complete", "failed", "running", "queued", "objectives", "dataset", "device",
+                 "started"]
 
 
 def list_studies(storage: str | None = None) -> pd.DataFrame:
-    """One row per study: name, trial counts by state (all, complete, failed, running or
-    waiting), objectives, dataset, device and start time. Read without loading any trial on a
-    database (one counting query), and the connections are released before returning: the
-    listing of `workbench studies` and of the dashboard.
+    """One row per study: name, trial counts by state (all, complete, failed, running,
+    queued: WAITING retries and enqueued trials no worker has started), objectives, dataset,
+    device and start time. Read without loading any trial on a database (one counting query),
+    and the connections are released before returning: the listing of `workbench studies` and
+    of the dashboard.
 
     Raises:
         WorkbenchError: a missing file or a database that opens but cannot be read.
@@ -129,7 +131,8 @@ def list_studies(storage: str | None = None) -> pd.DataFrame:
         names = stored_metric_names(study) or stored.objectives or []
         rows.append({
             "study": study.study_name, "trials": sum(by_state.values()), "complete": by_state.get("COMPLETE", 0),
-            "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0) + by_state.get("WAITING", 0),
+            "failed": by_state.get("FAIL", 0), "running": by_state.get("RUNNING", 0),
+            "queued": by_state.get("WAITING", 0),
             "objectives": ", ".join(names), "dataset": stored.dataset,
             "device": stored.device, "started": started,
         })
