@@ -231,11 +231,13 @@ def test_prescreen_trains_only_kept_candidates_and_they_alone_count(tmp_path: Pa
     screened = [t for t in trials if t.user_attrs[record.STATUS] == "screened"]
     trained = [t for t in trials if t.user_attrs[record.STATUS] in ("complete", "stopped")]
     rejected = [t for t in trials if t.user_attrs[record.STATUS] == "rejected"]
+    reused = [t for t in trials if t.user_attrs[record.STATUS] == "reused"]  # a re-sampled kept candidate
     assert screened, "with keep 0.5 some candidates are screened out"
     assert all(t.state == TrialState.PRUNED and t.user_attrs[record.PRESCREEN_SCORE] is not None
                and t.user_attrs[record.ACCURACY_BY_RUNG] is None for t in screened)
-    # --trials counts the candidates that went past the screen (a rejected one counts as before).
-    assert len(trained) + len(rejected) == 6
+    # --trials counts the candidates that went past the screen (a rejected or reused one counts as
+    # before); only the trained ones were trained.
+    assert len(trained) + len(rejected) + len(reused) == 6
     assert len(trainer.calls) == len(trained)
 
 

@@ -19,7 +19,7 @@ from workbench.record.retries import retry_history
 
 QUICK = {**TINY, "recipe": {"epochs": 0.05, "batch_size": 128}}
 # Room for a few trials past the first run's file (each adds some 5 KB of records), never 40.
-HEADROOM_BYTES = 40_000
+HEADROOM_BYTES = 20_000
 
 
 def _search(space, db, trials: int, limit: int | None = None) -> subprocess.CompletedProcess:

@@ -78,14 +78,14 @@ def run_search(space: SearchSpace, *, study_name: str | None = None, storage: st
     asks for it (not after an interrupt; the timeout does not cover it).
 
     Example:
-        Two trials of the digits space, each trained for a twentieth of an epoch:
+        One trial of the digits space, trained for a twentieth of an epoch:
 
         >>> import tempfile
         >>> from workbench.search import load_space
         >>> space = load_space("digits").replace(recipe={"epochs": 0.05}, noise=None)
-        >>> summary = run_search(space, trials=2, storage=f"sqlite:///{tempfile.mkdtemp()}/s.db", progress=False)
+        >>> summary = run_search(space, trials=1, storage=f"sqlite:///{tempfile.mkdtemp()}/s.db", progress=False)
         >>> summary.ran, sorted(summary.states)
-        (2, ['COMPLETE'])
+        (1, ['COMPLETE'])
     """
     started = time.time()
     if sampler not in SAMPLERS:
