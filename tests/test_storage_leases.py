@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import optuna
 from helpers.processes import reaped
 
-from workbench.storage import serve_storage, study_lock
+from workbench.storage import open_grpc, serve_storage, study_lock
 from workbench.storage.leases import LEASE_S, LeaseTable
 
 
@@ -58,14 +58,14 @@ _COUNTER_WORKER = textwrap.dedent("""
 
 def test_worker_processes_behind_the_proxy_never_interleave_count_and_write() -> None:
     with serve_storage(optuna.storages.InMemoryStorage()) as url:
-        study = optuna.create_study(study_name="s", storage=_open(url))
+        study = optuna.create_study(study_name="s", storage=open_grpc(url))
         study.set_user_attr("counter", 0)
         workers = [subprocess.Popen([sys.executable, "-c", _COUNTER_WORKER, url, "15"]) for _ in range(3)]
         for worker in workers:
             with reaped(worker):
                 assert worker.wait(timeout=120) == 0
         # 3 processes x 15 increments, none lost to a read that another worker's write overtook.
-        assert optuna.load_study(study_name="s", storage=_open(url)).user_attrs["counter"] == 45
+        assert optuna.load_study(study_name="s", storage=open_grpc(url)).user_attrs["counter"] == 45
 
 
 _HOLDER = textwrap.dedent("""
@@ -86,7 +86,7 @@ def test_a_live_holder_keeps_the_lock_past_its_lease_and_a_killed_one_frees_it()
             acquired = threading.Event()
 
             def wait_for_lock() -> None:
-                with study_lock(url, _open(url), "s")():
+                with study_lock(url, open_grpc(url), "s")():
                     acquired.set()
 
             with ThreadPoolExecutor(1) as pool:
@@ -110,7 +110,7 @@ def test_a_proxy_without_the_lease_service_runs_unlocked_and_says_so(capsys) -> 
     server.start()
     try:
         url = f"grpc://127.0.0.1:{port}"
-        new_lock = study_lock(url, _open(url), "s")
+        new_lock = study_lock(url, open_grpc(url), "s")
         first, second = new_lock(), new_lock()
         with first, second:  # both "held" at once: there is nothing to hold
             pass
@@ -121,9 +121,3 @@ def test_a_proxy_without_the_lease_service_runs_unlocked_and_says_so(capsys) -> 
     err = capsys.readouterr().err
     assert "no workbench lease service" in err and "overshoot --trials" in err
     assert err.count("lease service") == 1  # said once per worker, not per trial
-
-
-def _open(url: str) -> optuna.storages.BaseStorage:
-    from workbench.storage import open_grpc
-
-    return open_grpc(url)

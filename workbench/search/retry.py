@@ -20,6 +20,8 @@ memory) ends.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -55,9 +57,10 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> bool:
     return True
 
 
-def enqueue_retries(study: optuna.Study) -> int:
+def enqueue_retries(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
     """Enqueue a retry of every trial stopped from outside that has none yet (call under the
-    study lock, so two workers starting together do not enqueue the same retry). Returns how many."""
-    trials = study.get_trials(deepcopy=False)
+    study lock, so two workers starting together do not enqueue the same retry); `trials`: the
+    study's trials if the caller has just read them. Returns how many."""
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
     retried = {number for t in trials for number in retry_history(t)}
     return sum(retry(study, t) for t in trials if t.number not in retried and was_stopped_from_outside(t))

@@ -20,7 +20,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -56,9 +56,9 @@ def counts_toward_total(trial: FrozenTrial) -> bool:
     return not was_stopped_from_outside(trial)
 
 
-def counted_trials(study: optuna.Study) -> int:
-    """Trials of the study that count toward `--trials`."""
-    return sum(counts_toward_total(t) for t in study.get_trials(deepcopy=False))
+def counted_trials(study: optuna.Study, trials: Sequence[FrozenTrial] | None = None) -> int:
+    """Trials of the study that count toward `--trials` (of `trials`, if the caller has just read them)."""
+    return sum(counts_toward_total(t) for t in (study.get_trials(deepcopy=False) if trials is None else trials))
 
 
 def spent_seconds(study: optuna.Study, workers: int = 1) -> float:
@@ -141,8 +141,9 @@ def run_worker(
             # Killed or interrupted trials run again before new ones are sampled. Looked for before
             # every trial, not once at start: a trial failed by a heartbeat whose worker died before
             # Optuna's retry callback ran, or by another command's start, is retried all the same.
-            enqueue_retries(study)
-            if cfg.total_trials is not None and counted_trials(study) >= cfg.total_trials:
+            trials = study.get_trials(deepcopy=False)  # one read for both (a queued retry does not count)
+            enqueue_retries(study, trials)
+            if cfg.total_trials is not None and counted_trials(study, trials) >= cfg.total_trials:
                 break
 
             def objective(trial: optuna.Trial) -> Any:

@@ -29,8 +29,6 @@ import time
 import uuid
 from typing import Any, Callable
 
-from workbench.storage.locks import Lock
-
 SERVICE = "workbench.Leases"
 # Seconds a lease outlives its holder's last renewal; a holder renews every third of it.
 LEASE_S = 6.0
@@ -114,75 +112,72 @@ def _decode(data: bytes) -> dict[str, Any]:
     return json.loads(data.decode())
 
 
-class _LeaseClient:
-    """The two calls of the lease service at `host:port`, over one channel."""
+class LeaseClient:
+    """The lease service of the proxy at `host:port`, over one channel; `lease(key)` makes the
+    acquire / release pair of one holding (`locks.study_lock` wraps it as a `Lock`)."""
 
     def __init__(self, host: str, port: int) -> None:
         import grpc
 
-        self._grpc = grpc
-        self._channel = grpc.insecure_channel(f"{host}:{port}")
-        self._acquire = self._channel.unary_unary(f"/{SERVICE}/Acquire", request_serializer=_encode,
-                                                  response_deserializer=_decode)
-        self._renew = self._channel.unary_unary(f"/{SERVICE}/Renew", request_serializer=_encode,
-                                                response_deserializer=_decode)
-        self._release = self._channel.unary_unary(f"/{SERVICE}/Release", request_serializer=_encode,
-                                                  response_deserializer=_decode)
+        self._grpc, self.address = grpc, f"{host}:{port}"
+        channel = grpc.insecure_channel(self.address)
+        self._calls = {name: channel.unary_unary(f"/{SERVICE}/{name}", request_serializer=_encode,
+                                                 response_deserializer=_decode)
+                       for name in ("Acquire", "Renew", "Release")}
         self.missing = False  # the server has no lease service
+        self._warned = False
 
-    def try_acquire(self, key: str, holder: str) -> bool:
+    def lease(self, key: str) -> "Lease":
+        """One holding of lease `key` by a fresh holder (host, pid and a nonce)."""
+        return Lease(self, key, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}")
+
+    def call(self, name: str, key: str, holder: str) -> bool:
+        """Acquire, Renew or Release; whether the lease is (still) held. A server without the
+        service grants everything once it has said so."""
+        if self.missing:
+            return True
         try:
-            return bool(self._acquire({"key": key, "holder": holder, "lease_s": LEASE_S}, timeout=30.0)["granted"])
+            return bool(self._calls[name]({"key": key, "holder": holder, "lease_s": LEASE_S},
+                                          timeout=30.0).get("granted", True))
         except self._grpc.RpcError as error:
-            if error.code() == self._grpc.StatusCode.UNIMPLEMENTED:
-                self.missing = True
-                return True
-            raise
+            if error.code() != self._grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            self.missing = True
+            self._say_unlocked()
+            return True
 
-    def renew(self, key: str, holder: str) -> None:
-        self._renew({"key": key, "holder": holder, "lease_s": LEASE_S}, timeout=30.0)
+    def _say_unlocked(self) -> None:
+        if not self._warned:
+            self._warned = True
+            print(f"workbench search: note: the gRPC server at {self.address} has no workbench lease service "
+                  "(it is not `workbench storage serve`): with several workers the study may overshoot "
+                  "--trials and an architecture may be measured twice", file=sys.stderr)
 
-    def release(self, key: str, holder: str) -> None:
-        if not self.missing:
-            self._release({"key": key, "holder": holder}, timeout=30.0)
 
+class Lease:
+    """Held from `acquire()` (which waits, polling, until the lease is free) to `release()`;
+    renewed from a background thread meanwhile."""
 
-def lease_lock_factory(host: str, port: int, key: str) -> Callable[[], Lock]:
-    """A factory of locks on lease `key` of the proxy at `host:port`: acquiring waits (polling)
-    until the lease is free, and the lease is renewed while held."""
-    client = _LeaseClient(host, port)
-    warned = threading.Event()
+    def __init__(self, client: LeaseClient, key: str, holder: str) -> None:
+        self._client, self._key, self._holder = client, key, holder
+        self._stop = threading.Event()
 
-    def lease_lock() -> Lock:
-        holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-        stop = threading.Event()
+    def acquire(self) -> None:
+        wait = _POLL_S[0]
+        while not self._client.call("Acquire", self._key, self._holder):
+            time.sleep(wait * random.uniform(0.5, 1.5))  # jitter: waiting workers do not retry in step
+            wait = min(_POLL_S[1], wait * 2)
+        if not self._client.missing:
+            self._stop.clear()
+            threading.Thread(target=self._renew, daemon=True).start()
 
-        def acquire() -> None:
-            wait = _POLL_S[0]
-            while not client.try_acquire(key, holder):
-                time.sleep(wait * random.uniform(0.5, 1.5))  # jitter: waiting workers do not retry in step
-                wait = min(_POLL_S[1], wait * 2)
-            if client.missing:
-                if not warned.is_set():
-                    warned.set()
-                    print(f"workbench search: note: the gRPC server at {host}:{port} has no workbench lease service "
-                          "(it is not `workbench storage serve`): with several workers the study may overshoot "
-                          "--trials and an architecture may be measured twice", file=sys.stderr)
-                return
-            stop.clear()
-            threading.Thread(target=renew, daemon=True).start()
+    def release(self) -> None:
+        self._stop.set()
+        self._client.call("Release", self._key, self._holder)
 
-        def renew() -> None:
-            while not stop.wait(LEASE_S / 3):
-                try:
-                    client.renew(key, holder)
-                except Exception:  # noqa: BLE001 - a renewal lost in transit; the next one may land
-                    pass
-
-        def release() -> None:
-            stop.set()
-            client.release(key, holder)
-
-        return Lock(acquire, release)
-
-    return lease_lock
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_S / 3):
+            try:
+                self._client.call("Renew", self._key, self._holder)
+            except Exception:  # noqa: BLE001 - a renewal lost in transit; the next one may land
+                pass

@@ -20,6 +20,8 @@ from typing import Any, Callable, Iterator
 from optuna.storages import BaseStorage
 
 from workbench.errors import WorkbenchError
+from workbench.storage.leases import LeaseClient
+from workbench.storage.proxy import grpc_address
 from workbench.storage.urls import journal_path, sqlite_path
 
 
@@ -100,12 +102,15 @@ def study_lock(url: str, storage: BaseStorage, study_name: str) -> Callable[[], 
             return Lock(acquire, release)
 
         return pg_lock
-    if url.startswith("grpc://"):
-        from workbench.storage.leases import lease_lock_factory
-        from workbench.storage.proxy import grpc_address
+    address = grpc_address(url)
+    if address is not None:
+        client = LeaseClient(*address)
 
-        host, port = grpc_address(url) or ("", 0)
-        return lease_lock_factory(host, port, study_name)
+        def lease_lock() -> Lock:
+            lease = client.lease(study_name)
+            return Lock(lease.acquire, lease.release)
+
+        return lease_lock
     return lambda: Lock(lambda: None, lambda: None)
 
 

@@ -23,6 +23,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from workbench.errors import WorkbenchError
+from workbench.storage.leases import add_lease_service
 
 GRPC_PREFIX = "grpc://"
 LOOPBACK = "127.0.0.1"
@@ -76,8 +77,6 @@ def serve_storage(storage: BaseStorage, host: str = LOOPBACK, port: int = 0, *,
     import grpc
     from optuna.storages._grpc.auto_generated import api_pb2_grpc
     from optuna.storages._grpc.servicer import OptunaStorageProxyService
-
-    from workbench.storage.leases import add_lease_service
 
     server = grpc.server(ThreadPoolExecutor(max_workers=threads))
     api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
