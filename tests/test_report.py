@@ -29,7 +29,8 @@ def report_dir(storage, tmp_path_factory):
 
 
 def test_files_exist(report_dir) -> None:
-    assert sorted(p.name for p in report_dir.iterdir()) == ["index.html", "pareto.csv", "summary.md", "trials.csv"]
+    assert sorted(p.name for p in report_dir.iterdir()) == [".workbench-outputs.json", "index.html", "pareto.csv",
+                                                            "summary.md", "trials.csv"]
 
 
 def test_trials_csv_holds_every_trial(storage, report_dir) -> None:

@@ -38,9 +38,9 @@ from workbench import __version__, record, results
 from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigures, Provenance, TrainRecipe
 from workbench.config.io import dump_model, read_mapping
 from workbench.errors import WorkbenchError
+from workbench.outputs import check_output, claim
 from workbench.record import Budgets, StudyRecord, TrialRecord
 from workbench.storage import storage_location, study_storage, trial_by_number
-from workbench.storage.guard import check_output_file
 from workbench.training.recipe import proxy_recipe_data, train_recipe_of
 
 FORMATS = ("yaml", "json")
@@ -184,7 +184,7 @@ def export_study(study_name: str, *, pick: str = "knee", storage: str | None = N
     if not (math.isfinite(epochs) and epochs > 0):
         raise WorkbenchError(f"--epochs must be more than 0, got {epochs:g}")
     if out is not None:  # before anything is read: a storage given as --out is never touched
-        check_output_file(out, flag="--out", force=force, ours=is_exported_config)
+        check_output(out, flag="--out", force=force, ours=is_exported_config)
     study, frame = results.open_results(study_name, storage)
     budgets = study_budgets(study, max_params, max_macs, max_latency_ms)
     row = select(study, frame, pick, budgets, by)
@@ -209,6 +209,8 @@ def export_to_file(config: ExportConfig, path: str | Path, fmt: str | None = Non
     if fmt is not None and fmt not in FORMATS:
         raise WorkbenchError(f"unknown format '{fmt}' (allowed: {', '.join(FORMATS)})")
     try:
-        return dump_model(config, path=path, fmt=fmt)
+        text = dump_model(config, path=path, fmt=fmt)
+        claim(path)
+        return text
     except OSError as error:
         raise WorkbenchError(f"{path}: cannot write ({error.strerror or error})") from error

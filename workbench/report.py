@@ -43,9 +43,9 @@ import pandas as pd
 from workbench import __version__, figures, record, report_engines, results
 from workbench.config.io import write_text_atomic
 from workbench.errors import WorkbenchError
+from workbench.outputs import check_outputs, claim
 from workbench.record import Budgets
 from workbench.results import StudyInfo, best_text, fidelity_text, human, noise_text, protocol_text, trial_text
-from workbench.storage.guard import check_output_folder
 
 DEFAULT_ROOT = Path("reports")
 # Columns of the Pareto table in the HTML page and summary (knobs are appended).
@@ -83,23 +83,31 @@ class Headline:
     confirmed: tuple[pd.Series | None, str] | None = None     # best on confirmed accuracy (None: nothing confirmed)
 
 
-def write_report(study_name: str, storage: str | None = None, out: str | Path | None = None) -> ReportPaths:
-    """Write the report of a study to `out` (default `reports/<study>/`); return the paths."""
+def write_report(study_name: str, storage: str | None = None, out: str | Path | None = None,
+                 force: bool = False) -> ReportPaths:
+    """Write the report of a study to `out` (default `reports/<study>/`); return the paths.
+
+    Raises:
+        WorkbenchError: the study cannot be read, or a report file exists that the workbench did
+            not write (unless `force`), or the folder cannot be written.
+    """
+    folder = Path(out) if out is not None else DEFAULT_ROOT / report_folder_name(study_name)
+    paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv",
+                        folder / "summary.md")
+    files = (paths.trials_csv, paths.pareto_csv, paths.summary_md, paths.html)
+    check_outputs(folder, [path.name for path in files], flag="--out", force=force)
     study, frame = results.open_results(study_name, storage)
     info = results.study_info(study)
-    folder = Path(out) if out is not None else DEFAULT_ROOT / report_folder_name(study_name)
-    check_output_folder(folder, flag="--out")
     front = results.pareto_front(frame, info.objectives)
     headline = headline_of(frame, info)
     view = report_engines.engines_view(frame, info)
-    paths = ReportPaths(folder, folder / "index.html", folder / "trials.csv", folder / "pareto.csv",
-                        folder / "summary.md")
+    texts = (csv_text(frame), csv_text(front), summary_markdown(info, frame, headline, view),
+             report_html(study, info, frame, front, headline, view))
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(paths.trials_csv, csv_text(frame))
-        write_text_atomic(paths.pareto_csv, csv_text(front))
-        write_text_atomic(paths.summary_md, summary_markdown(info, frame, headline, view))
-        write_text_atomic(paths.html, report_html(study, info, frame, front, headline, view))
+        for path, text in zip(files, texts):
+            write_text_atomic(path, text)
+            claim(path)
     except OSError as error:
         raise WorkbenchError(f"{folder}: cannot write the report ({error.strerror or error})") from error
     return paths

@@ -35,6 +35,14 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
 
 
+def add_force_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--force`: overwrite `what` (e.g. "an existing --out file") that the workbench did not write;
+    a study storage is never overwritten (`workbench.outputs.check_output`)."""
+    parser.add_argument("--force", action="store_true",
+                        help=f"overwrite {what} that the workbench did not write (a study storage is never "
+                             "overwritten)")
+
+
 def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
     """Turn `["ratio=3", "width=0.75"]` into typed values (YAML scalars)."""
     import yaml

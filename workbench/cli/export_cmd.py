@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.cli.common import add_study_arguments, human
+from workbench.cli.common import add_force_argument, add_study_arguments, human
 
 NAME = "export"
 HELP = "export a picked trial as a config (architecture + training recipe + provenance)"
@@ -30,8 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=float, default=None, help="full-training epochs written into the recipe "
                                                                    "(default 30)")
     parser.add_argument("--out", required=True, help="the config file to write (.yaml or .json)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing --out file the workbench did not "
-                                                              "write (a study storage is never overwritten)")
+    add_force_argument(parser, "an existing --out file")
     parser.add_argument("--format", choices=("yaml", "json"), help="file format (default: from --out's suffix, else "
                                                                    "yaml)")
     parser.set_defaults(handler=run)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from workbench.cli.common import parse_set_values
+from workbench.cli.common import add_force_argument, parse_set_values
 
 if TYPE_CHECKING:
     from workbench.config.export import ExportConfig
@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, help="seed replacing the recipe's")
     parser.add_argument("--out", help="output folder (default: runs/<config stem or preset>/)")
     parser.add_argument("--resume", action="store_true", help="continue from the folder's last checkpoint")
+    add_force_argument(parser, "files in --out (model.pt, metrics.json, model.onnx)")
     parser.add_argument("--onnx", action="store_true", help="also export model.onnx (BN folded) and check it against "
                                                             "PyTorch")
     parser.add_argument("--int8", action="store_true", help="also write model.int8.onnx: static int8 quantization "
@@ -56,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_out_dir(source)
     result = train_full(config, out, data_spec=args.data, epochs=args.epochs, seed=args.seed, resume=args.resume,
                         onnx=args.onnx, device=args.device, progress=not args.no_progress, init=args.init,
-                        say=lambda line: print(line, flush=True), int8=args.int8)
+                        say=lambda line: print(line, flush=True), int8=args.int8,
+                        force=args.force)
     test = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "–"
     onnx = f", {out / ONNX_NAME}" if args.onnx else ""
     print(f"test accuracy {test} after {result.epochs:g} epochs ({result.wall_seconds:.1f} s; best validation "

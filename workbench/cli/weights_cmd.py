@@ -9,6 +9,7 @@ HELP = "import pretrained timm weights; refresh an older model file's preprocess
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from workbench.cli.common import add_force_argument
     from workbench.weights.timm import TIMM_PRESETS
 
     parser = subparsers.add_parser(
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imported.add_argument("--from", dest="source", required=True, choices=("timm",), help="who wrote it")
     imported.add_argument("--preset", required=True, help="the timm name: " + ", ".join(TIMM_PRESETS))
     imported.add_argument("--out", required=True, help="the model file to write (e.g. ghostnet_100_in1k.pt)")
+    add_force_argument(imported, "an existing --out file")
     imported.set_defaults(handler=run_import)
     refresh = actions.add_parser(
         "refresh", help="add the preprocessing record to a model.pt from an older workbench",
@@ -37,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     refresh.add_argument("model", help="the model.pt to rewrite")
     refresh.add_argument("--data", help="dataset spec replacing the recipe's (where the data now live)")
     refresh.add_argument("--onnx", action="store_true", help="also re-export model.onnx beside it with the metadata")
+    add_force_argument(refresh, "a model.onnx beside it")
     refresh.set_defaults(handler=run_refresh)
 
 
@@ -45,7 +48,7 @@ def run_import(args: argparse.Namespace) -> int:
     from workbench.data.preprocessing import IMAGENET
     from workbench.weights.importer import import_weights
 
-    result = import_weights(args.file, args.preset, args.out, source=args.source)
+    result = import_weights(args.file, args.preset, args.out, source=args.source, force=args.force)
     print(f"imported {result.tensors} tensors ({human(result.params)} parameters) of timm {result.preset} from "
           f"{args.file} -> {result.out}; preprocessing: {IMAGENET.describe()}")
     return 0
@@ -54,7 +57,7 @@ def run_import(args: argparse.Namespace) -> int:
 def run_refresh(args: argparse.Namespace) -> int:
     from workbench.weights.refresh import refresh_model_file
 
-    spec = refresh_model_file(args.model, data_spec=args.data, onnx=args.onnx)
+    spec = refresh_model_file(args.model, data_spec=args.data, onnx=args.onnx, force=args.force)
     onnx = ", model.onnx re-exported" if args.onnx else ""
     print(f"{args.model}: preprocessing recorded ({spec.describe()})" + onnx)
     return 0

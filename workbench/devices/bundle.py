@@ -19,8 +19,8 @@ from typing import Any, Callable, Sequence
 
 from workbench.devices.choose import Candidate, choose_architectures
 from workbench.errors import WorkbenchError
+from workbench.outputs import check_new_folder, check_output, check_writable_folder, claim
 from workbench.predictors.folder import devices_folder, json_text, manifest_path, sha256_bytes
-from workbench.storage.guard import check_writable_folder, is_storage_file
 
 MANIFEST_FORMAT, MANIFEST_VERSION = "workbench-device-bundle", 1
 ENGINE = "onnxruntime"
@@ -64,17 +64,14 @@ def bundle_protocol(latency: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def check_out(out: Path) -> None:
-    """Refuse an --out that exists (a bundle is never written over anything) or cannot be made.
+    """Refuse an --out that holds anything (a bundle is written as a whole, never over files), a
+    DIR.zip beside it that the workbench did not write, or a folder that cannot be made.
 
     Raises:
         WorkbenchError: naming the path.
     """
-    zipped = out.with_name(out.name + ".zip")
-    for path in (out, zipped):
-        if is_storage_file(path):
-            raise WorkbenchError(f"--out {path}: that is a study storage; it is never overwritten")
-        if path.exists() and not (path.is_dir() and not any(path.iterdir())):
-            raise WorkbenchError(f"--out {path}: exists; give a new folder (a bundle never overwrites files)")
+    check_new_folder(out, flag="--out")
+    check_output(out.with_name(out.name + ".zip"), flag="--out", force_flag=None)
     check_writable_folder(out.parent, flag="--out")
 
 
@@ -121,6 +118,7 @@ def make_bundle(space_name: str, out: str | Path, *, archs: int = 100, study: st
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     zipped = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+    claim(zipped)
     stored = manifest_path(folder, manifest["bundle_id"])
     stored.parent.mkdir(parents=True, exist_ok=True)
     stored.write_text(text, encoding="utf-8")

@@ -4,7 +4,8 @@
 * `optuna_internals`: every use of Optuna's private API (each with a contract test).
 * `locks`: the study lock (count-and-ask, claim an architecture) and SQLite's one-writer run lock.
 * `errors`: read-only, locked or unwritable storages as one line.
-* `guard`: outputs never overwrite a storage; a storage is checked writable before any work.
+* `guard`: what is a storage file (outputs never overwrite one); a storage is checked writable
+  before any work.
 * `probing`: how many trials a study has, from a few look-ups by trial number.
 * `proxy`: serving one storage over gRPC to worker processes, and opening `grpc://` storages.
 * `leases`: the study lock of `grpc://` workers, a lease service served beside the storage.

@@ -1,8 +1,7 @@
-"""Outputs never overwrite a storage: a file a command writes (an exported config, a report, a
-model folder) is refused when it is a study's database or journal, or their lock files, and an
-existing file that is not one the workbench wrote is kept unless the user says `--force`.
-Commands that write check first that they can: an output folder (`check_writable_folder`), a
-study's SQLite or journal file (`check_writable_storage`), before any training."""
+"""What is a storage, and can it be written: `is_storage_file` tells a study's database, journal
+or lock file (which `workbench.outputs` never lets a command write over), and commands that
+write a study check first that they can (`check_writable_storage`, `unwritable_folder`),
+before any training."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
 from urllib.parse import parse_qs
 
 from workbench.errors import WorkbenchError
@@ -49,52 +47,6 @@ def is_storage_file(path: str | Path) -> bool:
     return isinstance(record, dict) and "op_code" in record
 
 
-def check_output_file(path: str | Path, *, flag: str, force: bool = False,
-                      ours: Callable[[Path], bool] | None = None) -> None:
-    """Refuse to write `path` (given as `flag`) over a storage file, ever; over another existing
-    file unless `ours(path)` says the workbench wrote it or `force` is set.
-
-    Raises:
-        WorkbenchError: naming the path and what it is.
-    """
-    path = Path(path)
-    if is_storage_file(path):
-        raise WorkbenchError(f"{flag} {path}: that is a study storage (database, journal or lock file); "
-                             "it is never overwritten, choose another file")
-    if path.is_dir():
-        raise WorkbenchError(f"{flag} {path}: is a folder; give a file name")
-    if path.exists() and not force and not (ours is not None and ours(path)):
-        raise WorkbenchError(f"{flag} {path}: exists and was not written by the workbench; "
-                             "pass --force to overwrite it")
-
-
-def check_output_folder(folder: str | Path, *, flag: str) -> None:
-    """Refuse an output folder that is a storage file, or that holds one the command would write
-    over (its files are named by the command, so only a storage among them is at risk).
-
-    Raises:
-        WorkbenchError: naming the path.
-    """
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        kind = "a study storage" if is_storage_file(folder) else "a file"
-        raise WorkbenchError(f"{flag} {folder}: is {kind}, not a folder")
-
-
-def check_writable_folder(folder: str | Path, *, flag: str) -> None:
-    """Make sure `folder` can take the command's files before any work is done, leaving nothing
-    behind: the nearest folder that exists must be a folder that takes a (removed) probe file.
-
-    Raises:
-        WorkbenchError: the folder is a file or a storage, lies under a file, or cannot be written.
-    """
-    folder = Path(folder)
-    check_output_folder(folder, flag=flag)
-    problem = _unwritable_folder(folder)
-    if problem is not None:
-        raise WorkbenchError(f"{flag} {folder}: cannot write there ({problem})")
-
-
 def check_writable_storage(url: str) -> None:
     """Make sure a command that writes a study (a search, a confirmation) can write its SQLite or
     journal file before any work is done, touching nothing: the URL does not ask for read-only
@@ -123,7 +75,7 @@ def check_writable_storage(url: str) -> None:
         raise WorkbenchError(f"{where} is read-only (the URL asks for mode=ro or immutable=1)")
     if path.is_dir():
         raise WorkbenchError(f"{where}: {path} is a folder, not a database or journal file")
-    problem = _unwritable_folder(path.parent)
+    problem = unwritable_folder(path.parent)
     if problem is not None:
         raise WorkbenchError(f"{where}: cannot write there ({problem})")
     for file in (path, *(Path(f"{path}{suffix}") for suffix in _LOCK_SUFFIXES)):
@@ -140,7 +92,7 @@ def _asks_read_only(url: str) -> bool:
     return "ro" in query.get("mode", []) or "1" in query.get("immutable", [])
 
 
-def _unwritable_folder(folder: Path) -> str | None:
+def unwritable_folder(folder: Path) -> str | None:
     """Why files cannot be made in `folder` (or in the folders it would take), or None: the
     nearest folder that exists must be a folder that takes a probe file (removed at once)."""
     existing = folder

@@ -57,9 +57,9 @@ from workbench.data.preprocessing import onnx_metadata, preprocessing_of
 from workbench.engines import QUANTIZATION, export_graph
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
+from workbench.outputs import check_outputs, check_writable_folder, claim
 from workbench.profiling.protocol import check_device, resolve_device
 from workbench.profiling.targets import DEFAULT_CALIBRATION
-from workbench.storage.guard import check_writable_folder
 from workbench.training.checkpoint import (
     CHECKPOINT_NAME,
     WEIGHTS_NAME,
@@ -136,24 +136,28 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
                epochs: float | None = None, seed: int | None = None, resume: bool = False, onnx: bool = False,
                device: str = "auto", progress: bool = True, stop_after_epochs: int | None = None,
                init: str | Path | None = None, say: Callable[[str], None] | None = None,
-               int8: bool = False, calibration: int = DEFAULT_CALIBRATION) -> FullTrainResult:
+               int8: bool = False, calibration: int = DEFAULT_CALIBRATION, force: bool = False) -> FullTrainResult:
     """Train `config.arch` with its recipe into `out_dir` (see the module docstring).
 
     `data` replaces loading `data_spec` / the recipe's dataset (tests pass a small one);
     `epochs`, `seed` and `data_spec` replace the recipe's. `stop_after_epochs` ends the run
     after that many epochs as if interrupted (a test hook: the checkpoint is written, the test
     split is not touched); `resume=True` continues from `out_dir/checkpoint.pt`. `init` names a
-    model file to start from; `say` receives the one-line report of what it inherited.
+    model file to start from; `say` receives the one-line report of what it inherited. A file
+    the run would write over that the workbench did not write is refused unless `force`.
 
     Raises:
         WorkbenchError: the architecture does not rebuild to its recorded counts, the data do
             not match it, the checkpoint is from another architecture or schedule, the loss
             diverges, the ONNX file disagrees with PyTorch, or `init` is unreadable, fits nothing
-            or is combined with `resume`.
+            or is combined with `resume`; an output file is not the workbench's (without `force`).
     """
     started = time.perf_counter()
     out = Path(out_dir)
     check_writable_folder(out, flag="--out")  # before a whole epoch is trained
+    # checkpoint.pt is refused below unless --resume continues it
+    check_outputs(out, [WEIGHTS_NAME, METRICS_NAME] + [ONNX_NAME] * onnx + [INT8_NAME] * int8, flag="--out",
+                  force=force)
     recipe = effective_recipe(config, data_spec=data_spec, epochs=epochs, seed=seed)
     config = config.model_copy(update={"train": recipe})
     params, macs = check_architecture(config)
@@ -232,6 +236,7 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
                 tqdm.write(f"epoch {epoch + 1}/{len(plan)}: loss {loss:.4f}, validation accuracy {val_accuracy:.4f}")
             payload = run_checkpoint(model, optimizer, scheduler, scaler, batches, dev, arch_plain, recipe, plan, state)
             save_atomic(payload, checkpoint_path)
+            claim(checkpoint_path)
             if stop_after_epochs is not None and state["epoch"] >= stop_after_epochs and state["epoch"] < len(plan):
                 return _result(out, recipe, state, params, macs, dev, resumed_from, None, None, notes)
         # The test figure, `model.pt` and the ONNX file all carry these statistics (a run
@@ -242,16 +247,20 @@ def train_full(config: ExportConfig, out_dir: str | Path, *, data: Dataset | Non
     plain_config = to_plain(config)
     save_weights(model, plain_config, out / WEIGHTS_NAME, preprocessing=preprocessing.model_dump(),
                  class_names=list(data.classes))
+    claim(out / WEIGHTS_NAME)
     result = _result(out, recipe, state, params, macs, dev, resumed_from, test_accuracy, test_loss, notes)
     result.init = init_report.to_dict() if init_report is not None else None
     if onnx:
         result.onnx_max_abs_diff = export_onnx(model, data.test_x[:16].float().cpu(), out / ONNX_NAME,
                                                metadata=onnx_metadata(preprocessing, list(data.classes)))
+        claim(out / ONNX_NAME)
     if int8:
         result.int8 = _export_int8(model, data, out, recipe.seed, calibration,
                                    onnx_metadata(preprocessing, list(data.classes)))
+        claim(out / INT8_NAME)
     result.wall_seconds = prior_wall + time.perf_counter() - started
     write_text_atomic(out / METRICS_NAME, json.dumps({**result.to_dict(), "config": plain_config}, indent=2) + "\n")
+    claim(out / METRICS_NAME)
     return result
 
 

@@ -16,24 +16,30 @@ from workbench.data import load_dataset
 from workbench.data.preprocessing import Preprocessing, onnx_metadata, preprocessing_of
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
+from workbench.outputs import check_output, claim
 from workbench.training.checkpoint import load_model_file, save_model_file
 from workbench.training.checks import check_dataset
 from workbench.training.onnx import ONNX_NAME, export_onnx
 from workbench.training.recipe import effective_recipe
 
 
-def refresh_model_file(path: str | Path, data_spec: str | None = None, onnx: bool = False) -> Preprocessing:
+def refresh_model_file(path: str | Path, data_spec: str | None = None, onnx: bool = False,
+                       force: bool = False) -> Preprocessing:
     """Rewrite `path` with `preprocessing` and `class_names` from its recipe's dataset (or
-    `data_spec`); with `onnx`, also re-export `model.onnx` beside it with the metadata.
+    `data_spec`); with `onnx`, also re-export `model.onnx` beside it with the metadata (over a
+    `model.onnx` the workbench did not write only with `force`).
 
     Example:
         >>> refresh_model_file("runs/old/model.pt", onnx=True).describe()  # doctest: +SKIP
         '3x32x32, bilinear resize (torch), mean 0.3052/0.3052/0.3052, std 0.3190/0.3190/0.3190'
 
     Raises:
-        WorkbenchError: not a model file, or its dataset cannot be loaded or does not match it.
+        WorkbenchError: not a model file, its dataset cannot be loaded or does not match it, or
+            `model.onnx` may not be written.
     """
     path = Path(path)
+    if onnx:
+        check_output(path.with_name(ONNX_NAME), flag="--onnx", force=force)
     payload = load_model_file(path)
     config = ExportConfig.model_validate(payload["config"])
     recipe = effective_recipe(config, data_spec=data_spec)
@@ -49,6 +55,8 @@ def refresh_model_file(path: str | Path, data_spec: str | None = None, onnx: boo
             raise WorkbenchError(f"{path}: the weights do not fit its config ({str(error).splitlines()[0]})") from None
         export_onnx(model.eval(), data.test_x[:16].to(torch.float32), path.with_name(ONNX_NAME),
                     metadata=onnx_metadata(spec, list(data.classes)))
+        claim(path.with_name(ONNX_NAME))
     save_model_file(payload["state_dict"], payload["config"], path, preprocessing=spec.model_dump(),
                     class_names=list(data.classes), source=payload.get("source"))
+    claim(path)
     return spec
