@@ -18,6 +18,8 @@ from workbench.models import build_model, get_preset
 from workbench.profiling import LatencyProtocol, LatencyResult, ProfileResult, measure_latency, profile_arch, summarize
 from workbench.profiling import latency as latency_module
 from workbench.profiling.memory import ESTIMATE_METHOD, estimate_peak_memory
+from workbench.profiling.reference import Reference
+from workbench.profiling.timing import CpuTimer
 
 torch.set_num_threads(1)
 ARCH = get_preset("ghostnet_cifar_050")
@@ -55,6 +57,7 @@ class Ticking(nn.Module):
 
 def _fake_run(durations: Iterable[float], **protocol: object) -> LatencyResult:
     clock = FakeClock(durations)
+    protocol.setdefault("reference", False)
     return measure_latency(Ticking(clock), ARCH, LatencyProtocol(**protocol), clock=clock)
 
 
@@ -66,34 +69,58 @@ def test_summarize_is_exact() -> None:
     assert stats.cv == pytest.approx(stats.std_ms / 4.0)
 
 
-def test_fake_clock_gives_exact_statistics() -> None:
-    timed = [10.0, 11.0, 9.0, 10.0, 12.0, 10.0, 9.0, 11.0, 10.0, 8.0]
-    result = _fake_run([5.0, 5.0, 5.0] + timed, warmup=10, repeats=10, cv_threshold=0.5)
-    assert result.samples == 10
-    assert result.p50_ms == pytest.approx(10.0)
-    assert result.p90_ms == pytest.approx(float(np.percentile(timed, 90)))
-    assert result.cv == pytest.approx(np.std(timed, ddof=1) / np.mean(timed))
+def test_fake_clock_gives_exact_statistics_of_the_quietest_round() -> None:
+    quiet = [10.0, 11.0, 9.0, 10.0, 12.0, 10.0, 9.0, 11.0, 10.0, 8.0]
+    loaded = [value + 5.0 for value in quiet]  # a round disturbed by load: every sample later
+    result = _fake_run([5.0, 5.0, 5.0] + loaded + quiet + quiet, warmup=10, repeats=10, cv_threshold=0.5)
+    assert result.samples == 30  # three rounds: the two quiet ones agree, so timing stops there
+    assert result.p50_ms == pytest.approx(10.0)  # the quiet round's median, not the pooled one (12.5 -> 10.5)
+    assert result.p90_ms == pytest.approx(float(np.percentile(quiet, 90)))
+    assert result.cv == pytest.approx(np.std(quiet, ddof=1) / np.mean(quiet))
     assert not result.noisy
     assert result.protocol["warmup_done"] == 3  # three equal warm-up iterations are stable
-    assert result.protocol["attempts"] == 1
+    assert result.protocol["round_medians_ms"] == [15.0, 10.0, 10.0]
+    assert result.protocol["estimator"] == "min-round-median"
 
 
-def test_noisy_measurement_is_repeated_then_flagged() -> None:
+def test_rounds_that_never_agree_run_to_the_limit_and_are_flagged() -> None:
+    rounds = [[float(level)] * 10 for level in (10, 20, 30, 40)]  # every round 2x the last: no two agree
+    result = _fake_run([1.0] * 3 + sum(rounds, []), warmup=3, repeats=10, rounds=4, max_seconds=100.0)
+    assert result.protocol["rounds_done"] == 4
+    assert result.p50_ms == pytest.approx(10.0)
+    assert result.noisy  # each round is steady (cv 0) but the rounds disagree by 100%
+
+
+def test_noisy_round_is_flagged() -> None:
     result = _fake_run(cycle([1.0, 3.0]), warmup=1, repeats=10, cv_threshold=0.1)
-    assert result.protocol["attempts"] == 3
     assert result.noisy and result.cv > 0.1
 
 
-def test_steady_measurement_stops_early_on_precision() -> None:
-    result = _fake_run(cycle([2.0]), warmup=3, repeats=30)
-    assert result.samples == latency_module.MIN_PRECISE_SAMPLES
+def test_steady_measurement_stops_after_the_minimum_rounds() -> None:
+    result = _fake_run(cycle([2.0]), warmup=3, repeats=10, rounds=8)
+    assert result.samples == 10 * latency_module.MIN_ROUNDS
     assert result.cv == 0.0 and not result.noisy
 
 
 def test_time_cap_stops_sampling_at_the_minimum() -> None:
     result = _fake_run(cycle([400.0, 500.0]), warmup=10, repeats=30, max_seconds=1.0, cv_threshold=0.5)
     assert result.samples == latency_module.MIN_SAMPLES
+    assert result.protocol["rounds_done"] == 1
     assert result.protocol["warmup_done"] == 1  # warm-up gets a quarter of the cap
+
+
+def test_a_window_whose_reference_drifted_is_timed_again() -> None:
+    # Each round times the reference, then the model; three agreeing rounds end a window.
+    first_window = ([2.0] * 20 + [3.0] * 20) * 3  # the reference takes 2 ms here
+    second_window = ([1.0] * 20 + [3.0] * 20) * 3
+    clock = FakeClock(first_window + second_window)
+    timer = CpuTimer(clock)
+    reference = Reference("ref", clock.advance, history=[1.0, 1.0, 1.0])  # its running median: 1 ms
+    protocol = LatencyProtocol(warmup=0, repeats=20, rounds=3, max_seconds=100.0)
+    stats, facts = latency_module.measure_step(clock.advance, timer, protocol, reference)
+    assert facts["attempts"] == 2 and facts["retimed"] == 1  # 2 ms is 100% off 1 ms: timed again
+    assert facts["reference_ms"] == pytest.approx(1.0) and facts["reference_drift"] == pytest.approx(0.0)
+    assert stats.p50_ms == pytest.approx(3.0)
 
 
 def test_protocol_is_recorded_with_every_figure() -> None:
@@ -105,7 +132,7 @@ def test_protocol_is_recorded_with_every_figure() -> None:
     assert record["threads"] == 1 and torch.get_num_threads() == before
     assert record["torch_version"] == torch.__version__ and record["device_name"]
     assert record["input_size"] == ARCH.input_size and record["timer"] == "perf_counter_ns"
-    assert LatencyProtocol.from_dict(record) == LatencyProtocol(threads=1, **FAST)
+    assert LatencyProtocol.from_dict(record) == LatencyProtocol(threads=1, reference=False, **FAST)
     json.dumps(result.to_dict())
 
 

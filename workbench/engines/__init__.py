@@ -17,20 +17,31 @@ from workbench.engines.onnx_graph import (
     torch_logits,
 )
 from workbench.engines.ort import ORT_INSTALL, make_session, ort_facts, require_onnxruntime, run_graph
-from workbench.engines.quantize import QUANTIZATION, quantize_int8
+from workbench.engines.quantize import (
+    INT8_DEVICES,
+    QUANTIZATION,
+    QuantSettings,
+    quantization_for,
+    quantization_for_cpu,
+    quantize_int8,
+)
 
 __all__ = [
+    "INT8_DEVICES",
     "ONNX_ATOL",
     "ONNX_OPSET",
     "ONNX_RTOL",
     "ORT_INSTALL",
     "QUANTIZATION",
+    "QuantSettings",
     "add_metadata",
     "export_graph",
     "make_session",
     "max_abs_diff",
     "ort_facts",
     "outputs_agree",
+    "quantization_for",
+    "quantization_for_cpu",
     "quantize_int8",
     "require_onnxruntime",
     "run_graph",

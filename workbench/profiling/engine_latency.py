@@ -19,7 +19,6 @@ from torch import nn
 
 from workbench.config.arch import ArchConfig
 from workbench.engines import (
-    QUANTIZATION,
     export_graph,
     make_session,
     max_abs_diff,
@@ -30,10 +29,13 @@ from workbench.engines import (
     torch_logits,
 )
 from workbench.engines.onnx_graph import ONNX_ATOL, ONNX_RTOL
-from workbench.profiling.latency import Clock, LatencyResult, failure_reason, measure_latency, measure_step
+from workbench.profiling.hostfacts import host_facts
+from workbench.profiling.latency import Clock, LatencyResult, failure_reason, is_noisy, measure_latency, measure_step
 from workbench.profiling.protocol import cpu_name
+from workbench.profiling.reference import ort_reference
 from workbench.profiling.targets import LatencyTarget
 from workbench.profiling.timing import CpuTimer
+from workbench.profiling.window import host_window
 
 CHECK_BATCH = 4  # images the exported graph is checked against PyTorch on
 CHECK_SEED = 0
@@ -63,9 +65,10 @@ class Graphs:
         if opset not in self._fp32:
             started = time.perf_counter()
             sample = check_batch(self.arch)
-            graph = export_graph(self.model, sample, opset)
-            got = run_graph(make_session(graph, threads=1), sample.numpy())
-            want = torch_logits(self.model, sample)
+            with host_window().compute():
+                graph = export_graph(self.model, sample, opset)
+                got = run_graph(make_session(graph, threads=1), sample.numpy())
+                want = torch_logits(self.model, sample)
             self._fp32[opset] = (graph if outputs_agree(got, want) else b"", max_abs_diff(got, want))
             self.seconds["export"] = self.seconds.get("export", 0.0) + time.perf_counter() - started
         graph, diff = self._fp32[opset]
@@ -82,7 +85,8 @@ class Graphs:
         if key not in self._int8:
             graph, _ = self.fp32(target.opset)
             started = time.perf_counter()
-            self._int8[key] = quantize_int8(graph, self.calibration[:key[1]])
+            with host_window().compute():
+                self._int8[key] = quantize_int8(graph, self.calibration[:key[1]], target.quantization)
             self.seconds["quantize"] = self.seconds.get("quantize", 0.0) + time.perf_counter() - started
         return self._int8[key]
 
@@ -136,15 +140,17 @@ def measure_ort(graphs: Graphs, target: LatencyTarget, clock: Clock | None = Non
         **protocol.to_dict(), "target": target.name, "engine": "onnxruntime", "precision": target.precision,
         "device_name": cpu_name(), "input_size": graphs.arch.input_size, "opset": target.opset,
         "graph_optimization": target.graph_optimization, "inter_op_threads": 1, "execution_mode": "sequential",
+        **host_facts(),
     }
     try:
         graph, diff = graphs.fp32(target.opset)
         record["max_abs_diff"] = diff
         if target.is_int8:
             graph = graphs.int8(target)
-            record.update(quantization=dict(QUANTIZATION),
+            record.update(quantization=target.quantization.to_dict(),
                           calibration_images=min(target.calibration, len(graphs.calibration)))
-        session = make_session(graph, threads=protocol.threads or 1, optimization=target.graph_optimization)
+        threads = protocol.threads or 1
+        session = make_session(graph, threads=threads, optimization=target.graph_optimization)
         record.update(ort_facts(session))
         inputs = np.random.default_rng(CHECK_SEED).standard_normal(
             (protocol.batch_size, graphs.arch.in_channels, graphs.arch.input_size, graphs.arch.input_size),
@@ -154,10 +160,11 @@ def measure_ort(graphs: Graphs, target: LatencyTarget, clock: Clock | None = Non
         def step() -> Any:
             return session.run(None, {name: inputs})
 
-        stats, facts = measure_step(step, CpuTimer(clock or time.perf_counter_ns), protocol)
+        reference = ort_reference(threads) if protocol.reference else None
+        stats, facts = measure_step(step, CpuTimer(clock or time.perf_counter_ns), protocol, reference)
     except Exception as error:  # noqa: BLE001 - one engine failing is a fact about that target, not the trial
         record.setdefault("max_abs_diff", graphs.diff(target.opset))
         return LatencyResult.unavailable(record, failure_reason(error))
     record.update(timer=CpuTimer.name, **facts)
     return LatencyResult(p50_ms=stats.p50_ms, p90_ms=stats.p90_ms, mean_ms=stats.mean_ms, std_ms=stats.std_ms,
-                         cv=stats.cv, samples=stats.samples, noisy=stats.cv > protocol.cv_threshold, protocol=record)
+                         cv=stats.cv, samples=stats.samples, noisy=is_noisy(stats, facts, protocol), protocol=record)

@@ -4,28 +4,41 @@ The model is prepared for the protocol (eager, BatchNorm folded, or torch.compil
 memory format; device), warmed up, then timed per iteration: `time.perf_counter_ns` on the
 CPU with a fixed thread count, CUDA events with synchronisation on a GPU.
 
-The search times every trial, so both phases adapt to keep the cost low without hiding noise:
-warm-up ends once `STABLE_WINDOW` consecutive iterations agree within `STABLE_REL` (or at
-`warmup` iterations on the CPU, four times that on CUDA); sampling ends at `repeats` samples,
-after `max_seconds` (never below `MIN_SAMPLES`), or once the mean is known to `PRECISION`
-(relative standard error, judged from at least `MIN_PRECISE_SAMPLES`). A run whose
-coefficient of variation exceeds the threshold is repeated up to `MAX_RETRIES` times while
-time remains; the steadiest run is kept and, if still over the threshold, flagged noisy.
+A figure must not change with the host's load. Three things keep it steady:
+
+- The exclusive timing window (`profiling.window`): while this process times, the other
+  processes of its search neither train nor time.
+- The estimator, chosen by measurement (`benchmarks/bench_engines.py`, which writes the
+  comparison into `reports/benchmarks/engines.md`): samples are taken in rounds and the figure
+  is the median of the quietest round (`min-round-median`). Load only ever adds time, so the
+  round least disturbed is the closest to what the model costs, and a round's median, unlike a
+  single minimum, is not one lucky sample. Rounds go on until the two lowest round medians agree
+  within `PRECISION` (at least `MIN_ROUNDS`), or the protocol's `rounds`, or its time cap.
+- A reference model (`profiling.reference`) timed in every round of the same window: a window
+  whose reference strays beyond `DRIFT_LIMIT` from its running median is timed again, and the
+  reference's figure is recorded with every protocol.
+
+Warm-up ends once `STABLE_WINDOW` consecutive iterations agree within `STABLE_REL` (or at
+`warmup` iterations on the CPU, four times that on CUDA). A figure whose round spread or whose
+rounds' disagreement exceeds `cv_threshold` is flagged noisy.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from workbench.config.arch import ArchConfig
 from workbench.models.deploy import fold_batchnorm
+from workbench.profiling.hostfacts import load_average
 from workbench.profiling.protocol import LatencyProtocol, check_device, recorded_protocol
+from workbench.profiling.reference import Reference, torch_reference
 from workbench.profiling.timing import (
     CpuTimer,
     CudaTimer,
@@ -35,12 +48,16 @@ from workbench.profiling.timing import (
     cudnn_benchmark,
     summarize,
 )
+from workbench.profiling.window import host_window
 
 Clock = Callable[[], int]
+ESTIMATOR = "min-round-median"
 MIN_SAMPLES = 5
-# Early stop on precision needs this many samples, so the spread itself is trustworthy.
-MIN_PRECISE_SAMPLES = 10
+# Rounds needed before two of them may be judged to agree.
+MIN_ROUNDS = 3
 PRECISION = 0.02
+# A window whose reference figure strays this far from its running median is timed again.
+DRIFT_LIMIT = 0.15
 MAX_RETRIES = 2
 # Warm-up may use at most this share of the time cap.
 WARMUP_SHARE = 0.25
@@ -49,7 +66,10 @@ STABLE_WINDOW, STABLE_REL = 3, 0.10
 
 @dataclass
 class LatencyResult:
-    """Milliseconds per batch at the recorded protocol; `available=False` carries the reason."""
+    """Milliseconds per batch at the recorded protocol; `available=False` carries the reason.
+
+    `p50_ms`, `p90_ms`, `mean_ms`, `std_ms` and `cv` are the quietest round's (the estimator
+    `min-round-median`, named in the protocol); `samples` counts every round's samples."""
 
     p50_ms: float
     p90_ms: float
@@ -106,8 +126,9 @@ def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoco
                 raise
             return LatencyResult.unavailable(record, failure_reason(error))
         timer: Timer = CudaTimer(clock) if protocol.device == "cuda" else CpuTimer(clock)
+        reference = torch_reference(protocol.device, threads) if protocol.reference else None
         try:
-            stats, facts = measure_step(step, timer, protocol)
+            stats, facts = measure_step(step, timer, protocol, reference)
         except Exception as error:
             if protocol.mode != "compiled":
                 raise
@@ -115,7 +136,7 @@ def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoco
     record.update(timer=timer.name, **facts)
     return LatencyResult(
         p50_ms=stats.p50_ms, p90_ms=stats.p90_ms, mean_ms=stats.mean_ms, std_ms=stats.std_ms, cv=stats.cv,
-        samples=stats.samples, noisy=stats.cv > protocol.cv_threshold, protocol=record,
+        samples=stats.samples, noisy=is_noisy(stats, facts, protocol), protocol=record,
     )
 
 
@@ -168,23 +189,82 @@ def _cuda_graph(run: Callable[[], Any]) -> Callable[[], Any]:
     return replay
 
 
-def measure_step(step: Callable[[], Any], timer: Timer,
-                 protocol: LatencyProtocol) -> tuple[TimingStats, dict[str, int]]:
-    """Warm `step` up, then time it under `protocol`'s repeats, time cap and CV retries (the one
-    timing loop every engine uses); returns the steadiest run's stats and the loop's facts."""
+def measure_step(step: Callable[[], Any], timer: Timer, protocol: LatencyProtocol,
+                 reference: Reference | None = None,
+                 keep: list[list[float]] | None = None) -> tuple[TimingStats, dict[str, Any]]:
+    """Warm `step` up and time it in rounds inside the host's exclusive timing window (the one
+    timing loop every engine uses); returns the quietest round's stats and the loop's facts.
+
+    Each round times `reference` (when given) and then `step`, `protocol.repeats` samples each.
+    The figure is the quietest round's: the round with the lowest median (the module docstring
+    says why). Rounds go on until `MIN_ROUNDS` were taken and the two lowest round medians agree
+    within `PRECISION`, or `protocol.rounds`, or the time cap. When the reference's figure strays
+    beyond `DRIFT_LIMIT` from its running median, the window is timed again (at most `MAX_RETRIES`
+    times, while time remains). `keep`, when given, receives every round's samples.
+    """
     deadline = timer.now() + int(protocol.max_seconds * 1e9)
-    warmed = _warm_up(step, timer, protocol, timer.now() + int(protocol.max_seconds * WARMUP_SHARE * 1e9))
-    best: TimingStats | None = None
-    attempts = 0
-    while attempts <= MAX_RETRIES:
+    window = host_window()
+    attempts, drift = 0, None
+    while True:
         attempts += 1
-        stats = summarize(_samples(step, timer, protocol.repeats, deadline))
-        if best is None or stats.cv < best.cv:
-            best = stats
-        if best.cv <= protocol.cv_threshold or timer.now() >= deadline:
+        with window.timing() as waited:
+            load = load_average()
+            warm_deadline = timer.now() + int(protocol.max_seconds * WARMUP_SHARE * 1e9)
+            warmed = _warm_up(step, timer, protocol, warm_deadline)
+            rounds, reference_rounds = _rounds(step, timer, protocol, deadline, reference)
+        if reference is None or not reference_rounds:
             break
-    assert best is not None
-    return best, {"attempts": attempts, "warmup_done": warmed}
+        drift = reference.drift(min(reference_rounds))
+        if drift is None or abs(drift) <= DRIFT_LIMIT or attempts > MAX_RETRIES or timer.now() >= deadline:
+            break
+    if keep is not None:
+        keep.extend(list(r) for r in rounds)
+    medians = [float(np.median(r)) for r in rounds]
+    quietest = summarize(rounds[int(np.argmin(medians))])
+    facts: dict[str, Any] = {
+        "estimator": ESTIMATOR, "attempts": attempts, "warmup_done": warmed, "rounds_done": len(rounds),
+        "round_medians_ms": [round(m, 6) for m in medians], "round_spread": round(round_spread(medians), 4),
+        "window_wait_s": round(waited, 4), "load_avg_1m": load,
+    }
+    if reference is not None and reference_rounds:
+        reference.remember(min(reference_rounds))
+        facts.update(reference_model=reference.name, reference_ms=round(min(reference_rounds), 6),
+                     reference_drift=None if drift is None else round(drift, 4), retimed=attempts - 1)
+    return replace(quietest, samples=sum(len(r) for r in rounds)), facts
+
+
+def round_spread(medians: list[float]) -> float:
+    """How far apart the two lowest round medians are, relative to the lowest (0 for one round).
+
+    Example:
+        >>> round_spread([1.10, 1.00, 1.50])
+        0.1
+    """
+    if len(medians) < 2:
+        return 0.0
+    low, second = sorted(medians)[:2]
+    return (second - low) / low if low > 0 else 0.0
+
+
+def is_noisy(stats: TimingStats, facts: dict[str, Any], protocol: LatencyProtocol) -> bool:
+    """A figure is noisy when its round's spread or the rounds' disagreement exceeds the threshold."""
+    return stats.cv > protocol.cv_threshold or float(facts.get("round_spread", 0.0)) > protocol.cv_threshold
+
+
+def _rounds(step: Callable[[], Any], timer: Timer, protocol: LatencyProtocol, deadline: int,
+            reference: Reference | None) -> tuple[list[list[float]], list[float]]:
+    rounds: list[list[float]] = []
+    reference_rounds: list[float] = []
+    while len(rounds) < protocol.rounds:
+        if rounds and timer.now() >= deadline:
+            break
+        if reference is not None:
+            reference_rounds.append(float(np.median(_samples(reference.step, timer, protocol.repeats, deadline))))
+        rounds.append(_samples(step, timer, protocol.repeats, deadline))
+        medians = [float(np.median(r)) for r in rounds]
+        if len(rounds) >= MIN_ROUNDS and round_spread(medians) <= PRECISION:
+            break
+    return rounds, reference_rounds
 
 
 def _warm_up(step: Callable[[], Any], timer: Timer, protocol: LatencyProtocol, deadline: int) -> int:
@@ -212,15 +292,8 @@ def _samples(step: Callable[[], Any], timer: Timer, repeats: int, deadline: int)
     while len(samples) < repeats:
         if len(samples) >= MIN_SAMPLES and timer.now() >= deadline:
             break
-        if len(samples) >= MIN_PRECISE_SAMPLES and _precise(samples):
-            break
         samples.append(timer.time(step))
     return samples
-
-
-def _precise(samples: list[float]) -> bool:
-    stats = summarize(samples)
-    return stats.cv / len(samples) ** 0.5 <= PRECISION
 
 
 def failure_reason(error: BaseException) -> str:

@@ -14,6 +14,7 @@ from workbench.profiling.counting import check_input_size, count_model
 from workbench.profiling.latency import LatencyResult, measure_latency
 from workbench.profiling.memory import peak_memory
 from workbench.profiling.protocol import LatencyProtocol, check_device
+from workbench.profiling.window import host_window
 
 
 @dataclass
@@ -66,7 +67,8 @@ def profile_arch(
     protocol = latency or LatencyProtocol()
     check_device(protocol.device)
     model = model if model is not None else build_model(arch)
-    counts = count_model(model, arch, crosscheck=crosscheck)
+    with host_window().compute():
+        counts = count_model(model, arch, crosscheck=crosscheck)
     timing_started = time.perf_counter()
     timed = measure_latency(model, arch, latency) if latency is not None else None
     latency_seconds = time.perf_counter() - timing_started if latency is not None else None

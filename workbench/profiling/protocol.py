@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from workbench.errors import WorkbenchError
+from workbench.profiling.hostfacts import host_facts, usable_cores
 
 DEVICES = ("cpu", "cuda")
 # What a user may write: `auto` is resolved to a concrete device before a protocol is built.
@@ -17,7 +18,9 @@ DEVICE_CHOICES = ("auto", *DEVICES)
 MODES = ("eager", "deploy", "compiled")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Keys a recorded protocol carries besides the settings; `from_dict` accepts and drops them.
-RECORDED_KEYS = ("device_name", "torch_version", "input_size", "timer", "attempts", "warmup_done")
+RECORDED_KEYS = ("device_name", "torch_version", "input_size", "timer", "attempts", "warmup_done", "estimator",
+                 "rounds_done", "round_medians_ms", "round_spread", "window_wait_s", "load_avg_1m", "reference_model",
+                 "reference_ms", "reference_drift", "retimed", "isa", "cores")
 
 
 @dataclass(frozen=True)
@@ -25,8 +28,10 @@ class LatencyProtocol:
     """The settings of one latency measurement (frozen, so a shared default cannot drift).
 
     `threads=None` means torch's thread count at call time; the count actually used is
-    recorded in the result. `max_seconds` caps the timed loop: at least a few samples are
-    always taken, then sampling stops at `repeats` samples or the time cap.
+    recorded in the result. Samples are taken in rounds of `repeats` (at most `rounds` rounds;
+    `profiling.latency` says when it stops early); `max_seconds` caps the timed loop, though one
+    round of at least a few samples is always taken. `reference` times the reference model in
+    every round of the same window.
 
     Example:
         >>> p = LatencyProtocol(batch_size=32, dtype="bf16")
@@ -41,10 +46,12 @@ class LatencyProtocol:
     channels_last: bool = False
     threads: int | None = None
     warmup: int = 10
-    repeats: int = 30
+    repeats: int = 20
     max_seconds: float = 2.0
     cv_threshold: float = 0.10
     cuda_graphs: bool = False
+    rounds: int = 8
+    reference: bool = True
 
     def __post_init__(self) -> None:
         for name, allowed in (("device", DEVICES), ("mode", MODES), ("dtype", tuple(DTYPES))):
@@ -54,11 +61,12 @@ class LatencyProtocol:
             raise WorkbenchError("dtype fp16 needs --device cuda; on the CPU use fp32 or bf16")
         if self.cuda_graphs and self.device != "cuda":
             raise WorkbenchError("cuda_graphs needs device 'cuda'")
-        for name, low in (("batch_size", 1), ("warmup", 0), ("repeats", 1)):
+        for name, low in (("batch_size", 1), ("warmup", 0), ("repeats", 1), ("rounds", 1)):
             if int(getattr(self, name)) < low:
                 raise WorkbenchError(f"latency {name} must be at least {low}, got {getattr(self, name)}")
-        if self.threads is not None and self.threads < 1:
-            raise WorkbenchError(f"threads must be at least 1, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= usable_cores():
+            raise WorkbenchError(f"threads must be between 1 and this host's {usable_cores()} cores, "
+                                 f"got {self.threads}")
         if self.max_seconds <= 0 or self.cv_threshold <= 0:
             raise WorkbenchError("max_seconds and cv_threshold must be positive")
 
@@ -148,6 +156,7 @@ def recorded_protocol(protocol: LatencyProtocol, input_size: int, threads: int |
         torch_version=torch.__version__,
         input_size=input_size,
         threads=threads if threads is not None else (protocol.threads or torch.get_num_threads()),
+        **host_facts(),
     )
     record.update(extra)
     return record

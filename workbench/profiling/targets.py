@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from workbench.engines.quantize import INT8_DEVICES, QuantSettings, quantization_for
 from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import LatencyProtocol, resolve_device
 
@@ -20,7 +21,7 @@ PRECISIONS = ("fp32", "int8")
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 SINGLE_TARGET = "torch"
 # Target settings that are not part of a PyTorch `LatencyProtocol`.
-TARGET_KEYS = ("engine", "precision", "graph_optimization", "calibration", "opset", "predictor")
+TARGET_KEYS = ("engine", "precision", "graph_optimization", "calibration", "opset", "predictor", "int8_for")
 DEFAULT_CALIBRATION = 64  # training images the int8 activation ranges are calibrated on
 
 
@@ -44,6 +45,12 @@ class LatencyTarget:
     calibration: int = DEFAULT_CALIBRATION
     opset: int = 17
     predictor: str | None = None  # the imported device a predicted target is predicted for
+    int8_for: str = "any"  # the device family int8 files are quantized for (`engines.quantize`)
+
+    @property
+    def quantization(self) -> QuantSettings:
+        """The int8 settings for the target's device (not the host's)."""
+        return quantization_for(self.int8_for)
 
     @property
     def is_predicted(self) -> bool:
@@ -65,7 +72,7 @@ class LatencyTarget:
         if not self.is_torch:
             data.update(graph_optimization=self.graph_optimization, opset=self.opset)
         if self.is_int8:
-            data["calibration"] = self.calibration
+            data.update(calibration=self.calibration, quantization=self.quantization.to_dict())
         return data
 
 
@@ -110,6 +117,8 @@ def _target(name: str, settings: dict[str, Any], shared: dict[str, Any], device:
     _choice(where, "graph_optimization", optimization, OPTIMIZATION_LEVELS)
     calibration = merged.pop("calibration", DEFAULT_CALIBRATION)
     opset = merged.pop("opset", 17)
+    int8_for = merged.pop("int8_for", "any")
+    _choice(where, "int8_for", int8_for, INT8_DEVICES)
     if not isinstance(calibration, int) or calibration < 1:
         raise WorkbenchError(f"{where}.calibration: give a number of calibration images >= 1, got {calibration!r}")
     if engine == "onnxruntime":
@@ -127,7 +136,8 @@ def _target(name: str, settings: dict[str, Any], shared: dict[str, Any], device:
     except (WorkbenchError, TypeError) as error:
         raise WorkbenchError(f"{where}: {error}") from None
     return LatencyTarget(name=name, engine=engine, precision=precision, protocol=protocol,
-                         graph_optimization=optimization, calibration=calibration, opset=int(opset))
+                         graph_optimization=optimization, calibration=calibration, opset=int(opset),
+                         int8_for=int8_for)
 
 
 def _predicted(name: str, settings: dict[str, Any], where: str) -> LatencyTarget:

@@ -139,7 +139,8 @@ def _int8_record(graphs: Graphs, target: LatencyTarget, ctx: Any,
                                              threads=target.protocol.threads or 1)
     except Exception as error:  # noqa: BLE001 - a quantizer failure is this figure's reason, not the trial's
         return int8_scoring.unavailable(f"{type(error).__name__}: {' '.join(str(error).split())}"[:300])
-    figures.update(target=target.name, calibration_images=min(target.calibration, len(graphs.calibration)))
+    figures.update(target=target.name, calibration_images=min(target.calibration, len(graphs.calibration)),
+                   quantization=target.quantization.to_dict())
     return figures
 
 

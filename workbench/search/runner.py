@@ -35,6 +35,7 @@ from optuna.trial import TrialState
 from workbench import record
 from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import check_device, device_name, resolve_device
+from workbench.profiling.window import search_window
 from workbench.record import TrialRecord
 from workbench.search.optuna_samplers import SAMPLERS
 from workbench.search.seed_noise import measure_noise, stored_noise
@@ -165,19 +166,20 @@ def _search(
     set_torch_threads(threads)  # this process trains too: as the only worker, or for the noise runs
     bar = ProgressBar(study, trials, counted_trials(study), enabled=progress)
     interrupted = False
-    try:
-        if workers == 1:
-            run_worker(WorkerConfig(**base_cfg), data=data, on_trial=bar.update, trainer=trainer)
-        elif sqlite_path(url) is not None:
-            # SQLite has one writer: this process serves the file, the workers write through it.
-            with serve_storage(study_storage(study)) as proxy:
-                run_processes({**base_cfg, "proxy": proxy}, workers, bar, study)
-        else:
-            run_processes(base_cfg, workers, bar, study)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
+    with search_window(url, study_name):  # the workers' timings exclude each other's training
+        try:
+            if workers == 1:
+                run_worker(WorkerConfig(**base_cfg), data=data, on_trial=bar.update, trainer=trainer)
+            elif sqlite_path(url) is not None:
+                # SQLite has one writer: this process serves the file, the workers write through it.
+                with serve_storage(study_storage(study)) as proxy:
+                    run_processes({**base_cfg, "proxy": proxy}, workers, bar, study)
+            else:
+                run_processes(base_cfg, workers, bar, study)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
     if not interrupted:
         try:
             measure_noise(study, resolved, data, device=device, trainer=trainer, progress=progress,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from workbench.profiling.window import host_window
 from workbench.training.batchnorm import recalibrate_batchnorm
 from workbench.training.recipe import ProxyRecipe
 
@@ -147,11 +148,13 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
     total: Tensor | None = None
     worst: Tensor | None = None
     steps = seen = 0
+    window = host_window()
     for step, (images, labels) in enumerate(batches):
-        if train_step is None:
-            loss = eager_step(model, images, labels, optimizer, loss_fn, autocast, scaler)
-        else:
-            loss = train_step(images, labels)
+        with window.compute():  # a search's timing waits for this step, and this step for a timing
+            if train_step is None:
+                loss = eager_step(model, images, labels, optimizer, loss_fn, autocast, scaler)
+            else:
+                loss = train_step(images, labels)
         if scheduler is not None:
             scheduler.step()
         detached = loss.detach().float()
@@ -248,7 +251,8 @@ def recalibrate(
     if recipe.bn_recalibration_batches <= 0:
         return 0
     batches = calibration_batches(train_x, recipe.batch_size, recipe.bn_recalibration_batches, recipe.seed)
-    return recalibrate_batchnorm(model, batches, autocast=autocast)
+    with host_window().compute():
+        return recalibrate_batchnorm(model, batches, autocast=autocast)
 
 
 @torch.no_grad()
@@ -273,9 +277,10 @@ def evaluate(
     model.eval()
     correct = torch.zeros((), device=x.device, dtype=torch.long)
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float32)
+    window = host_window()
     for start in range(0, len(y), batch_size):
         images, labels = x[start : start + batch_size], y[start : start + batch_size]
-        with autocast():
+        with window.compute(), autocast():
             logits = model(images)
         logits = logits.float()
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
