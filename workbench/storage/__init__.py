@@ -1,6 +1,7 @@
 """The study store: the one package that opens Optuna storages and touches Optuna's internals.
 
 * `urls`: storage URLs and paths as users type them; opening for reading or for a search.
+* `journal`: journal files whose appends first cut off a torn last line.
 * `optuna_internals`: every use of Optuna's private API (each with a contract test).
 * `locks`: the study lock (count-and-ask, claim an architecture) and SQLite's one-writer run lock.
 * `errors`: read-only, locked or unwritable storages as one line.

@@ -3,7 +3,8 @@
 * no URL: `sqlite:///workbench.db` in the working directory (the CLI and the app share it);
 * `sqlite:///path.db`, `postgresql://...`, any SQLAlchemy URL: Optuna's RDB storage;
 * a path ending in `.log`, `.jsonl` or `.journal`, or `journal:PATH`: a journal file
-  (`JournalFileBackend`), the storage for several local worker processes.
+  (`JournalFileBackend`), the storage for several local worker processes; an append first
+  cuts off a torn last line an interrupted writer left (`workbench.storage.journal`).
 
 Readers (`results`, the app) never create anything: a missing SQLite or journal file is an
 error that says so, not a new empty database.
@@ -20,9 +21,9 @@ from typing import Any, Callable
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
-from optuna.storages.journal import JournalFileBackend
 
 from workbench.errors import WorkbenchError
+from workbench.storage.journal import RepairingJournalBackend
 from workbench.storage.proxy import grpc_address, open_grpc
 
 DEFAULT_STORAGE = "sqlite:///workbench.db"
@@ -88,7 +89,7 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
         journal.parent.mkdir(parents=True, exist_ok=True) if create else None
         _check_journal_head(url, journal)
         try:
-            return JournalStorage(JournalFileBackend(str(journal)))
+            return JournalStorage(RepairingJournalBackend(str(journal)))
         except (UnicodeDecodeError, ValueError, KeyError) as error:  # JSONDecodeError is a ValueError
             raise WorkbenchError(f"storage '{url}': {journal} is not a readable Optuna journal "
                                  f"({type(error).__name__}: {str(error)[:120]})") from None
