@@ -122,7 +122,7 @@ def test_resume_from_other_architecture_is_refused(tmp_path, capsys, small_data)
     _bad(["train", str(tmp_path / "other.yaml"), "--out", str(out), "--resume", "--no-progress"], capsys,
          "checkpoint is from a different architecture")
     _bad(["train", str(tmp_path / "other.yaml"), "--out", str(out), "--no-progress"], capsys, "pass --resume")
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt"]
+    assert sorted(p.name for p in out.iterdir()) == [".workbench-outputs.json", "checkpoint.pt"]
     _bad(["train", str(tmp_path / "other.yaml"), "--out", str(tmp_path / "empty"), "--resume"], capsys,
          "no checkpoint to resume from")
     assert not (tmp_path / "empty").exists()

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import WorkbenchError
     from workbench.storage import normalise_url, open_storage
-    from workbench.storage.proxy import GRPC_PREFIX, serve_storage
+    from workbench.storage.proxy import GRPC_PREFIX, check_port_free, serve_storage
 
     if not 0 <= args.port <= 65535:
         raise WorkbenchError(f"--port must be 0..65535, got {args.port}")
@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     url = normalise_url(args.storage)
     if url.startswith(GRPC_PREFIX):
         raise WorkbenchError(f"--storage {url}: that is already a gRPC server; serve the database it serves")
+    check_port_free(args.host, args.port)  # before the storage is opened (or created)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

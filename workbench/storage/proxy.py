@@ -14,6 +14,8 @@ cannot bind a free port.
 
 from __future__ import annotations
 
+import errno
+import socket
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -62,6 +64,43 @@ def open_grpc(url: str, *, timeout_s: float = 20.0) -> BaseStorage:
     return proxy
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a `host:port` that another server already holds, or that is not this machine's,
+    before anything is opened: gRPC servers set SO_REUSEPORT, so a second one on a held port
+    would start and share it, and clients would land on either storage at random. A plain bind
+    (no SO_REUSEPORT) of every address `host` resolves to tells. Port 0 (a free one) passes.
+
+    Example:
+        >>> with socket.create_server((LOOPBACK, 0)) as held:
+        ...     try:
+        ...         check_port_free(LOOPBACK, held.getsockname()[1])
+        ...     except WorkbenchError as error:
+        ...         print(str(error).split(": ", 1)[1][:36])
+        the port is in use by another server
+
+    Raises:
+        WorkbenchError: one line naming the address and why.
+    """
+    if port == 0:
+        return
+    where = f"cannot serve on {host}:{port}"
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, socket.gaierror) else "not a host name"
+        raise WorkbenchError(f"{where}: the host is not an address of this machine ({reason})") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC binds: TIME_WAIT is no owner
+            try:
+                probe.bind(address)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise WorkbenchError(f"{where}: the port is in use by another server (another "
+                                         "`workbench storage serve`?); choose another --port") from None
+                raise WorkbenchError(f"{where}: {error.strerror or error}") from None
+
+
 @contextmanager
 def serve_storage(storage: BaseStorage, host: str = LOOPBACK, port: int = 0, *,
                   threads: int = 16) -> Iterator[str]:
@@ -78,10 +117,15 @@ def serve_storage(storage: BaseStorage, host: str = LOOPBACK, port: int = 0, *,
     from optuna.storages._grpc.auto_generated import api_pb2_grpc
     from optuna.storages._grpc.servicer import OptunaStorageProxyService
 
-    server = grpc.server(ThreadPoolExecutor(max_workers=threads))
+    check_port_free(host, port)
+    # Without SO_REUSEPORT a port another server holds fails to bind instead of being shared.
+    server = grpc.server(ThreadPoolExecutor(max_workers=threads), options=[("grpc.so_reuseport", 0)])
     api_pb2_grpc.add_StorageServiceServicer_to_server(OptunaStorageProxyService(storage), server)
     add_lease_service(server)  # the study lock of the workers behind this proxy (`storage.leases`)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio >= 1.5x raises where older versions returned 0
+        bound = 0
     if bound == 0:
         raise WorkbenchError(f"cannot serve the storage on {host}:{port} (address in use or not this machine's)")
     server.start()
