@@ -95,14 +95,14 @@ def test_cross_validation_recovers_a_known_kernel_formula(report):
 
 
 def test_predictor_beats_the_macs_baseline(report):
-    assert report.offered
+    assert report.offered and report.law == "kernels" and report.law_p_value < 0.05
     assert report.errors.mape < report.baseline_errors.mape
     assert report.errors.within_10 > report.baseline_errors.within_10
 
 
 def test_report_is_json_and_one_line(report):
     data = json.loads(json.dumps(report.to_dict()))
-    assert data["predictor"]["device"] == "synthetic" and data["offered"] is True
+    assert data["predictor"]["device"] == "synthetic" and data["offered"] is True and data["law"] == "kernels"
     line = report.summary()
     assert "\n" not in line and line.startswith("synthetic onnxruntime-fp32: ") and "5-fold CV over 40" in line
 

@@ -49,7 +49,7 @@ def test_bundle_run_import_then_search_on_a_predicted_target(tmp_path, capsys, m
     results_file.write_text(json.dumps(timed))
     assert main(["device", "import", str(results_file), "--name", "dev"]) == 0
     stored = json.loads((devices / "dev" / "device.json").read_text())
-    assert stored["predictors"]["fp32"]["offered"], stored["predictors"]["fp32"]["summary"]
+    assert stored["predictors"]["fp32"]["law"] == "kernels", stored["predictors"]["fp32"]["summary"]
     capsys.readouterr()
 
     search_space = _space(tmp_path, {**QUICK, "targets": {"dev": {"predictor": "dev"},
@@ -62,6 +62,7 @@ def test_bundle_run_import_then_search_on_a_predicted_target(tmp_path, capsys, m
     for trial in study.trials:
         entry = trial.user_attrs[record.LATENCY_TARGETS]["dev"]
         assert entry["predicted"] is True and entry["protocol"]["device"] == "dev"
+        assert entry["protocol"]["law"] == "kernels"
         assert entry["low_ms"] <= entry["p50_ms"] <= entry["high_ms"]
         assert trial.values[1] == entry["p50_ms"]
         assert not trial.user_attrs[record.LATENCY_TARGETS]["here"].get("predicted")

@@ -34,17 +34,15 @@ def by_precision(measurements: Sequence[dict[str, Any]]) -> dict[str, list[dict[
 def fit_device_predictors(measurements: Sequence[dict[str, Any]], *, device: str, engine: str = "onnxruntime",
                           folds: int = 5, seed: int = 0) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """({precision: fitted entry}, {precision: why none was fitted}) for a device's measurements
-    (dicts with `precision`, `arch_json` and `p50_ms`). An entry holds the predictor's dict,
-    its cross-validation report, the report's one-line summary and whether it is offered (it
-    beats the MACs baseline). Too few measurements, a predictor that cannot be loaded or that
-    refuses the data give a reason instead of an entry.
+    (dicts with `precision`, `arch_json` and `p50_ms`). An entry holds the predictor of the better
+    law (`law`: "kernels" or "macs", judged on cross-validated error), its cross-validation
+    report, the report's one-line summary and `law_note`. Measurements no law can fit (too few,
+    all latencies equal) and a predictor that cannot be loaded give a reason instead of an entry.
 
     Example:
         >>> fit_device_predictors([{"precision": "fp32", "arch_json": "{}", "p50_ms": 1.0}], device="pi5")
         ({}, {'fp32': '1 measured architectures; a predictor needs 10'})
     """
-    from workbench.config.arch import ArchConfig
-
     fitted: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
     for precision, rows in sorted(by_precision(measurements).items()):
@@ -52,19 +50,17 @@ def fit_device_predictors(measurements: Sequence[dict[str, Any]], *, device: str
             skipped[precision] = f"{len(rows)} measured architectures; a predictor needs {MIN_MEASUREMENTS}"
             continue
         try:
-            from workbench.predictors.predictor import cross_validate  # only where there is something to fit
+            from workbench.predictors.predictor import fit_measurements  # only where there is something to fit
         except ModuleNotFoundError as error:
             skipped[precision] = f"the latency predictor cannot be loaded ({error.name} is missing)"
             continue
-        archs = [ArchConfig.model_validate(json.loads(row["arch_json"])) for row in rows]
         try:
-            report = cross_validate(archs, [float(row["p50_ms"]) for row in rows], device=device,
-                                    engine=engine_label(engine, precision), folds=folds, seed=seed)
+            report = fit_measurements(rows, device=device, engine=engine_label(engine, precision), folds=folds,
+                                      seed=seed)
         except WorkbenchError as error:  # the predictor's refusal is this precision's reason, not the import's
             skipped[precision] = str(error)
             continue
-        fitted[precision] = {"predictor": report.predictor.to_dict(), "report": report.to_dict(),
-                             "summary": report.summary(), "offered": bool(report.offered), "measurements": len(rows)}
+        fitted[precision] = report.entry(len(rows))
     return fitted, skipped
 
 

@@ -20,9 +20,13 @@ from workbench.profiling.targets import LatencyTarget
 def load_predictors(targets: Sequence[LatencyTarget], devices: str | Path | None = None) -> dict[str, Any]:
     """{target name: (LatencyPredictor, its stored entry)} for every predicted target.
 
+    The entry names its law (`law`: "kernels" or "macs"). A device imported before the law was
+    chosen, whose kernel model did not beat the MACs law, is refit here from its stored
+    measurements (the file is left as it is).
+
     Raises:
-        WorkbenchError: an unknown device, or one without an offered predictor for the precision
-        (too few measurements, or not better than the MACs baseline), in one line.
+        WorkbenchError: an unknown device, or one whose measurements fit no law for the precision
+        (too few, or all latencies equal), in one line.
     """
     predicted = [t for t in targets if t.is_predicted]
     if not predicted:
@@ -38,23 +42,41 @@ def load_predictors(targets: Sequence[LatencyTarget], devices: str | Path | None
             raise WorkbenchError(f"latency.targets.{target.name}.predictor: no device '{target.predictor}' in "
                                  f"{folder} (import one with `workbench device import results.json --name "
                                  f"{target.predictor}`; `workbench device list` shows what is there)")
-        entry = (read_json(path, "device file").get("predictors") or {}).get(target.precision)
-        if not entry or not entry.get("offered"):
-            why = entry.get("summary") if entry else f"no {target.precision} predictor was fitted"
+        device = read_json(path, "device file")
+        try:
+            entry = _with_law(device, target.precision)
+            why = (device.get("predictors_skipped") or {}).get(target.precision) or "no measurements"
+        except WorkbenchError as error:
+            entry, why = None, str(error)
+        if entry is None:
             raise WorkbenchError(f"latency.targets.{target.name}: device '{target.predictor}' offers no "
-                                 f"{target.precision} predictor ({why})")
+                                 f"{target.precision} predictor: its measurements fit no law ({why})")
         loaded[target.name] = (LatencyPredictor.from_dict(entry["predictor"]), entry)
     return loaded
 
 
+def _with_law(device: dict[str, Any], precision: str) -> dict[str, Any] | None:
+    """The device's entry for `precision`, its law named; None when no law was fitted."""
+    entry = (device.get("predictors") or {}).get(precision)
+    if not entry or entry.get("law"):
+        return entry
+    if entry.get("offered"):  # an older file: its offered predictor was the kernel model
+        return {**entry, "law": "kernels", "law_note": "predicted by the kernel model: it beat the MACs law"}
+    from workbench.predictors.predictor import fit_measurements
+
+    rows = [row for row in device.get("measurements") or [] if row.get("precision") == precision]
+    stored = entry["predictor"]
+    return fit_measurements(rows, device=stored["device"], engine=stored["engine"]).entry(len(rows))
+
+
 def predicted_result(arch: ArchConfig, target: LatencyTarget, loaded: tuple[Any, dict[str, Any]]) -> LatencyResult:
     """The predicted latency of `arch` on `target`'s device, as a result marked predicted: p50 is
-    the prediction, p90 the interval's upper end; the protocol holds the interval and the
-    predictor's cross-validated error."""
+    the prediction, p90 the interval's upper end; the protocol holds the interval, the law that
+    predicts (`law`, `law_note`) and its cross-validated error."""
     predictor, entry = loaded
     protocol = {"target": target.name, "engine": "predictor", "predicted": True, "device": target.predictor,
-                "precision": target.precision, "cv_summary": entry.get("summary"),
-                "measurements": entry.get("measurements")}
+                "precision": target.precision, "law": entry.get("law"), "law_note": entry.get("law_note"),
+                "cv_summary": entry.get("summary"), "measurements": entry.get("measurements")}
     try:
         ms, low, high = predictor.predict(arch)
     except Exception as error:  # noqa: BLE001 - a kernel the predictor never saw is this target's reason
