@@ -126,6 +126,22 @@ def test_runner_figures_carry_the_manifest_hashes(made):
     assert "CPUExecutionProvider" in facts["providers"] and facts["platform"] and facts["machine"]
 
 
+def test_runner_records_its_estimator_rounds_and_host(made):
+    folder, *_ = made
+    results = json.loads((folder / "results.json").read_text())
+    assert results["version"] == 2 and results["estimator"] == "min-round-median"
+    for figures in results["models"].values():
+        medians = figures["round_medians_ms"]
+        assert figures["estimator"] == "min-round-median" and len(medians) == figures["rounds_done"] >= 1
+        assert figures["p50_ms"] == pytest.approx(min(medians), abs=1e-6)  # the quietest round's median
+    assert len(results["runs"]) == 2  # --limit 2, then the rest
+    assert all(len(run["load_average"]) == 3 and run["estimator"] == "min-round-median" for run in results["runs"])
+    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.split(":")[0].strip() in ("flags", "Features")), None)
+    if flags is not None and results["device"]["machine"] == "x86_64":
+        assert results["device"]["isa"] == {f: f in flags for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni")}
+
+
 def test_runner_resumes_without_timing_a_model_twice(made):
     folder, _, first, after_first, second = made
     assert first.returncode == 0, first.stdout + first.stderr
@@ -192,15 +208,20 @@ def _protocol(results: dict) -> None:
     results["protocol"]["repeats"] = 99
 
 
+def _newer(results: dict) -> None:
+    results["version"] = 3
+
+
 @pytest.mark.parametrize("change, flags, words", [
     (_tampered, ["--replace"], "differs from the bundled one"),
     (_foreign, ["--replace"], "is foreign"),
     (_other_manifest, ["--replace"], "manifest that differs"),
     (_partial, ["--replace"], "is partial: 7 of 8"),
     (_protocol, ["--replace"], "protocol differs from the bundle's (repeats: 99"),
+    (_newer, ["--replace"], "results version 3 is newer than this workbench reads (2)"),
     (None, [], "device 'pi5' exists"),
     (None, ["--replace", "--add"], "exclude each other"),
-], ids=["tampered", "foreign", "manifest", "partial", "protocol", "name-taken", "replace-and-add"])
+], ids=["tampered", "foreign", "manifest", "partial", "protocol", "newer", "name-taken", "replace-and-add"])
 def test_import_refusals(devices, tmp_path, capsys, change, flags, words):
     copied, results = devices
     device_file = copied / "pi5" / "device.json"
@@ -231,6 +252,27 @@ def test_partial_replace_and_add_are_accepted(devices, tmp_path):
     assert main(["device", "import", str(results), *flags, "--add"]) == 0  # the rest of the bundle, added
     stored = json.loads((copied / "pi5" / "device.json").read_text())
     assert len(stored["measurements"]) == 8 and len(stored["bundles"]) == 1
+
+
+def test_results_of_an_older_runner_are_imported(devices, tmp_path):
+    copied, results = devices
+    data = json.loads(results.read_text())
+    data["version"] = 1  # what the runner wrote before rounds: no estimator, rounds, runs or ISA facts
+    for key in ("estimator", "runs"):
+        data.pop(key)
+    data["device"].pop("isa")
+    for figures in data["models"].values():
+        for key in ("estimator", "round_medians_ms", "round_spread", "rounds_done", "precise"):
+            figures.pop(key)
+        figures["attempts"] = 1
+    older = tmp_path / "older.json"
+    older.write_text(json.dumps(data))
+    assert main(["device", "import", str(older), "--name", "old", "--devices", str(copied)]) == 0
+    stored = json.loads((copied / "old" / "device.json").read_text())
+    assert {m["estimator"] for m in stored["measurements"]} == {"steadiest-run-median"}
+    assert stored["bundles"][0]["estimator"] == "steadiest-run-median" and stored["bundles"][0]["runs"] == []
+    by_model = {m["model"]: m for m in stored["measurements"]}
+    assert all(by_model[k]["p50_ms"] == v["p50_ms"] for k, v in data["models"].items())
 
 
 def test_bundle_refuses_before_any_work(tmp_path, capsys):
@@ -274,6 +316,7 @@ def test_predictor_fitted_on_import(tmp_path, capsys):
     device = json.loads((devices / "host" / "device.json").read_text())
     entry = device["predictors"]["fp32"]
     assert entry["measurements"] == 10 and entry["summary"] in out
+    assert entry["law"] in ("kernels", "macs") and entry["law_note"] in entry["summary"]
     from workbench.predictors.predictor import LatencyPredictor
 
     predictor = LatencyPredictor.from_dict(entry["predictor"])

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from workbench.devices.run_bundle import RESULTS_FORMAT
+from workbench.devices.run_bundle import RESULTS_FORMAT, RESULTS_VERSION
 from workbench.errors import WorkbenchError
 from workbench.predictors.folder import manifest_path, read_json, sha256_bytes
 
@@ -22,10 +22,15 @@ def checked_manifest(results: dict[str, Any], source: Path, folder: Path) -> dic
     with its protocol.
 
     Raises:
-        WorkbenchError: not a runner's results, a foreign bundle, a different manifest or protocol.
+        WorkbenchError: not a runner's results (or of a newer runner), a foreign bundle, a different
+        manifest or protocol. Results of older runners (version 1, no rounds) are read as they are.
     """
     if not isinstance(results, dict) or results.get("format") != RESULTS_FORMAT or "bundle_id" not in results:
         raise WorkbenchError(f"{source}: is not the results.json of a workbench bundle's run_bundle.py")
+    version = results.get("version", 1)
+    if not isinstance(version, int) or version > RESULTS_VERSION:
+        raise WorkbenchError(f"{source}: results version {version!r} is newer than this workbench reads "
+                             f"({RESULTS_VERSION}); update the workbench")
     bundle_id = str(results["bundle_id"])
     if not _is_uuid(bundle_id) or not manifest_path(folder, bundle_id).is_file():
         raise WorkbenchError(f"{source}: bundle {bundle_id} is foreign: it was not made with devices folder {folder} "

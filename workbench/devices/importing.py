@@ -25,6 +25,8 @@ DEVICE_FORMAT, DEVICE_VERSION = "workbench-device", 1
 SAME_DEVICE = ("machine", "cpu", "onnxruntime", "threads")
 # Protocol settings two bundles of one device must share (they change what is timed).
 SAME_SETTINGS = ("threads", "batch_size", "graph_optimization")
+# What a version-1 runner reported: the median of the steadiest (lowest cv) of up to three runs.
+OLD_ESTIMATOR = "steadiest-run-median"
 
 
 @dataclass
@@ -86,12 +88,13 @@ def _check_same_device(earlier: dict[str, Any], results: dict[str, Any], manifes
 
 def _measurement(model: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
     figures = model["figures"]
-    keep = ("p50_ms", "p90_ms", "mean_ms", "std_ms", "cv", "samples", "noisy", "attempts", "timed_at")
+    keep = ("p50_ms", "p90_ms", "mean_ms", "std_ms", "cv", "samples", "noisy", "attempts", "timed_at",
+            "round_medians_ms", "round_spread", "rounds_done", "precise")
     return {"model": model["id"], "bundle_id": manifest["bundle_id"], "engine": manifest["engine"],
             "precision": model["precision"], "arch_hash": model["arch_hash"], "arch_json": model["arch_json"],
             "knobs": model["knobs"], "macs": model["macs"], "params": model.get("params"),
             "source": model.get("source"), "trial": model.get("trial"), "sha256": model["sha256"],
-            **{key: figures.get(key) for key in keep}}
+            "estimator": figures.get("estimator") or OLD_ESTIMATOR, **{key: figures.get(key) for key in keep}}
 
 
 def _device_record(name: str, results: dict[str, Any], manifest: dict[str, Any], measurements: list[dict[str, Any]],
@@ -101,7 +104,8 @@ def _device_record(name: str, results: dict[str, Any], manifest: dict[str, Any],
     bundles.append({"bundle_id": manifest["bundle_id"], "space": manifest["space"], "study": manifest.get("study"),
                     "imported": now, "results_sha256": sha256_bytes(source.read_bytes()),
                     "models": len(manifest["models"]),
-                    "measured": sum(m["bundle_id"] == manifest["bundle_id"] for m in measurements)})
+                    "measured": sum(m["bundle_id"] == manifest["bundle_id"] for m in measurements),
+                    "estimator": results.get("estimator") or OLD_ESTIMATOR, "runs": results.get("runs") or []})
     predictors, skipped = fit_device_predictors(measurements, device=name)
     return {"format": DEVICE_FORMAT, "version": DEVICE_VERSION, "name": name,
             "created": (earlier or {}).get("created", now), "updated": now, "device": results["device"],

@@ -5,19 +5,25 @@ Run it from the bundle folder with no arguments:
     python3 run_bundle.py
 
 It needs only Python 3 (3.8 or newer), numpy and onnxruntime: no torch, no workbench. Each
-model is timed with the protocol in `manifest.json` (warm-up until steady, then up to
-`repeats` timed runs within `max_seconds`, retried while the coefficient of variation is over
-`cv_threshold`), on the CPU execution provider with the recorded thread count, one model after
-another. `results.json` is rewritten (atomically) after every model, so an interrupted run
-continues where it stopped: a rerun skips the models already timed. Take `results.json` back to
-the machine with the workbench and run `workbench device import results.json --name NAME`.
+model is timed with the protocol in `manifest.json`, on the CPU execution provider with the
+recorded thread count, one model after another: warm-up until steady, then ROUNDS of `repeats`
+timed runs each. The figure is the quietest round's (the round with the lowest median; its p90
+likewise): estimator `min-round-median`. Rounds go on until at least `MIN_ROUNDS` were taken and
+the two lowest round medians agree within `PRECISION`, or `rounds` (default `MAX_ROUNDS`), or the
+time cap `max_seconds`. Why: a busy device slows some rounds, never speeds one up, so the lowest
+round median is the figure that repeats between runs. `results.json` records the estimator, the
+round medians, and the host facts that change figures (the CPU's vector and int8 dot-product
+extensions; the load average when each run started). It is rewritten (atomically) after every
+model, so an interrupted run continues where it stopped: a rerun skips the models already timed.
+Take `results.json` back to the machine with the workbench and run
+`workbench device import results.json --name NAME`.
 
 Options: `--limit N` times at most N more models in this run; `--modules` prints, after the
 run, the sorted names in `sys.modules` as one JSON line (proof that no torch was loaded).
 
 This file is copied into every bundle from the workbench package (`workbench/devices/`); it
-imports nothing of the workbench, and its timing loop mirrors the workbench's own
-(`workbench.profiling.latency.measure_step`), constants included.
+imports nothing of the workbench, and its timing loop follows the workbench's own
+(`workbench.profiling.latency.measure_step`: same estimator and constants), so the figures compare.
 """
 
 from __future__ import annotations
@@ -37,10 +43,14 @@ from typing import Any, Callable, Dict, List, Optional
 HERE = Path(__file__).resolve().parent
 MANIFEST, RESULTS = "manifest.json", "results.json"
 RESULTS_FORMAT = "workbench-device-results"
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2  # 2: rounds and min-round-median, host ISA and load; 1: steadiest run's median
+ESTIMATOR = "min-round-median"
 # The workbench's timing loop (workbench/profiling/latency.py), copied so the figures compare.
-MIN_SAMPLES, MIN_PRECISE_SAMPLES, PRECISION, MAX_RETRIES = 5, 10, 0.02, 2
+MIN_SAMPLES, PRECISION, MIN_ROUNDS, MAX_ROUNDS = 5, 0.02, 3, 8
 WARMUP_SHARE, STABLE_WINDOW, STABLE_REL = 0.25, 3, 0.10
+# /proc/cpuinfo flags that change ONNX Runtime's kernels (fp32 vector width, int8 dot products).
+X86_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
+ARM_FLAGS = ("neon", "asimd", "asimddp", "i8mm")
 INPUT_SEED = 0
 
 
@@ -67,17 +77,56 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def cpu_model() -> str:
-    """The CPU's name from /proc/cpuinfo (`model name`, or a Pi's `Model` line), else platform's."""
-    found = {}
+def _cpuinfo() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                found.setdefault(key.strip(), value.strip())
+            return handle.read()
     except OSError:
-        pass
+        return ""
+
+
+def cpu_model(text: Optional[str] = None) -> str:
+    """The CPU's name from /proc/cpuinfo (`model name`, or a Pi's `Model` line), else platform's."""
+    found: Dict[str, str] = {}
+    for line in (_cpuinfo() if text is None else text).splitlines():
+        key, _, value = line.partition(":")
+        found.setdefault(key.strip(), value.strip())
     return found.get("model name") or found.get("Model") or found.get("Hardware") or platform.processor() or ""
+
+
+def isa_facts(text: Optional[str] = None, machine: Optional[str] = None) -> Dict[str, Any]:
+    """The CPU extensions that change ONNX Runtime's figures, from /proc/cpuinfo's first
+    `flags` (x86) or `Features` (arm) line: {flag: present}, or {} where there is no such line.
+
+    On 64-bit arm NEON is called `asimd`; `neon` is reported present when either is listed.
+    `asimddp` is the int8 dot product (dotprod), `i8mm` the int8 matrix multiply.
+
+    Example:
+        >>> isa_facts("flags : fpu sse avx2 avx512f avx512_vnni", "x86_64")
+        {'avx2': True, 'avx512f': True, 'avx512_vnni': True, 'avx_vnni': False}
+        >>> isa_facts("Features : fp asimd asimddp", "aarch64")
+        {'neon': True, 'asimd': True, 'asimddp': True, 'i8mm': False}
+    """
+    text = _cpuinfo() if text is None else text
+    arm = (machine or platform.machine()).lower().startswith(("arm", "aarch64"))
+    wanted, key = (ARM_FLAGS, "features") if arm else (X86_FLAGS, "flags")
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == key:
+            present = set(value.split())
+            facts = {flag: flag in present for flag in wanted}
+            if arm:
+                facts["neon"] = facts["neon"] or facts["asimd"]
+            return facts
+    return {}
+
+
+def load_average() -> Optional[List[float]]:
+    """`os.getloadavg()` (1, 5 and 15 minutes), or None where the system has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def device_facts(ort: Any, threads: int) -> Dict[str, Any]:
@@ -86,7 +135,7 @@ def device_facts(ort: Any, threads: int) -> Dict[str, Any]:
         "platform": platform.platform(), "processor": platform.processor(), "cpu": cpu_model(),
         "machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
         "numpy": sys.modules["numpy"].__version__, "onnxruntime": ort.__version__,
-        "providers": list(ort.get_available_providers()), "threads": threads,
+        "providers": list(ort.get_available_providers()), "threads": threads, "isa": isa_facts(),
     }
 
 
@@ -124,39 +173,72 @@ def _stable(times: List[float]) -> bool:
     return window[-1] - window[0] <= STABLE_REL * window[STABLE_WINDOW // 2]
 
 
-def _samples(np: Any, step: Callable[[], Any], repeats: int, deadline: float) -> List[float]:
+def round_spread(medians: List[float]) -> float:
+    """How far apart the two lowest round medians are, relative to the lowest (0 for one round).
+
+    Example:
+        >>> round(round_spread([1.10, 1.00, 1.50]), 3)
+        0.1
+    """
+    if len(medians) < 2:
+        return 0.0
+    low, second = sorted(medians)[:2]
+    return (second - low) / low if low > 0 else 0.0
+
+
+def _round(step: Callable[[], Any], repeats: int, deadline: float, clock: Callable[[], float]) -> List[float]:
     samples: List[float] = []
     while len(samples) < repeats:
-        if len(samples) >= MIN_SAMPLES and time.perf_counter() >= deadline:
-            break
-        if len(samples) >= MIN_PRECISE_SAMPLES and _stats(np, samples)["cv"] / len(samples) ** 0.5 <= PRECISION:
+        if len(samples) >= MIN_SAMPLES and clock() >= deadline:
             break
         samples.append(_ms(step))
     return samples
 
 
-def time_step(np: Any, step: Callable[[], Any], protocol: Dict[str, Any]) -> Dict[str, Any]:
-    """Warm `step` up, then time it: the steadiest of up to 1 + MAX_RETRIES runs, within the cap."""
+def timed_rounds(np: Any, step: Callable[[], Any], repeats: int, rounds: int, deadline: float,
+                 clock: Callable[[], float] = time.perf_counter) -> List[List[float]]:
+    """Rounds of `repeats` timings of `step` (a round is cut at `deadline` once it holds
+    `MIN_SAMPLES`), until `MIN_ROUNDS` rounds were taken and the two lowest round medians agree
+    within `PRECISION`, or `rounds` rounds, or `deadline` (the first round is always taken)."""
+    taken: List[List[float]] = []
+    while len(taken) < rounds:
+        if taken and clock() >= deadline:
+            break
+        taken.append(_round(step, repeats, deadline, clock))
+        medians = [float(np.median(r)) for r in taken]
+        if len(taken) >= MIN_ROUNDS and round_spread(medians) <= PRECISION:
+            break
+    return taken
+
+
+def time_step(np: Any, step: Callable[[], Any], protocol: Dict[str, Any],
+              clock: Callable[[], float] = time.perf_counter) -> Dict[str, Any]:
+    """Warm `step` up, then time it in rounds within the cap; the quietest round's figures.
+
+    Returns:
+        The quietest round's p50/p90/mean/std/cv, `samples` over all rounds, `estimator`,
+        `round_medians_ms`, `round_spread`, `rounds_done`, `precise` (the two lowest round
+        medians agree within `PRECISION`) and `noisy` (the round's cv or the rounds' spread is
+        over the protocol's `cv_threshold`, the workbench's rule).
+    """
     cap = float(protocol["max_seconds"])
-    start = time.perf_counter()
-    deadline = start + cap
+    start = clock()
     warmed: List[float] = []
     while len(warmed) < int(protocol["warmup"]):
         warmed.append(_ms(step))
-        if _stable(warmed) or time.perf_counter() >= start + cap * WARMUP_SHARE:
+        if _stable(warmed) or clock() >= start + cap * WARMUP_SHARE:
             break
-    best: Optional[Dict[str, Any]] = None
-    attempts = 0
-    while attempts <= MAX_RETRIES:
-        attempts += 1
-        stats = _stats(np, _samples(np, step, int(protocol["repeats"]), deadline))
-        if best is None or stats["cv"] < best["cv"]:
-            best = stats
-        if best["cv"] <= float(protocol["cv_threshold"]) or time.perf_counter() >= deadline:
-            break
-    assert best is not None
-    best.update(attempts=attempts, warmup_done=len(warmed), noisy=best["cv"] > float(protocol["cv_threshold"]))
-    return best
+    rounds = timed_rounds(np, step, int(protocol["repeats"]), int(protocol.get("rounds", MAX_ROUNDS)), start + cap,
+                          clock)
+    medians = [float(np.median(r)) for r in rounds]
+    figures = _stats(np, rounds[int(np.argmin(medians))])
+    spread = round_spread(medians)
+    threshold = float(protocol["cv_threshold"])
+    figures.update(samples=sum(len(r) for r in rounds), estimator=ESTIMATOR, rounds_done=len(rounds),
+                   round_medians_ms=[round(m, 6) for m in medians], round_spread=round(spread, 4),
+                   precise=len(rounds) >= MIN_ROUNDS and spread <= PRECISION,
+                   warmup_done=len(warmed), noisy=figures["cv"] > threshold or spread > threshold)
+    return figures
 
 
 def time_model(np: Any, ort: Any, entry: Dict[str, Any], protocol: Dict[str, Any]) -> Dict[str, Any]:
@@ -166,16 +248,19 @@ def time_model(np: Any, ort: Any, entry: Dict[str, Any], protocol: Dict[str, Any
     inputs = np.random.default_rng(INPUT_SEED).standard_normal(entry["input_shape"]).astype(np.float32)
     name = session.get_inputs()[0].name
     figures = time_step(np, lambda: session.run(None, {name: inputs}), protocol)
-    figures.update(sha256=sha256_of(path), precision=entry["precision"],
-                   timed_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    figures.update(sha256=sha256_of(path), precision=entry["precision"], timed_at=_now())
     return figures
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def load_results(manifest: Dict[str, Any], manifest_sha: str, facts: Dict[str, Any]) -> Dict[str, Any]:
     """The earlier results of this bundle on this machine, or a fresh record."""
     fresh = {"format": RESULTS_FORMAT, "version": RESULTS_VERSION, "bundle_id": manifest["bundle_id"],
              "manifest_sha256": manifest_sha, "protocol": manifest["protocol"], "device": facts,
-             "models": {}, "failed": {}}
+             "estimator": ESTIMATOR, "runs": [], "models": {}, "failed": {}}
     path = HERE / RESULTS
     if not path.exists():
         return fresh
@@ -190,6 +275,7 @@ def load_results(manifest: Dict[str, Any], manifest_sha: str, facts: Dict[str, A
         print("results.json belongs to another bundle, manifest or machine: starting again")
         return fresh
     old["failed"] = {}  # failures are tried again
+    old.setdefault("runs", [])
     return old
 
 
@@ -212,14 +298,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     manifest_path = HERE / MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     protocol = manifest["protocol"]
+    load = load_average()  # before this process adds its own
     results = load_results(manifest, sha256_of(manifest_path), device_facts(ort, int(protocol["threads"])))
+    results["runs"].append({"started_at": _now(), "load_average": load, "estimator": ESTIMATOR})
     models = manifest["models"]
     todo = [m for m in models if m["id"] not in results["models"]]
     if args.limit is not None:
         todo = todo[:max(0, args.limit)]
     print("bundle " + manifest["bundle_id"] + ": " + str(len(models)) + " models, " + str(len(results["models"]))
           + " timed before, " + str(len(todo)) + " to time now (onnxruntime " + ort.__version__ + ", "
-          + str(protocol["threads"]) + " thread(s))", flush=True)
+          + str(protocol["threads"]) + " thread(s), load average " + str(load) + ")", flush=True)
     for index, entry in enumerate(todo, 1):
         try:
             figures = time_model(np, ort, entry, protocol)
@@ -229,9 +317,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                   + results["failed"][entry["id"]], flush=True)
         else:
             results["models"][entry["id"]] = figures
-            print("[{}/{}] {} ({}, {:,} MACs): p50 {:.3f} ms, cv {:.3f}{}".format(
+            print("[{}/{}] {} ({}, {:,} MACs): p50 {:.3f} ms, cv {:.3f}, {} rounds agree within {:.1%}{}".format(
                 index, len(todo), entry["id"], entry["precision"], entry["macs"], figures["p50_ms"], figures["cv"],
-                " (noisy)" if figures["noisy"] else ""), flush=True)
+                figures["rounds_done"], figures["round_spread"], " (noisy)" if figures["noisy"] else ""), flush=True)
         results["complete"] = len(results["models"]) == len(models)
         write_json_atomic(HERE / RESULTS, results)
     results["complete"] = len(results["models"]) == len(models)
