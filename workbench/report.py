@@ -81,6 +81,7 @@ class Headline:
     knee_note: str
     statuses: dict[str, int] = field(default_factory=dict)   # by workbench status, never-scored ones marked
     confirmed: tuple[pd.Series | None, str] | None = None     # best on confirmed accuracy (None: nothing confirmed)
+    target: str | None = None  # the latency target every headline names (`results.headline_target`)
 
 
 def write_report(study_name: str, storage: str | None = None, out: str | Path | None = None,
@@ -170,7 +171,7 @@ def headline_of(frame: pd.DataFrame, info: StudyInfo) -> Headline:
     except WorkbenchError as error:
         knee, knee_note = None, str(error)
     return Headline(dict(sorted(info.states.items())), best, knee, knee_note, results.status_counts(frame),
-                    _confirmed_best(frame, info) if has_accuracy else None)
+                    _confirmed_best(frame, info) if has_accuracy else None, frame.attrs.get("headline_target"))
 
 
 def _confirmed_best(frame: pd.DataFrame, info: StudyInfo) -> tuple[pd.Series | None, str] | None:
@@ -207,14 +208,14 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline,
     ]
     if headline.best:
         lines += ["| budgets | best trial |", "| --- | --- |"]
-        lines += [f"| {name} | {best_text(row, note)} |" for name, row, note in headline.best]
+        lines += [f"| {name} | {best_text(row, note, headline.target)} |" for name, row, note in headline.best]
     else:
         lines.append("The study has no accuracy objective.")
     if headline.confirmed is not None:
         row, note = headline.confirmed
         lines += ["", "## Best on confirmed accuracy", "",
                   f"Within {info.budgets.describe()}, ranked on `workbench confirm`'s longer runs: "
-                  + (trial_text(row) if row is not None else note)]
+                  + (trial_text(row, headline.target) if row is not None else note)]
     ladder = results.rung_table(frame, info.objectives)
     if ladder:
         lines += ["", "## Fidelity ladder", "", "Fronts, picks and the knee use the top rung; lower rungs hold more, "
@@ -224,7 +225,7 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline,
         lines += [_rung_row(row) for row in ladder]
     lines += ["", "## Knee of the Pareto front", "",
               f"Within {info.budgets.describe()}: "
-              + (trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
+              + (trial_text(headline.knee, headline.target) if headline.knee is not None else headline.knee_note),
               "", f"Pareto trials: {len(results.pareto_front(frame, info.objectives))} "
                   "(scored trials, each architecture "
                   f"once; see `pareto.csv`); every trial in `trials.csv`.", ""]
@@ -319,12 +320,12 @@ def _facts_html(info: StudyInfo, headline: Headline) -> str:
         ("seed noise", noise_text(info)), ("proxy fidelity", fidelity_text(info)),
         ("trials", ", ".join(f"{k.lower()}: {v}" for k, v in headline.states.items()) + f" (total {info.n_trials})"),
         ("by status", ", ".join(f"{k}: {v}" for k, v in headline.statuses.items()) or "–"),
-        ("knee", trial_text(headline.knee) if headline.knee is not None else headline.knee_note),
+        ("knee", trial_text(headline.knee, headline.target) if headline.knee is not None else headline.knee_note),
     ]
-    facts += [(f"best within {name}", best_text(row, note)) for name, row, note in headline.best]
+    facts += [(f"best within {name}", best_text(row, note, headline.target)) for name, row, note in headline.best]
     if headline.confirmed is not None:
         row, note = headline.confirmed
-        facts.append(("best on confirmed accuracy", trial_text(row) if row is not None else note))
+        facts.append(("best on confirmed accuracy", trial_text(row, headline.target) if row is not None else note))
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
     return f"<table class='facts'>{rows}</table>"
 

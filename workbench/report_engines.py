@@ -73,7 +73,8 @@ def _pair_rows(view: EnginesView) -> list[list[str]]:
 
 _PAIR_HEAD = ["x target", "y target", "Kendall tau [95% interval]", "timed on both", "scored, compared",
               "front on x only", "front on y only", "front on both"]
-_INT8_HEAD = ["trial", "fp32 p50", "int8 p50", "speed-up", "int8 accuracy [95%]", "drop (fp32 - int8) [95%]"]
+_INT8_HEAD = ["trial", "fp32 p50", "int8 p50", "speed-up", "int8 accuracy (QDQ graph) [95%]",
+              "drop (fp32 - int8) [95%]", "host kernels' int8 accuracy", "host - QDQ [95%]"]
 
 
 def _int8_rows(table: pd.DataFrame) -> list[list[str]]:
@@ -83,8 +84,14 @@ def _int8_rows(table: pd.DataFrame) -> list[list[str]]:
         rows.append([str(int(row["number"])), human(row["fp32_p50_ms"], "latency_p50_ms"),
                      human(row["int8_p50_ms"], "latency_p50_ms"), "–" if speed != speed else f"{speed:.2f}×",
                      _interval(row, "int8_accuracy", "int8_ci_low", "int8_ci_high"),
-                     _interval(row, "int8_drop", "int8_drop_ci_low", "int8_drop_ci_high")])
+                     _interval(row, "int8_drop", "int8_drop_ci_low", "int8_drop_ci_high"),
+                     _plain(row["int8_host_accuracy"]),
+                     _interval(row, "int8_host_gap", "int8_host_gap_ci_low", "int8_host_gap_ci_high")])
     return rows
+
+
+def _plain(value: float) -> str:
+    return "–" if value != value else f"{value:.4f}"
 
 
 def _interval(row: dict[str, Any], value: str, low: str, high: str) -> str:
@@ -113,7 +120,8 @@ def markdown(view: EnginesView) -> str:
     if view.int8 is not None and view.int8_table is not None:
         fp32, int8 = view.int8
         lines += ["", f"### int8 on ONNX Runtime: {int8}" + (f" against {fp32}" if fp32 else ""), "",
-                  engines.speedup_text(view.int8_table) + ". Speed-up = fp32 p50 / int8 p50; below 1 int8 is slower.",
+                  engines.speedup_text(view.int8_table) + ". Speed-up = fp32 p50 / int8 p50; below 1 int8 is slower. "
+                  "The int8 accuracy is the QDQ graph's own arithmetic; " + engines.host_text(view.int8_table) + ".",
                   "", *_md_table(_INT8_HEAD, _int8_rows(view.int8_table)), "",
                   f"int8 front (int8 accuracy vs p50 on {int8}, within the budgets): trials {_trials(view.int8_front)}"]
     return "\n".join(lines) + "\n"
@@ -135,7 +143,8 @@ def html_tables(view: EnginesView) -> str:
     if view.pairs:
         parts.append(_html_table(_PAIR_HEAD, _pair_rows(view)))
     if view.int8 is not None and view.int8_table is not None:
-        parts += [f"<p>{html.escape(engines.speedup_text(view.int8_table))}; int8 front: trials "
+        parts += [f"<p>{html.escape(engines.speedup_text(view.int8_table))}; "
+                  f"{html.escape(engines.host_text(view.int8_table))}; int8 front: trials "
                   f"{html.escape(_trials(view.int8_front))}</p>", _html_table(_INT8_HEAD, _int8_rows(view.int8_table))]
     return "\n".join(parts)
 

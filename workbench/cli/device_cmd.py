@@ -39,6 +39,9 @@ def _register_bundle(commands: argparse._SubParsersAction) -> None:
                                                               "active learning: measure what the search found)")
     bundle.add_argument("--int8", action="store_true", help="also bundle int8 graphs (calibrated on the space's "
                                                              "training images, as a search's int8 target)")
+    bundle.add_argument("--int8-for", choices=("any", "x86", "arm"), default="any",
+                        help="the CPU family the int8 graphs are quantized for (default any: 7-bit weights, safe on "
+                             "x86 without VNNI; arm: full 8-bit weights)")
     bundle.add_argument("--seed", type=int, default=0, help="Sobol scrambling and weight seed (default 0)")
     bundle.add_argument("--out", required=True, help="the bundle folder to write (DIR and DIR.zip; must not exist)")
     bundle.add_argument("--devices", help=DEVICES_HELP)
@@ -66,6 +69,7 @@ def run_bundle(args: argparse.Namespace) -> int:
 
     made = make_bundle(args.space, args.out, archs=args.archs, study=args.study, storage=args.storage,
                        front_only=args.front, int8=args.int8, seed=args.seed, devices=args.devices,
+                       int8_for=args.int8_for,
                        progress=lambda line: print(line, file=sys.stderr, flush=True))
     manifest = made.manifest
     archs = len({m["arch_hash"] for m in manifest["models"]})

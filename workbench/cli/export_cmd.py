@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from workbench.cli.common import add_force_argument, add_study_arguments, human
 
@@ -51,8 +52,22 @@ def run(args: argparse.Namespace) -> int:
     if args.by == "confirmed":
         accuracy = f"confirmed accuracy {_confirmed(args, prov.trial)}, {accuracy}"
     print(f"exported trial {prov.trial} of '{prov.study}' ({prov.pick}): {accuracy}, "
-          f"{human(figures.params or 0)} params, {human(figures.macs or 0)} MACs -> {args.out}", file=sys.stdout)
+          f"{human(figures.params or 0)} params, {human(figures.macs or 0)} MACs{_latency(args, figures)} "
+          f"-> {args.out}", file=sys.stdout)
     return 0
+
+
+def _latency(args: argparse.Namespace, figures: Any) -> str:
+    """', latency p50 0.31 ms on ort-cpu': the headline target's figure ('' when not measured)."""
+    from workbench.record import StudyRecord
+    from workbench.results.frame import headline_target
+    from workbench.storage import load_study
+
+    target = headline_target(StudyRecord.of(load_study(args.study, args.storage)).latency_targets)
+    value = (figures.latency_targets_p50_ms or {}).get(target) if target else figures.latency_p50_ms
+    if value is None:
+        return ""
+    return f", latency p50 {value:.3g} ms" + (f" on {target}" if target else "")
 
 
 def _confirmed(args: argparse.Namespace, number: int) -> str:

@@ -38,9 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                                         "compiled")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="fp32")
     parser.add_argument("--channels-last", action="store_true", help="time in channels_last memory format")
-    parser.add_argument("--threads", type=int, help="CPU threads while timing (default: torch's current count)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads while timing (default 1, as a search "
+                        "times: one thread repeats on a busy machine; more, up to this host's cores, time the "
+                        "model as a multi-threaded deployment runs it)")
     parser.add_argument("--warmup", type=int, default=LatencyProtocol.warmup, help="most warm-up iterations")
-    parser.add_argument("--repeats", type=int, default=LatencyProtocol.repeats, help="most timed iterations")
+    parser.add_argument("--repeats", type=int, default=LatencyProtocol.repeats, help="timed iterations per round")
+    parser.add_argument("--rounds", type=int, default=LatencyProtocol.rounds, help="most rounds; the figure is the "
+                        "median of the quietest round (default %(default)s)")
     parser.add_argument("--max-seconds", type=float, default=LatencyProtocol.max_seconds, help="time cap per latency "
                                                                                                "figure")
     parser.add_argument("--engine", choices=("torch", "onnxruntime"), default="torch",
@@ -85,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = parse_batch_sizes(args.batch_size)
     protocol = LatencyProtocol(device=args.device, mode=args.mode, dtype=args.dtype, batch_size=sizes[0],
                                channels_last=args.channels_last, threads=args.threads, warmup=args.warmup,
-                               repeats=args.repeats, max_seconds=args.max_seconds)
+                               repeats=args.repeats, max_seconds=args.max_seconds, rounds=args.rounds)
     model = build_model(arch)
     on_torch = args.latency and args.engine == "torch"
     first = protocol.batch_size if on_torch else LatencyProtocol.batch_size
@@ -194,17 +198,17 @@ def _print_tables(report: dict[str, Any], latencies: list[Any]) -> None:
         if p.get("engine") == "onnxruntime":
             print(f"\nlatency: ms per batch on {p['device_name']}, onnxruntime {p.get('engine_version', '?')} "
                   f"{p.get('execution_provider', '')}, {p['threads']} intra-op thread(s), sequential, graph "
-                  f"optimisation {p['graph_optimization']}, opset {p['opset']}, warm-up "
-                  f"{p.get('warmup_done', p['warmup'])}, up to {p['repeats']} repeats / {p['max_seconds']} s")
+                  f"optimisation {p['graph_optimization']}, opset {p['opset']}")
             if p.get("quantization"):
                 q = p["quantization"]
                 print(f"int8: {q['format']}, per-channel {q['weight_type']} weights, {q['activation_type']} "
-                      f"activations ({q['calibration_method']}) calibrated on {p.get('calibration_images')} "
+                      f"activations ({q['calibration_method']}), reduce_range={q.get('reduce_range')} (for "
+                      f"{q.get('device', 'any')} CPUs), calibrated on {p.get('calibration_images')} "
                       f"{p.get('calibration_source', 'images')}")
         else:
             print(f"\nlatency: ms per batch on {p['device_name']} ({p['device']}), torch {p['torch_version']}, "
-                  f"{p['threads']} threads, warm-up {p.get('warmup_done', p['warmup'])}, "
-                  f"up to {p['repeats']} repeats / {p['max_seconds']} s, channels_last={p['channels_last']}")
+                  f"channels_last={p['channels_last']}")
+        print(protocol_lines(p, any(lat.noisy for lat in latencies if lat.available)))
     print("macs = conv/linear multiply-accumulates (the GhostNet paper's 'FLOPs'); "
           "flops_fvcore = fvcore's total incl. BatchNorm, pooling, elementwise ops.")
     print(f"peak memory: {report['peak_memory_method']}")
@@ -214,6 +218,30 @@ def _print_tables(report: dict[str, Any], latencies: list[Any]) -> None:
         verdict = "agrees" if report["crosscheck_ok"] else "DISAGREES"
         print(f"FlopCounterMode cross-check {verdict}: {human(report['crosscheck_macs'])} MACs "
               f"({report['crosscheck_rel_diff']:.2%} apart)")
+
+
+def protocol_lines(p: dict[str, Any], noisy: bool) -> str:
+    """The human lines every profile prints under its latency table: threads, the estimator,
+    the reference, the load and the ISA facts, and what to do about a noisy figure.
+
+    Example:
+        >>> print(protocol_lines({"threads": 1, "device": "cpu", "estimator": "min-round-median", "rounds_done": 3,
+        ...                       "repeats": 20, "load_avg_1m": 0.5, "isa": {"arch": "x86", "avx2": True}}, False))
+        threads: 1 (ask for more with --threads N); estimator min-round-median over 3 rounds of 20; load 0.50; x86 avx2
+    """
+    threads = f"threads: {p.get('threads')}" + (" (ask for more with --threads N)" if p.get("threads") == 1 else "")
+    if p.get("device") == "cuda":
+        threads = "threads: n/a on cuda"
+    isa = p.get("isa") or {}
+    flags = " ".join(k for k, v in isa.items() if v is True)
+    line = (f"{threads}; estimator {p.get('estimator', 'median')} over {p.get('rounds_done', 1)} rounds of "
+            f"{p.get('repeats')}; load {p.get('load_avg_1m') or 0:.2f}; {isa.get('arch', '?')} {flags}".rstrip())
+    if p.get("reference_ms") is not None:
+        line += f"\nreference model {p.get('reference_model')}: {p['reference_ms']:.3f} ms in the same window"
+    if noisy:
+        line += ("\nNOISY: the rounds disagree or spread beyond the threshold; the machine is busy. Close other "
+                 "work, keep --threads 1, or raise --rounds / --max-seconds.")
+    return line
 
 
 def _latency_row(latency: Any) -> dict[str, Any]:

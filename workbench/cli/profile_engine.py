@@ -48,7 +48,8 @@ def engine_latencies(model: Any, arch: Any, args: argparse.Namespace, sizes: lis
     results = []
     for size in sizes:
         protocol = LatencyProtocol(device="cpu", mode="deploy", batch_size=size, threads=args.threads or 1,
-                                   warmup=args.warmup, repeats=args.repeats, max_seconds=args.max_seconds)
+                                   warmup=args.warmup, repeats=args.repeats, max_seconds=args.max_seconds,
+                                   rounds=args.rounds)
         target = LatencyTarget(name="onnxruntime-int8" if args.int8 else "onnxruntime", engine="onnxruntime",
                                precision="int8" if args.int8 else "fp32", protocol=protocol,
                                calibration=CALIBRATION_IMAGES)

@@ -143,7 +143,8 @@ def pareto_tab(study: data.StudyData, selection: Selection, started: float) -> N
     st.session_state["_timings"]["first_chart_s"] = time.perf_counter() - started
     if best is not None:
         tie = results.tie_note(frame, budgets, int(best["number"]), by)
-        st.success(f"Best under budgets: {results.pick_text(best, by)}" + (f" — {tie}" if tie else ""))
+        target = frame.attrs.get("headline_target")
+        st.success(f"Best under budgets: {results.pick_text(best, by, target)}" + (f" — {tie}" if tie else ""))
     else:
         st.warning(f"Nothing to highlight: {problem}. Loosen the budgets in the sidebar.")
     front = info.front
@@ -332,8 +333,9 @@ def engines_tab(study: data.StudyData, selection: Selection) -> None:
     fp32, int8 = pair
     st.subheader(f"int8 on ONNX Runtime: {int8}" + (f" against {fp32}" if fp32 else ""))
     table = engines.int8_table(frame, fp32, int8)
-    st.markdown(engines.speedup_text(table) + ". The drop is fp32 − int8 accuracy on the same validation images, "
-                "with its 95% paired interval.")
+    st.markdown(engines.speedup_text(table) + ". The int8 accuracy is the QDQ graph's own arithmetic (what any "
+                "correct int8 engine computes); the drop is fp32 − int8 accuracy on the same validation images, "
+                "with its 95% paired interval; " + engines.host_text(table) + ".")
     st.plotly_chart(figures.int8_figure(table, fp32, int8), key="engines_int8", width="stretch")
     st.dataframe(table, hide_index=True, key="engines_int8_table", column_config={
         c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c != "number"})
@@ -419,7 +421,7 @@ def export_tab(study: data.StudyData, selection: Selection) -> None:
         st.warning(f"Nothing to export: {error}. Loosen the budgets or pick a trial by number.")
         return
     number = int(row["number"])
-    st.markdown(f"**Exporting** {results.pick_text(row, by)}")
+    st.markdown(f"**Exporting** {results.pick_text(row, by, frame.attrs.get('headline_target'))}")
     try:
         budgets = selection.budgets
         text = cached_export(selection.storage, selection.study, number, spec, (budgets.max_params, budgets.max_macs,

@@ -77,12 +77,18 @@ def check_out(out: Path) -> None:
 
 def make_bundle(space_name: str, out: str | Path, *, archs: int = 100, study: str | None = None,
                 storage: str | None = None, front_only: bool = False, int8: bool = False, seed: int = 0,
-                devices: str | Path | None = None, progress: Callable[[str], None] | None = None) -> Bundle:
+                devices: str | Path | None = None, progress: Callable[[str], None] | None = None,
+                int8_for: str = "any") -> Bundle:
     """Write the bundle folder `out`, `out`.zip and the manifest's copy in the devices folder.
+
+    int8 graphs are quantized for `int8_for` (`any`, `x86` or `arm`: the device that will run
+    them, never the host that makes the bundle; `engines.quantize` says why), and the manifest
+    carries the settings, so the device measures exactly the file a search of the space scores.
 
     Raises:
         WorkbenchError: an unknown space or study, an existing --out, no model that exports.
     """
+    from workbench.engines import quantization_for
     from workbench.search import load_space
     from workbench.search.space_resolve import resolve_space
     from workbench.search.workers import load_search_data
@@ -101,13 +107,14 @@ def make_bundle(space_name: str, out: str | Path, *, archs: int = 100, study: st
     chosen = choose_architectures(space, resolved.base, archs=archs, seed=seed, study=study, storage=storage,
                                   front_only=front_only)
     calibration = _calibration(resolved, data) if int8 else None
+    quantization = quantization_for(int8_for) if int8 else None
     staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
     (staging / "models").mkdir(parents=True)
     try:
-        entries, skipped = _write_models(staging, chosen, protocol, calibration, seed, progress)
+        entries, skipped = _write_models(staging, chosen, protocol, calibration, seed, progress, int8_for)
         if not entries:
             raise WorkbenchError(f"no architecture of space '{space.name}' could be exported ({'; '.join(skipped)})")
-        manifest = _manifest(space.name, study, protocol, entries, calibration)
+        manifest = _manifest(space.name, study, protocol, entries, calibration, quantization)
         text = json_text(manifest)
         (staging / "manifest.json").write_text(text, encoding="utf-8")
         shutil.copyfile(RUNNER, staging / RUNNER.name)
@@ -136,7 +143,8 @@ def _calibration(resolved: Any, data: Any) -> tuple[Any, Any]:
 
 
 def _write_models(folder: Path, chosen: Sequence[Candidate], protocol: dict[str, Any], calibration: Any,
-                  seed: int, progress: Callable[[str], None] | None) -> tuple[list[dict[str, Any]], list[str]]:
+                  seed: int, progress: Callable[[str], None] | None,
+                  int8_for: str = "any") -> tuple[list[dict[str, Any]], list[str]]:
     """Export each candidate (fp32, and int8 when `calibration` is given) into `folder`/models."""
     import torch
 
@@ -154,7 +162,7 @@ def _write_models(folder: Path, chosen: Sequence[Candidate], protocol: dict[str,
             made = {"fp32": graphs.fp32(protocol["opset"])[0]}
             if calibration is not None:
                 target = LatencyTarget("bundle-int8", ENGINE, "int8", LatencyProtocol(), calibration=calibration[0],
-                                       opset=protocol["opset"])
+                                       opset=protocol["opset"], int8_for=int8_for)
                 made["int8"] = graphs.int8(target)
         except Exception as error:  # noqa: BLE001 - one architecture the engine cannot take is left out
             skipped.append(f"{candidate.arch_hash[:12]}: {failure_reason(error)}")
@@ -180,14 +188,14 @@ def _entry(folder: Path, candidate: Candidate, precision: str, graph: bytes, bat
 
 
 def _manifest(space: str, study: str | None, protocol: dict[str, Any], entries: list[dict[str, Any]],
-              calibration: Any) -> dict[str, Any]:
+              calibration: Any, quantization: Any = None) -> dict[str, Any]:
     from workbench import __version__
 
     return {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "bundle_id": str(uuid.uuid4()),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "workbench_version": __version__, "space": space, "study": study, "engine": ENGINE,
             "protocol": protocol, "calibration_images": None if calibration is None else int(len(calibration[1])),
-            "models": entries}
+            "quantization": None if quantization is None else quantization.to_dict(), "models": entries}
 
 
 def readme(manifest: dict[str, Any], name: str) -> str:

@@ -223,7 +223,8 @@ def measure_step(step: Callable[[], Any], timer: Timer, protocol: LatencyProtoco
     quietest = summarize(rounds[int(np.argmin(medians))])
     facts: dict[str, Any] = {
         "estimator": ESTIMATOR, "attempts": attempts, "warmup_done": warmed, "rounds_done": len(rounds),
-        "round_medians_ms": [round(m, 6) for m in medians], "round_spread": round(round_spread(medians), 4),
+        "round_medians_ms": [round(m, 6) for m in medians], "round_minima_ms": [round(min(r), 6) for r in rounds],
+        "round_spread": round(round_spread(medians), 4),
         "window_wait_s": round(waited, 4), "load_avg_1m": load,
     }
     if reference is not None and reference_rounds:

@@ -19,8 +19,8 @@ MODES = ("eager", "deploy", "compiled")
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # Keys a recorded protocol carries besides the settings; `from_dict` accepts and drops them.
 RECORDED_KEYS = ("device_name", "torch_version", "input_size", "timer", "attempts", "warmup_done", "estimator",
-                 "rounds_done", "round_medians_ms", "round_spread", "window_wait_s", "load_avg_1m", "reference_model",
-                 "reference_ms", "reference_drift", "retimed", "isa", "cores")
+                 "rounds_done", "round_medians_ms", "round_minima_ms", "round_spread", "window_wait_s",
+                 "load_avg_1m", "reference_model", "reference_ms", "reference_drift", "retimed", "isa", "cores")
 
 
 @dataclass(frozen=True)

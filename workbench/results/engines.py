@@ -41,7 +41,8 @@ INT8_OBJECTIVE = Objective(INT8_ACCURACY, INT8_ACCURACY, "maximize")
 SPEEDUP = "int8_speedup"   # fp32 ORT p50 / int8 ORT p50: > 1 int8 is faster, < 1 it is slower
 # The int8 table's columns, in display order (the p50 columns are named by `int8_table`).
 INT8_TABLE_COLUMNS = ("number", "fp32_p50_ms", "int8_p50_ms", SPEEDUP, INT8_ACCURACY, "int8_ci_low",
-                      "int8_ci_high", "int8_fp32_accuracy", "int8_drop", "int8_drop_ci_low", "int8_drop_ci_high")
+                      "int8_ci_high", "int8_fp32_accuracy", "int8_drop", "int8_drop_ci_low", "int8_drop_ci_high",
+                      "int8_host_accuracy", "int8_host_gap", "int8_host_gap_ci_low", "int8_host_gap_ci_high")
 
 
 def p50(target: str) -> str:
@@ -206,6 +207,37 @@ def int8_table(frame: pd.DataFrame, fp32_target: str | None, int8_target: str) -
     for column in columns[4:]:
         table[column] = _figure(rows, column)
     return table[columns].sort_values("number").reset_index(drop=True)
+
+
+def host_disagreements(table: pd.DataFrame) -> list[int]:
+    """Trials whose host-kernel int8 accuracy differs from the QDQ graph's beyond the paired
+    interval (the interval of host - QDQ leaves out 0).
+
+    Example:
+        >>> host_disagreements(pd.DataFrame({"number": [1, 2], "int8_host_gap_ci_low": [-0.01, -0.08],
+        ...                                  "int8_host_gap_ci_high": [0.01, -0.02]}))
+        [2]
+    """
+    if table.empty or "int8_host_gap_ci_low" not in table:
+        return []
+    low, high = table["int8_host_gap_ci_low"], table["int8_host_gap_ci_high"]
+    return [int(n) for n in table.loc[(low > 0) | (high < 0), "number"]]
+
+
+def host_text(table: pd.DataFrame) -> str:
+    """'the host's int8 kernels agree with the QDQ graph on every architecture' or which differ.
+
+    Example:
+        >>> host_text(pd.DataFrame({"number": [2], "int8_host_gap_ci_low": [-0.08],
+        ...                         "int8_host_gap_ci_high": [-0.02]}))[:75]
+        "the host's int8 kernels differ from the QDQ graph beyond the paired interval"
+    """
+    differ = host_disagreements(table)
+    if not differ:
+        return "the host's int8 kernels agree with the QDQ graph's own arithmetic on every architecture"
+    which = ", ".join(map(str, differ))
+    return (f"the host's int8 kernels differ from the QDQ graph beyond the paired interval on {len(differ)} "
+            f"(trial{'s' if len(differ) > 1 else ''} {which}); the int8 accuracy shown is the QDQ graph's")
 
 
 def int8_front(frame: pd.DataFrame, int8_target: str, budgets: Budgets | None = None) -> pd.DataFrame:

@@ -286,7 +286,24 @@ def trials_frame(study: optuna.Study, trials: Sequence[FrozenTrial] | None = Non
     frame.attrs["latency_targets"] = list(targets)
     frame.attrs["predicted_targets"] = {name: settings.get("predictor") for name, settings in targets.items()
                                         if settings.get("engine") == "predictor"}
+    frame.attrs["headline_target"] = headline_target(targets)
     return frame
+
+
+def headline_target(settings: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The target a headline latency names: the deployment engine's (the first fp32 onnxruntime
+    target, else the first onnxruntime one), else the first target; None without targets.
+
+    Example:
+        >>> headline_target({"torch-cpu": {"engine": "torch"}, "ort-int8": {"engine": "onnxruntime",
+        ...                  "precision": "int8"}, "ort-cpu": {"engine": "onnxruntime", "precision": "fp32"}})
+        'ort-cpu'
+        >>> headline_target({"torch-cpu": {"engine": "torch"}}), headline_target({})
+        ('torch-cpu', None)
+    """
+    ort = [name for name, s in settings.items() if s.get("engine") == "onnxruntime"]
+    fp32 = [name for name in ort if settings[name].get("precision", "fp32") == "fp32"]
+    return next(iter(fp32 or ort or list(settings)), None)
 
 
 

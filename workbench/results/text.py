@@ -180,9 +180,23 @@ def confirmed_text(row: Mapping[str, Any]) -> str | None:
     return text + (", " + " × ".join(p for p in parts if p) if any(parts) else "")
 
 
-def trial_text(row: Mapping[str, Any]) -> str:
+def latency_text(row: Mapping[str, Any], target: str | None = None) -> str:
+    """The headline latency of a trial, naming its target: 'latency p50 0.31 ms on ort-cpu'
+    (the plain first-target figure, unnamed, for a study without targets).
+
+    Example:
+        >>> latency_text({"latency_p50_ms": 3.0, "latency_p50_ms:ort-cpu": 0.31}, "ort-cpu")
+        'latency p50 0.31 ms on ort-cpu'
+    """
+    if not target:
+        return f"latency p50 {human(row.get(record.LATENCY_P50), record.LATENCY_P50)}"
+    column = record.target_column(record.LATENCY_P50, target)
+    return f"latency p50 {human(row.get(column), record.LATENCY_P50)} on {target}"
+
+
+def trial_text(row: Mapping[str, Any], target: str | None = None) -> str:
     """One trial in a line of the report: 'trial 1: accuracy 0.9450 [0.9294, 0.9578], 6.7 M MACs,
-    ...' (with its confirmation when it has one).
+    ...' (with its confirmation when it has one); the latency is `target`'s (`latency_text`).
 
     Example:
         >>> trial_text({"number": 3, "accuracy": 0.95, "macs": 6.7e6, "params": 4.5e4, "latency_p50_ms": 3.0})
@@ -192,12 +206,12 @@ def trial_text(row: Mapping[str, Any]) -> str:
     return (f"trial {int(row['number'])}: accuracy {accuracy_text(row)}"
             + (f" (confirmed {confirmed})" if confirmed else "")
             + f", {human(row.get(record.MACS))} MACs, {human(row.get(record.PARAMS))} params, "
-            f"latency p50 {human(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
+            + latency_text(row, target))
 
 
-def pick_text(row: Mapping[str, Any], by: str = "proxy") -> str:
+def pick_text(row: Mapping[str, Any], by: str = "proxy", target: str | None = None) -> str:
     """A picked trial as the dashboard names it: 'trial 1 — accuracy 0.9450 [...], MACs 6.7 M, ...';
-    with `by="confirmed"` the confirmed accuracy leads.
+    with `by="confirmed"` the confirmed accuracy leads; the latency is `target`'s.
 
     Example:
         >>> pick_text({"number": 3, "accuracy": 0.95, "macs": 6.7e6, "params": 4.5e4, "latency_p50_ms": 3.0})
@@ -208,7 +222,7 @@ def pick_text(row: Mapping[str, Any], by: str = "proxy") -> str:
         accuracy = f"confirmed {confirmed_text(row)} (proxy {accuracy})"
     return (f"trial {int(row['number'])} — accuracy {accuracy}, "
             f"MACs {human(row.get(record.MACS))}, params {human(row.get(record.PARAMS))}, "
-            f"latency p50 {human(row.get(record.LATENCY_P50), record.LATENCY_P50)}")
+            + latency_text(row, target))
 
 
 def tie_text(tied: Sequence[int], number: int) -> str:
@@ -236,11 +250,11 @@ def tie_note(frame: pd.DataFrame, budgets: Budgets | None, number: int, by: str 
     return tie_text(tied["number"].tolist(), number)
 
 
-def best_text(row: Mapping[str, Any] | None, note: str) -> str:
+def best_text(row: Mapping[str, Any] | None, note: str, target: str | None = None) -> str:
     """The best trial and its tie note (`trial_text; tie_text`), or why there is none."""
     if row is None:
         return note
-    return trial_text(row) + (f"; {note}" if note else "")
+    return trial_text(row, target) + (f"; {note}" if note else "")
 
 
 def statuses_text(frame: pd.DataFrame) -> str:
@@ -257,12 +271,14 @@ def progress_text(best: Mapping[str, Any]) -> str:
     """The best trial so far, as the search's progress bar shows it.
 
     Example:
-        >>> progress_text({"number": 7, "accuracy": 0.9312, "macs": 1.19e6, "latency_ms": 2.87})
-        'best acc=0.9312 (#7) macs=1.19M lat=2.87ms'
+        >>> progress_text({"number": 7, "accuracy": 0.9312, "macs": 1.19e6, "latency_ms": 2.87,
+        ...                "latency_target": "ort-cpu"})
+        'best acc=0.9312 (#7) macs=1.19M lat=2.87ms (ort-cpu)'
     """
     parts = [f"best acc={best['accuracy']:.4g} (#{best['number']})"]
     if best.get("macs") is not None:
         parts.append(f"macs={best['macs'] / 1e6:.2f}M")
     if best.get("latency_ms") is not None:
-        parts.append(f"lat={best['latency_ms']:.2f}ms")
+        target = best.get("latency_target")
+        parts.append(f"lat={best['latency_ms']:.2f}ms" + (f" ({target})" if target else ""))
     return " ".join(parts)

@@ -40,23 +40,24 @@ class SearchSummary:
     latency_name: str = "latency_ms"      # the table's latency header: the first target, marked when predicted
 
 
-def _figures(row: pd.Series) -> dict[str, Any]:
+def _figures(row: pd.Series, target: str | None) -> dict[str, Any]:
     def value(column: str) -> Any:
         item = row.get(column)
         return None if item is None or pd.isna(item) else float(item)
 
+    latency = record.target_column(record.LATENCY_P50, target) if target else record.LATENCY_P50
     return {"number": int(row["number"]), "accuracy": value(record.ACCURACY), "macs": value(record.MACS),
-            "params": value(record.PARAMS), "latency_ms": value(record.LATENCY_P50)}
+            "params": value(record.PARAMS), "latency_ms": value(latency), "latency_target": target}
 
 
 def latency_name(frame: pd.DataFrame) -> str:
-    """`latency_ms`, or `latency_ms:<first target>` where the study has targets, with
-    `(predicted)` when that target is a prediction for an imported device."""
-    targets = frame.attrs.get("latency_targets") or []
-    if not targets:
+    """`latency_ms`, or `latency_ms:<headline target>` where the study has targets (the deployment
+    engine's when it measures one: `results.headline_target`), with `(predicted)` when that target
+    is a prediction for an imported device."""
+    target = frame.attrs.get("headline_target")
+    if not target:
         return "latency_ms"
-    first = targets[0]
-    return f"latency_ms:{first}" + (" (predicted)" if first in (frame.attrs.get("predicted_targets") or {}) else "")
+    return f"latency_ms:{target}" + (" (predicted)" if target in (frame.attrs.get("predicted_targets") or {}) else "")
 
 
 def best_scored(frame: pd.DataFrame) -> dict[str, Any] | None:
@@ -65,7 +66,7 @@ def best_scored(frame: pd.DataFrame) -> dict[str, Any] | None:
     if frame.empty or not results.scored_mask(frame).any():
         return None
     try:
-        return _figures(results.pick_best_accuracy(frame))
+        return _figures(results.pick_best_accuracy(frame), frame.attrs.get("headline_target"))
     except WorkbenchError:
         return None
 
@@ -84,7 +85,7 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
     knobs = {t.number: TrialRecord.of(t).stored_knobs for t in trials}
     pareto = []
     for _, row in front.sort_values("number").iterrows():
-        entry = _figures(row)
+        entry = _figures(row, frame.attrs.get("headline_target"))
         entry.update({o.name: row.get(o.column) for o in objectives})
         entry["knobs"] = knobs.get(entry["number"])
         pareto.append(entry)
