@@ -45,8 +45,7 @@ def add_force_argument(parser: argparse.ArgumentParser, what: str) -> None:
 
 def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
     """Turn `["ratio=3", "width=0.75"]` into typed values (YAML scalars)."""
-    import yaml
-
+    from workbench.config.io import yaml_value
     from workbench.models.presets import OVERRIDE_FIELDS
 
     values: dict[str, Any] = {}
@@ -54,10 +53,10 @@ def parse_set_values(items: Iterable[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise WorkbenchError(f"--set expects KEY=VALUE, got '{item}'")
+            raise WorkbenchError(f"--set expects KEY=VALUE, got {item[:60]!r}")
         if key not in OVERRIDE_FIELDS:
-            raise WorkbenchError(f"--set: unknown key '{key}' (allowed: {', '.join(OVERRIDE_FIELDS)})")
-        values[key] = yaml.safe_load(raw)
+            raise WorkbenchError(f"--set: unknown key {key[:60]!r} (allowed: {', '.join(OVERRIDE_FIELDS)})")
+        values[key] = yaml_value(raw, f"--set {key}")
     return values
 
 

@@ -18,13 +18,16 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Family = Literal["ghostnet", "vgg16_cifar", "resnet56_cifar"]
+# The largest kernel any convolution may have: large-kernel ConvNets stop at 31; a larger one
+# would only make a model too big to build (a 10001-wide kernel asks for tens of GB).
+MAX_KERNEL = 31
 CheapOp = Literal["dw", "pw"]
 Merge = Literal["concat", "rep"]
 
 
 def _check_odd_kernel(value: Optional[int]) -> Optional[int]:
-    if value is not None and (value <= 0 or value % 2 == 0):
-        raise ValueError("kernel size must be a positive odd integer (1, 3, 5, 7, ...)")
+    if value is not None and (value <= 0 or value % 2 == 0 or value > MAX_KERNEL):
+        raise ValueError(f"kernel size must be a positive odd integer up to {MAX_KERNEL} (1, 3, 5, 7, ...)")
     return value
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 import tempfile
 import typing
 from pathlib import Path
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from workbench.config.arch import ArchConfig
 
 M = TypeVar("M", bound=BaseModel)
+# YAML aliases may repeat a value, not multiply it: past this many values once expanded, a
+# file is refused (a "billion laughs" file expands a few lines into gigabytes).
+MAX_EXPANDED_VALUES = 100_000
+# How an offending value is shown in an error: a few items, a few levels, short strings.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 3, 6, 6, 60, 60, 40
 
 
 def _field_model(annotation: Any) -> type[BaseModel] | None:
@@ -54,17 +61,17 @@ def format_validation_error(error: ValidationError, model_cls: type[BaseModel], 
     """Turn the first pydantic error into `source: field.path: problem (allowed: ...)`."""
     first = error.errors()[0]
     loc = tuple(first.get("loc", ()))
-    path = ".".join(str(p) for p in loc) or "(top level)"
+    path = ".".join(str(p)[:60] for p in loc) or "(top level)"
     if first.get("type") == "extra_forbidden":
         parent = _model_at(model_cls, loc[:-1])
         known = ", ".join(sorted(parent.model_fields)) if parent else "?"
-        message = f"unknown key '{loc[-1]}' (allowed keys: {known})"
+        message = f"unknown key '{str(loc[-1])[:60]}' (allowed keys: {known})"
     else:
         message = first.get("msg", "invalid value")
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
         if "input" in first and first.get("type") != "missing":
-            message += f" (got {first['input']!r})"
+            message += f" (got {_SHOWN.repr(first['input'])})"
     more = len(error.errors()) - 1
     suffix = f" [and {more} more problem{'s' if more > 1 else ''}]" if more else ""
     return f"{source}: {path}: {message}{suffix}"
@@ -95,6 +102,58 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def compose_document(self) -> yaml.Node:
+        """The document's node graph, refused before anything is built from it when its aliases
+        would expand it past `MAX_EXPANDED_VALUES` values or make it refer to itself."""
+        node = super().compose_document()
+        distinct: dict[int, int] = {}
+        expanded = _expanded_size(node, distinct, set())
+        if expanded > MAX_EXPANDED_VALUES and expanded > len(distinct):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases (*name) expand to more than {MAX_EXPANDED_VALUES:,} values "
+                "(a YAML alias bomb?); write the values out")
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values `node` stands for once every alias is expanded (counted once per node)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise yaml.constructor.ConstructorError(None, None, "an alias refers to the value that holds it",
+                                                node.start_mark)
+    open_nodes.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    else:
+        children = []
+    # Recursion is safe: composing the document took several frames a level, this takes one.
+    sizes[key] = 1 + sum(_expanded_size(child, sizes, open_nodes) for child in children)
+    open_nodes.discard(key)
+    return sizes[key]
+
+
+def yaml_value(text: str, source: str) -> Any:
+    """One YAML value typed on a command line (`--set ratio=3`), read as files are: safe tags only,
+    no repeated keys, aliases bounded.
+
+    Example:
+        >>> yaml_value("[1, 3]", "--set dw_size"), yaml_value("0.5", "--set width")
+        ([1, 3], 0.5)
+
+    Raises:
+        WorkbenchError: `source: not valid YAML: ...` in one line.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise WorkbenchError(f"{source}: nested too deeply to read") from None
+    except yaml.YAMLError as error:
+        raise WorkbenchError(f"{source}: not valid YAML: {' '.join(str(error).split())[:300]}") from None
+
 
 def read_mapping(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON file (chosen by suffix; YAML otherwise) into a dict."""
@@ -107,8 +166,10 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
         raise WorkbenchError(f"{path}: cannot read file ({error})") from error
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise WorkbenchError(f"{path}: nested too deeply to read") from None
     except (yaml.YAMLError, json.JSONDecodeError) as error:
-        detail = str(error).replace("\n", " ")
+        detail = str(error).replace("\n", " ")[:300]
         raise WorkbenchError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
                              f"{detail}") from error
     if not isinstance(data, dict):

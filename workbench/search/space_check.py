@@ -12,11 +12,13 @@ params and MACs) and timed on the search device when the search starts
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from workbench.config.arch import ArchConfig
+from workbench.config.arch import MAX_KERNEL, ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
+from workbench.models.build import MAX_PARAMS, model_size
 from workbench.profiling import count_model, profile_arch
 from workbench.search.arch_sampling import arch_from_params, param_names
 from workbench.search.ladder_spec import FidelitySpec, PrescreenSpec
@@ -28,6 +30,10 @@ from workbench.training import ZERO_COST_PROXIES
 _FAMILY_KNOBS = {"attention": "SE and DFC attention", "ghost": "RepGhost modules"}
 # Knobs whose values must be odd kernel sizes.
 _KERNEL_KNOBS = ("dw_size", "primary_kernel", "kernel")
+# The most blocks a stage may grow to (GhostNet's deepest stage has 6): a bound, not a taste.
+MAX_DEPTH = 32
+# The dearer direction of each knob's cheaper one (KNOB_TABLE), for the space's largest corner.
+_DEARER = {"low": "high", "high": "low", "false": "true", "any": "any"}
 
 
 def cheapest_corners(space: SearchSpace, base: ArchConfig) -> list[dict[str, Any]]:
@@ -39,6 +45,23 @@ def cheapest_corners(space: SearchSpace, base: ArchConfig) -> list[dict[str, Any
         params = param_names(space, name, base)
         corners = [{**corner, **{p: value for p in params}} for corner in corners for value in options]
     return corners
+
+
+def check_largest_corner(space: SearchSpace, base: ArchConfig) -> None:
+    """Refuse a space whose largest corner (widest, deepest, largest kernels, smallest ratio)
+    holds more than `MAX_PARAMS` values, counted without allocating, before any trial tries it."""
+    corners: list[dict[str, Any]] = [{}]
+    for name, spec in space.knobs.items():
+        dearer = _DEARER[KNOB_TABLE[name][2]]
+        options = ([True] if spec.choices and True in spec.choices else spec.values_for_corner("any")) \
+            if dearer == "true" else spec.values_for_corner(dearer)
+        params = param_names(space, name, base)
+        corners = [{**corner, **{p: value for p in params}} for corner in corners for value in options]
+    for params in corners:
+        size = model_size(arch_from_params(space, params, base))
+        if size > MAX_PARAMS:
+            raise WorkbenchError(f"{space.source}: knobs: the space's largest corner ({_describe(params)}) would hold "
+                                 f"{size:,} parameters and buffers, more than the {MAX_PARAMS:,} the workbench builds")
 
 
 def check_cost_budgets(space: SearchSpace) -> list[dict[str, Any]]:
@@ -126,6 +149,7 @@ def check_space(space: SearchSpace) -> None:
                     f"{where}.stages: stage {index} does not exist (the base has stages 0..{n_stages - 1})"
                 )
         _check_knob_values(name, spec, where)
+    check_largest_corner(space, arch)
     if space.scalarization is None:
         needed = space.objectives
     else:
@@ -164,30 +188,53 @@ def _check_knob_values(name: str, spec: KnobSpec, where: str) -> None:
     if name == "cheap_op":
         bad = [v for v in values if v not in ("dw", "pw")]
         if bad or spec.choices is None:
-            raise WorkbenchError(f"{where}.choices: cheap_op takes choices from dw, pw (got {values})")
+            raise WorkbenchError(f"{where}.choices: cheap_op takes choices from dw, pw (got {_shown(values)})")
         return
     if name in ("attention", "ghost"):
         allowed = ATTENTION_CHOICES if name == "attention" else GHOST_CHOICES
         if spec.choices is None or any(v not in allowed for v in values):
-            raise WorkbenchError(f"{where}.choices: {name} takes choices from {', '.join(allowed)} (got {values})")
+            raise WorkbenchError(f"{where}.choices: {name} takes choices from {', '.join(allowed)} "
+                                 f"(got {_shown(values)})")
         return
     if name == "se":
         if spec.choices is None or any(not isinstance(v, bool) for v in values):
-            raise WorkbenchError(f"{where}.choices: se takes choices from true, false (got {values})")
+            raise WorkbenchError(f"{where}.choices: se takes choices from true, false (got {_shown(values)})")
         return
     field = "choices" if spec.choices is not None else "low"
     if any(isinstance(v, (bool, str)) for v in values):
-        raise WorkbenchError(f"{where}.{field}: {name} takes numbers (got {values})")
-    if name in _KERNEL_KNOBS and any(float(v) != int(v) or int(v) < 1 or int(v) % 2 == 0 for v in values):
-        raise WorkbenchError(f"{where}.{field}: kernel sizes must be positive odd integers (got {values})")
+        raise WorkbenchError(f"{where}.{field}: {name} takes numbers (got {_shown(values)})")
+    if any(not math.isfinite(v) for v in values):
+        raise WorkbenchError(f"{where}.{field}: {name} takes finite numbers (got {_shown(values)})")
+    if name in _KERNEL_KNOBS and any(not float(v).is_integer() or not 1 <= v <= MAX_KERNEL or int(v) % 2 == 0
+                                     for v in values):
+        raise WorkbenchError(f"{where}.{_field(spec, values, 1, MAX_KERNEL)}: kernel sizes must be positive odd "
+                             f"integers up to {MAX_KERNEL} (got {_shown(values)})")
     if name in _KERNEL_KNOBS and spec.type == "float":
         raise WorkbenchError(f"{where}.type: {name} is an integer knob")
     if name == "ratio" and (min(values) < 1 or max(values) > 16 or spec.type == "float"):
-        raise WorkbenchError(f"{where}.{field}: ratio must be an integer in 1..16 (got {values})")
-    if name == "depth" and (min(values) < 1 or spec.type == "float"):
-        raise WorkbenchError(f"{where}.{field}: depth must be an integer >= 1 (got {values})")
+        raise WorkbenchError(f"{where}.{_field(spec, values, 1, 16)}: ratio must be an integer in 1..16 "
+                             f"(got {_shown(values)})")
+    if name == "depth" and (min(values) < 1 or max(values) > MAX_DEPTH or spec.type == "float"):
+        raise WorkbenchError(f"{where}.{_field(spec, values, 1, MAX_DEPTH)}: depth must be an integer in "
+                             f"1..{MAX_DEPTH} (got {_shown(values)})")
     if name in ("width", "stage_width") and (min(values) <= 0 or max(values) > 8):
-        raise WorkbenchError(f"{where}.{field}: width multipliers must be in (0, 8] (got {values})")
+        raise WorkbenchError(f"{where}.{_field(spec, values, 1e-300, 8)}: width multipliers must be in (0, 8] "
+                             f"(got {_shown(values)})")
+
+
+def _field(spec: KnobSpec, values: list[Any], low: float, high: float) -> str:
+    """The field to blame: `choices`, else `high` when only the upper end is out of range, else `low`."""
+    if spec.choices is not None:
+        return "choices"
+    return "high" if low <= float(values[0]) <= high else "low"
+
+
+def _shown(values: list[Any]) -> str:
+    """Values as the user wrote them (integral floats as integers), at most ten, each cut to 20
+    characters: a message never prints an unbounded value."""
+    shown = [int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 1e18 else v for v in values[:10]]
+    more = f", ... {len(values)} values" if len(values) > 10 else ""
+    return "[" + ", ".join(str(v)[:20] for v in shown) + more + "]"
 
 
 def check_fidelity(
