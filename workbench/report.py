@@ -116,14 +116,14 @@ def write_report(study_name: str, storage: str | None = None, out: str | Path | 
 
 def report_folder_name(name: str) -> str:
     """A folder name for a study's report: the name itself when it is a plain, visible file
-    name; otherwise its safe characters (never a leading dot) plus 8 hex digits of its sha256,
-    so two names never share a folder.
+    name of at most 100 characters; otherwise its first 100 safe characters (never a leading
+    dot) plus 8 hex digits of its sha256, so two names never share a folder.
 
     Example:
         >>> report_folder_name("digits"), report_folder_name("../../x"), report_folder_name(".._.._x")
         ('digits', 'x-9cdf6a50', 'x-4fef7a19')
     """
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip("._") or "study"
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip("._")[:100] or "study"
     if slug == name:
         return slug
     return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

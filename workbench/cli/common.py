@@ -35,6 +35,30 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="storage URL or path (default: sqlite:///workbench.db)")
 
 
+def seed_value(text: str) -> int:
+    """argparse type of a `--seed`: an integer in 0..MAX_SEED (numpy's generators refuse others)."""
+    from workbench.config.export import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in 0..{MAX_SEED}, got {text[:40]!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in 0..{MAX_SEED}, got {text[:40]}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a count or a number of seconds that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text[:40]!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text[:40]}")
+    return value
+
+
 def add_force_argument(parser: argparse.ArgumentParser, what: str) -> None:
     """`--force`: overwrite `what` (e.g. "an existing --out file") that the workbench did not write;
     a study storage is never overwritten (`workbench.outputs.check_output`)."""

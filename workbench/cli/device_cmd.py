@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.cli.common import print_table
+from workbench.cli.common import print_table, seed_value
 
 NAME = "device"
 HELP = "bundle models to time on another device, import its measurements, list devices"
@@ -42,7 +42,7 @@ def _register_bundle(commands: argparse._SubParsersAction) -> None:
     bundle.add_argument("--int8-for", choices=("any", "x86", "arm"), default="any",
                         help="the CPU family the int8 graphs are quantized for (default any: 7-bit weights, safe on "
                              "x86 without VNNI; arm: full 8-bit weights)")
-    bundle.add_argument("--seed", type=int, default=0, help="Sobol scrambling and weight seed (default 0)")
+    bundle.add_argument("--seed", type=seed_value, default=0, help="Sobol scrambling and weight seed (default 0)")
     bundle.add_argument("--out", required=True, help="the bundle folder to write (DIR and DIR.zip; must not exist)")
     bundle.add_argument("--devices", help=DEVICES_HELP)
     bundle.set_defaults(handler=run_bundle)

@@ -14,6 +14,7 @@ come from); the others are listed by name and help line only. So `workbench --he
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -49,6 +50,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 ALL = "*"
+# A write the disk refused (full, over quota or the file size limit, read-only) is the
+# machine's state, not a bug: one line naming the file, wherever it was raised.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def build_parser(command: str | None = ALL) -> argparse.ArgumentParser:
@@ -77,8 +81,12 @@ def command_of(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 2 user error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(command_of(argv))
-    args = parser.parse_args(argv)
+    try:  # registering a command imports what its choices come from: Ctrl-C may land here
+        parser = build_parser(command_of(argv))
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
@@ -93,6 +101,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `| head`) went away; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as error:
+        if error.errno not in _DISK_ERRORS:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"workbench {args.command}: error: cannot write{where}: {error.strerror}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"workbench {args.command}: interrupted", file=sys.stderr)
         return 130

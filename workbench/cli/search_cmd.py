@@ -12,7 +12,7 @@ import os
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from workbench.cli.common import human, print_table
+from workbench.cli.common import human, positive_int, print_table, seed_value
 
 if TYPE_CHECKING:
     from workbench.search.summary import SearchSummary
@@ -41,13 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "on SQLite this command serves the file to its workers")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads of each worker (default: 1; more fight the other workers for the cores)")
-    parser.add_argument("--seed", type=int, help="sampler and trial seed (default: the space's seed)")
+    parser.add_argument("--seed", type=seed_value, help="sampler and trial seed (default: the space's seed)")
     parser.add_argument("--device", choices=DEVICE_CHOICES,
                         help="where to train and time (default: the space's latency device; auto = CUDA when present)")
     parser.add_argument("--data", help="dataset spec replacing the space's (e.g. cifar10:/path/to/cifar-10-batches-py)")
     parser.add_argument("--allow-space-change", action="store_true", help="continue a study whose space file changed")
-    parser.add_argument("--heartbeat", type=int, default=DEFAULT_HEARTBEAT_S,
-                        help=f"seconds between worker heartbeats on a database server (default: {DEFAULT_HEARTBEAT_S})")
+    parser.add_argument("--heartbeat", type=positive_int, default=DEFAULT_HEARTBEAT_S,
+                        help=f"seconds between worker heartbeats on a database server, at least 1 (default: "
+                             f"{DEFAULT_HEARTBEAT_S})")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="summary format")
     parser.set_defaults(handler=run)

@@ -11,7 +11,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from workbench.cli.common import add_arch_arguments, parse_set_values, print_json, print_table, resolve_arch
+from workbench.cli.common import (
+    add_arch_arguments,
+    parse_set_values,
+    print_json,
+    print_table,
+    resolve_arch,
+    seed_value,
+)
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -40,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                      f"{DEFAULT_EPOCHS:g})")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the space's or the dataset's recipe)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the space's or the dataset's recipe)")
-    parser.add_argument("--seed", type=int, help="seeds initialisation, splits and data order (default 0; with --space "
-                                                 "the space's seed rule)")
+    parser.add_argument("--seed", type=seed_value,
+                        help="seeds initialisation, splits and data order (default 0; with --space the space's "
+                             "seed rule)")
     parser.add_argument("--device", help="cpu, cuda[:N] or auto (default: with --space the space's device, "
                                           "as its search trains; else cpu)")
     parser.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision (default: the recipe's, none)")

@@ -28,6 +28,9 @@ from workbench.config.io import parse_model, read_mapping
 
 # Full-training defaults: the proxy recipe's settings at a full schedule length.
 DEFAULT_EPOCHS = 30
+# The largest seed a recipe or space takes: numpy's generators take 0..2**32-1, and a trial's
+# seeds add its number (and 1000 per repeat) to the base seed.
+MAX_SEED = 2**31 - 1
 
 
 class _Strict(BaseModel):
@@ -65,7 +68,7 @@ class TrainRecipe(_Strict):
     flip: Optional[bool] = None
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     bn_recalibration_batches: int = Field(20, ge=0)
 
     def resolved_flip(self) -> bool:

@@ -221,7 +221,11 @@ def default_file_mode() -> int:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a file so a reader never sees it half-written: temp file in the folder, then rename."""
+    """Write a file so a reader never sees it half-written: temp file in the folder, then rename.
+
+    Raises:
+        WorkbenchError: the folder cannot take the file (full, read-only); `path` is untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -230,6 +234,10 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        raise WorkbenchError(f"{path}: cannot be written ({error.strerror or error}); nothing was replaced") \
+            from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

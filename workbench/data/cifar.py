@@ -63,9 +63,12 @@ class _open_source:
             return self._read_dir
         try:
             self.tar = tarfile.open(self.path, "r:*")
+            # the member list is read to its end here, where a cut-short archive shows
+            self.members = {Path(m.name).name: m for m in self.tar.getmembers() if m.isfile()}
         except _DAMAGED as error:
+            if self.tar is not None:
+                self.tar.close()
             raise _unreadable_archive(self.path, error) from None
-        self.members = {Path(m.name).name: m for m in self.tar.getmembers() if m.isfile()}
         return self._read_tar
 
     def __exit__(self, *exc: object) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from workbench.config.export import MAX_SEED
 from workbench.config.io import parse_model, to_plain
 from workbench.record import OBJECTIVES, Budgets, objective, split_target
 from workbench.search.ladder_spec import FidelitySpec, PrescreenSpec
@@ -139,18 +140,25 @@ class Knobs(_Strict):
 
 class AccuracySpec(_Strict):
     """How a candidate's accuracy is scored: `proxy` training (validation accuracy after
-    the space's `recipe`) or a `zero_cost` proxy (`proxy: synflow | naswot | grad_norm ...`)."""
+    the space's `recipe`), a `zero_cost` proxy (`proxy: synflow | naswot | grad_norm ...`) or
+    `supernet`: the subnet's weights inherited from the supernet file `path` (made by
+    `workbench supernet train`; a relative path is looked up next to the space file first)."""
 
-    source: Literal["proxy", "zero_cost"] = "proxy"
+    source: Literal["proxy", "zero_cost", "supernet"] = "proxy"
     proxy: Optional[str] = None
+    path: Optional[str] = None
     batch_size: int = Field(64, ge=1)
 
     @model_validator(mode="after")
     def _proxy_named(self) -> "AccuracySpec":
         if self.source == "zero_cost" and not self.proxy:
             raise ValueError("source 'zero_cost' needs 'proxy' (the zero-cost proxy's name)")
-        if self.source == "proxy" and self.proxy:
+        if self.source != "zero_cost" and self.proxy:
             raise ValueError("'proxy' names a zero-cost proxy; set source: zero_cost")
+        if self.source == "supernet" and not self.path:
+            raise ValueError("source 'supernet' needs 'path' (the file `workbench supernet train` wrote)")
+        if self.source != "supernet" and self.path:
+            raise ValueError("'path' names a supernet file; set source: supernet")
         return self
 
 
@@ -219,7 +227,7 @@ class SearchSpace(_Strict):
     recipe: dict[str, Any] = Field(default_factory=dict)
     latency: Optional[dict[str, Any]] = Field(default_factory=dict)
     pruner: Literal["median", "none"] = "median"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     # Seeds per trial (seed i of trial n is seed + n + 1000 * i); the objective is their mean.
     repeats: int = Field(1, ge=1, le=20)
     noise: Optional[NoiseSpec] = None

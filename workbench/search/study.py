@@ -72,14 +72,21 @@ def open_search_study(
     return study
 
 
+# The longest study name a search takes: report folders and shell hints are named after it.
+MAX_STUDY_NAME = 200
+
+
 def check_study_name(name: str) -> None:
-    """Refuse a name that is empty or only blanks (it would silently become another name).
+    """Refuse a name that is empty or only blanks (it would silently become another name), or
+    longer than `MAX_STUDY_NAME` characters.
 
     Example:
         >>> check_study_name("digits")
     """
     if not name or not name.strip():
         raise WorkbenchError(f"--study: a study name cannot be empty (got {name!r})")
+    if len(name) > MAX_STUDY_NAME:
+        raise WorkbenchError(f"--study: a study name has at most {MAX_STUDY_NAME} characters (got {len(name):,})")
 
 
 def _existing_names(backend: optuna.storages.BaseStorage) -> set[str]:

@@ -32,14 +32,18 @@ from workbench.config.export import TrainRecipe
 from workbench.config.io import default_file_mode, to_plain
 from workbench.data.batching import DeviceBatches
 from workbench.errors import WorkbenchError
-from workbench.training.model_files import load_torch_file
+from workbench.training.model_files import check_finite, load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 WEIGHTS_NAME = "model.pt"
 
 
 def save_atomic(payload: Any, path: str | Path) -> None:
-    """`torch.save` to a temporary file beside `path`, then rename it over `path`."""
+    """`torch.save` to a temporary file beside `path`, then rename it over `path`.
+
+    Raises:
+        WorkbenchError: the file could not be written (a full disk, a quota); `path` is untouched.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -48,6 +52,10 @@ def save_atomic(payload: Any, path: str | Path) -> None:
         os.chmod(tmp, default_file_mode())  # mkstemp makes owner-only files; give the usual mode
         torch.save(payload, tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as a RuntimeError
+        Path(tmp).unlink(missing_ok=True)
+        why = error.strerror if isinstance(error, OSError) and error.strerror else "the write failed part way"
+        raise WorkbenchError(f"{path}: cannot be written ({why}; is the disk full?); nothing was replaced") from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -110,6 +118,8 @@ def load_model_file(path: str | Path) -> dict[str, Any]:
     if "state_dict" not in payload or "config" not in payload:
         raise WorkbenchError(f"{path}: not a workbench weights file (needs 'state_dict' and 'config'; "
                              "turn a timm checkpoint into one with `workbench weights import`)")
+    if isinstance(payload["state_dict"], dict):
+        check_finite(payload["state_dict"], path)
     return {"preprocessing": None, "class_names": None, **payload}
 
 

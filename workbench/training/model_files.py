@@ -143,4 +143,29 @@ def _plain_state(payload: Any, path: Path) -> dict[str, torch.Tensor]:
             raise WorkbenchError(f"{path}: not a plain state dict (entry {key!r} holds {type(value).__name__}, "
                                  "not a tensor)")
         state[key.removeprefix("module.")] = value
+    check_finite(state, path)
     return state
+
+
+def check_finite(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse weights holding NaN or infinite values, naming the first such tensor: a model built
+    from them predicts NaN, and training from them fails later for a reason that hides this one.
+
+    Example:
+        >>> try:
+        ...     check_finite({"fc.weight": torch.tensor([1.0, float("nan")])}, "w.pt")
+        ... except WorkbenchError as error:
+        ...     print(error)
+        w.pt: tensor 'fc.weight' holds 1 NaN or infinite value of 2; weights must be finite numbers
+
+    Raises:
+        WorkbenchError: naming the file and the tensor.
+    """
+    for name, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor) or not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            plural = "s" if bad > 1 else ""
+            raise WorkbenchError(f"{path}: tensor {str(name)[:80]!r} holds {bad:,} NaN or infinite value{plural} of "
+                                 f"{tensor.numel():,}; weights must be finite numbers")

@@ -78,5 +78,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         tmp.write_bytes(data)
         tmp.replace(path)
+    except OSError as error:
+        raise WorkbenchError(f"{path}: cannot be written ({error.strerror or error}); nothing was replaced") \
+            from error
     finally:
         tmp.unlink(missing_ok=True)
