@@ -326,6 +326,8 @@ class SearchSpace(_Strict):
         for key in ("fidelity", "prescreen"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data["accuracy"].get("path") is None:  # hashes as before supernet sources existed
+            data["accuracy"].pop("path", None)
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     @property
