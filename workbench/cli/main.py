@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "predict_cmd",
     "storage_cmd",
     "device_cmd",
+    "supernet_cmd",
 )
 
 

@@ -1,6 +1,7 @@
 """Scoring one candidate at full fidelity: proxy training over the trial's seeds (or a zero-cost
-proxy) and the record's accuracy figures. The search, the ladder, the seed-noise measurement,
-`workbench confirm` and `workbench train-proxy --space` all score through here, so they agree."""
+proxy, or weights inherited from a supernet) and the record's accuracy figures. The search, the
+ladder, the seed-noise measurement, `workbench confirm` and `workbench train-proxy --space` all
+score through here, so they agree."""
 
 from __future__ import annotations
 
@@ -105,6 +106,8 @@ def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) 
         rec.update(accuracy_figures(samples, val_size, proportion=False))
         rec[record.TRAIN_SECONDS] = time.perf_counter() - started
         return None
+    if space.accuracy.source == "supernet":
+        return _score_inherited(ctx, arch, rec, seeds, val_size, started)
     on_epoch = _pruning_hook(trial, rec) if space.single_objective and space.pruner != "none" else None
     trained: list[Any] = []
     runs = [
@@ -129,6 +132,20 @@ def score(trial: optuna.Trial, ctx: Any, arch: ArchConfig, rec: dict[str, Any]) 
     speeds = [float(run.images_per_second) for run in runs if run.images_per_second is not None]
     rec[record.IMAGES_PER_SECOND] = float(np.mean(speeds)) if speeds else None
     return trained[0] if trained else None
+
+
+def _score_inherited(ctx: Any, arch: ArchConfig, rec: dict[str, Any], seeds: list[int], val_size: int | None,
+                     started: float) -> Any:
+    """The accuracy inherited from the space's supernet (recalibrated per seed, never trained);
+    returns the first seed's model for the int8 figures."""
+    from workbench.search.supernet_cover import supernet_path
+    from workbench.supernet.accuracy import score_inherited
+
+    samples, model = score_inherited(supernet_path(ctx.space), arch, ctx.data, ctx.resolved.recipe, seeds,
+                                     device=ctx.device)
+    rec.update(accuracy_figures(samples, val_size))
+    rec[record.TRAIN_SECONDS] = time.perf_counter() - started  # recalibration and scoring only
+    return model
 
 
 def _mean_curve(curves: list[list[float]]) -> list[float]:

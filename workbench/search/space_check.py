@@ -176,6 +176,11 @@ def check_space(space: SearchSpace) -> None:
     )
     if space.accuracy.source == "proxy":
         proxy_recipe(space)
+    elif space.accuracy.source == "supernet":
+        from workbench.search.supernet_cover import check_supernet_source
+
+        proxy_recipe(space)  # its recalibration batches
+        check_supernet_source(space)
     elif space.accuracy.proxy not in ZERO_COST_PROXIES:
         raise WorkbenchError(
             f"{src}: accuracy.proxy: unknown zero-cost proxy '{space.accuracy.proxy}' "

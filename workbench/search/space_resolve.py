@@ -162,9 +162,12 @@ def latency_protocol(space: SearchSpace, device: str | None = None) -> LatencyPr
 
 
 def accuracy_source(space: SearchSpace, recipe: ProxyRecipe) -> str:
-    """The record's accuracy source: `proxy-train:<epochs>ep` or `zero-cost:<name>`."""
+    """The record's accuracy source: `proxy-train:<epochs>ep`, `zero-cost:<name>` or
+    `supernet-inherited:<file> (not trained)`."""
     if space.accuracy.source == "zero_cost":
         return f"zero-cost:{space.accuracy.proxy}"
+    if space.accuracy.source == "supernet":
+        return f"supernet-inherited:{Path(str(space.accuracy.path)).name} (not trained)"
     if space.fidelity is not None and space.fidelity.unit == "train_fraction":
         return f"proxy-train:{recipe.epochs:g}ep@{space.fidelity.top:g}data"
     return f"proxy-train:{recipe.epochs:g}ep"
