@@ -61,6 +61,7 @@ def train_space_supernet(space: SearchSpace, out: str | Path, *, epochs: int, de
     from workbench.supernet import GhostSupernet, envelope_of
     from workbench.supernet.files import read_header, save_supernet, state_of
     from workbench.supernet.train import SandwichPlan, train_supernet
+    from workbench.training import seed_everything
 
     out = Path(out)
     resolved = resolve_space(space, device=device)
@@ -74,6 +75,7 @@ def train_space_supernet(space: SearchSpace, out: str | Path, *, epochs: int, de
     if out.exists() and not force:
         resume = read_header(out)
         _check_resumable(resume, out, cover_hash(space), plan_data)
+    seed_everything(recipe.seed)  # the initialisation, so a run is the same run wherever it starts
     net = GhostSupernet(envelope_of(corner_archs(space, base)))
     if resume is not None:
         net.load_state_dict(resume["state_dict"])
