@@ -239,3 +239,31 @@ def test_never_scored_and_duplicate_architectures_are_never_chosen() -> None:
     _, chosen = select_trials(study, top=len(statuses))
     assert "rejected" in statuses.values() and "failed" in statuses.values()
     assert set(chosen) == {n for n, s in statuses.items() if s == "complete"} - {len(DEFAULT_TRIALS)}
+
+
+def test_confirmed_figures_of_two_recipes_never_rank_each_other(db, tmp_path, capsys) -> None:
+    """Issue 34, item 7: a run at new epochs re-confirms every confirmed trial; while a cut-short
+    run leaves two recipes, a pick by confirmed accuracy refuses, and the stale tau is gone."""
+    first = _confirm(db, top=3, seeds=1, epochs=0.1, trainer=Trainer())
+    assert first.tau is not None
+    confirmed = sorted(_stored(_load(db)))
+    cut_short = _confirm(db, top=0, seeds=1, epochs=0.2, trainer=Trainer(interrupt_on=2))
+    assert cut_short.interrupted
+    stored = _stored(_load(db))
+    assert sorted(v["epochs"] for v in stored.values()) == [0.1] * (len(confirmed) - 1) + [0.2]
+    assert _load(db).user_attrs[record.STUDY_FIDELITY_TAU] is None  # measured on figures since replaced
+    out = tmp_path / "best.yaml"
+    export = ["export", "--study", STUDY, "--storage", str(db), "--by", "confirmed", "--out", str(out)]
+    assert main(export) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "0.1 epochs: trials" in err[0] and "0.2 epochs: trial" in err[0], err
+    assert "--epochs 0.2" in err[0] and not out.exists()
+    resumed = Trainer()
+    summary = _confirm(db, top=0, seeds=1, epochs=0.2, trainer=resumed)  # front only, yet every confirmed trial
+    assert sorted(_stored(_load(db))) == confirmed
+    assert all(v["epochs"] == 0.2 for v in _stored(_load(db)).values())
+    assert sorted(resumed.seeds + [cut_short.confirmations[0].seeds[0]]) == confirmed  # space seed 0: seed n
+    assert summary.tau is not None and summary.tau["epochs"] == 0.2 and summary.tau["n"] == len(confirmed)
+    assert main(export) == 0
+    assert "(knee (by confirmed accuracy at 0.2 epochs))" in capsys.readouterr().out
+    assert "knee (by confirmed accuracy at 0.2 epochs)" in out.read_text()

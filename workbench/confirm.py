@@ -11,9 +11,11 @@ attribute `confirm:<trial number>` (Optuna refuses writes to finished trials):
 Seed i of trial n is `space.seed + n + 1000 * i`, so seed 0 is the trial's own initialisation
 rule. The attribute is written after every seed: an interrupted run keeps every finished
 seed and the same command resumes where it stopped. A run with other epochs starts a trial
-over. Last, Kendall's tau between proxy and confirmed accuracy (with a bootstrap interval) is
-stored as the study attribute `fidelity_kendall_tau`: how far the study's proxy ranking can
-be trusted.
+over, and re-confirms every trial confirmed at other epochs too: confirmed accuracies are
+comparable only at one recipe (picks refuse to mix them). Last, Kendall's tau between proxy
+and confirmed accuracy (with a bootstrap interval) is stored as the study attribute
+`fidelity_kendall_tau`: how far the study's proxy ranking can be trusted; a stored tau that
+no longer matches the confirmations is cleared.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from workbench import record, results
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.profiling.protocol import check_device, resolve_device
-from workbench.record import StudyRecord, write_confirmation, write_fidelity_tau
+from workbench.record import StudyRecord, clear_fidelity_tau, write_confirmation, write_fidelity_tau
 from workbench.search.scoring import train_candidate
 from workbench.search.space import SearchSpace, parse_space, seed_rule
 from workbench.search.space_resolve import proxy_recipe, resolve_space
@@ -190,6 +192,7 @@ def confirm_study(study_name: str, storage: str | None = None, *, top: int = DEF
     pool, chosen = select_trials(study, top)
     space = study_space(study, data)
     epochs = default_epochs(space) if epochs is None else float(epochs)
+    chosen = _with_other_recipes(study, chosen, set(int(n) for n in pool["number"]), epochs)
     longer = long_recipe(space, epochs)
     device = resolve_device(device)
     check_device(device)
@@ -218,6 +221,8 @@ def confirm_study(study_name: str, storage: str | None = None, *, top: int = DEF
     tau = None
     if not interrupted:
         tau = store_fidelity_tau(study, proxy, epochs, seeds, notes)
+    if tau is None and sum(trained.values()):  # the confirmations changed under the stored tau
+        _clear_stale_tau(study, notes)
     kept = [_confirmation(study, number, why, proxy[number], trained[number]) for number, why in chosen.items()]
     return ConfirmSummary(
         study_name=study_name, storage=normalise_url(storage), epochs=epochs, seeds=seeds, top=top, device=device,
@@ -280,6 +285,25 @@ def _plan(study: optuna.Study, space: SearchSpace, chosen: dict[int, list[str]],
         todo = [seed for seed in seed_rule(space.seed, number, seeds) if seed not in done]
         plan.append((number, done, todo))
     return plan, notes
+
+
+def _with_other_recipes(study: optuna.Study, chosen: dict[int, list[str]], pool: set[int],
+                        epochs: float) -> dict[int, list[str]]:
+    """`chosen` plus every scored trial confirmed at other epochs (why: "recipe"): confirmed
+    accuracies are comparable only at one recipe, so a run at new epochs brings them all to it."""
+    for number, value in StudyRecord.of(study).confirmations.items():
+        if number in pool and not _same(value.get("epochs"), epochs):
+            chosen.setdefault(number, []).append("recipe")
+    return dict(sorted(chosen.items()))
+
+
+def _clear_stale_tau(study: optuna.Study, notes: list[str]) -> None:
+    """Clear a stored tau this run's confirmations no longer match (it was measured on others)."""
+    stored = StudyRecord.of(study).fidelity
+    if stored is not None:
+        clear_fidelity_tau(study)
+        notes.append(f"the stored {record.STUDY_FIDELITY_TAU} (at {stored.get('epochs', float('nan')):g} epochs) "
+                     "no longer describes the confirmations and is cleared")
 
 
 def _same(stored: Any, epochs: float) -> bool:

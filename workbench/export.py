@@ -39,7 +39,7 @@ from workbench.config.export import DEFAULT_EPOCHS, ExportConfig, MeasuredFigure
 from workbench.config.io import dump_model, read_mapping
 from workbench.errors import WorkbenchError
 from workbench.outputs import check_output, claim
-from workbench.record import Budgets, StudyRecord, TrialRecord
+from workbench.record import Budgets, StudyRecord, TrialRecord, finite_number
 from workbench.storage import storage_location, study_storage, trial_by_number
 from workbench.training.recipe import proxy_recipe_data, train_recipe_of
 
@@ -97,15 +97,18 @@ def measured_figures(row: pd.Series) -> MeasuredFigures:
     )
 
 
-def pick_label(pick: str, by: str = "proxy") -> str:
+def pick_label(pick: str, by: str = "proxy", epochs: float | None = None) -> str:
     """How the provenance names a pick: the spec, plus the accuracy it ranked on when that
-    was the confirmed one (`trial:N` names one trial, whatever `by` says).
+    was the confirmed one, with the confirmation's recipe (`epochs`) when known (`trial:N`
+    names one trial, whatever `by` says).
 
     Example:
-        >>> pick_label("knee", "confirmed"), pick_label("trial:3", "confirmed")
-        ('knee (by confirmed accuracy)', 'trial:3')
+        >>> pick_label("knee", "confirmed", 2.0), pick_label("trial:3", "confirmed")
+        ('knee (by confirmed accuracy at 2 epochs)', 'trial:3')
     """
-    return f"{pick} (by confirmed accuracy)" if by == "confirmed" and not pick.startswith("trial:") else pick
+    if by != "confirmed" or pick.startswith("trial:"):
+        return pick
+    return f"{pick} (by confirmed accuracy" + (f" at {epochs:g} epochs)" if epochs is not None else ")")
 
 
 def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None, budgets: Budgets | None = None,
@@ -133,7 +136,7 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
     proxy = _stored_proxy_recipe(space) if space else None
     provenance = Provenance(
         study=study.study_name, storage=storage_url(study), trial=number,
-        pick=pick_label(pick or f"trial:{number}", by),
+        pick=pick_label(pick or f"trial:{number}", by, finite_number(row.get(record.CONFIRMED_EPOCHS))),
         budgets=info_budgets.model_dump(), measured=measured_figures(row),
         latency_protocol=attrs.latency_protocol or stored.latency_protocol,
         device=row.get(record.DEVICE) or stored.device,

@@ -22,6 +22,7 @@ from workbench.record.objectives import (
 )
 from workbench.record.study import (
     StudyRecord,
+    clear_fidelity_tau,
     confirm_key,
     confirmations,
     study_names,

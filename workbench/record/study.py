@@ -161,6 +161,11 @@ def write_fidelity_tau(study: optuna.Study, value: dict[str, Any]) -> None:
     study.set_user_attr(keys.STUDY_FIDELITY_TAU, value)
 
 
+def clear_fidelity_tau(study: optuna.Study) -> None:
+    """Clear the stored Kendall tau (Optuna cannot delete an attribute: it is set to None)."""
+    study.set_user_attr(keys.STUDY_FIDELITY_TAU, None)
+
+
 def write_noise(study: optuna.Study, noise: dict[str, Any]) -> None:
     """Store the study's seed-noise measurement and its pooled sd."""
     study.set_user_attr(keys.STUDY_NOISE, noise)

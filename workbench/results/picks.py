@@ -58,13 +58,46 @@ def has_confirmed(frame: pd.DataFrame) -> bool:
     return record.CONFIRMED_ACCURACY in frame and bool(frame[record.CONFIRMED_ACCURACY].notna().any())
 
 
+def confirmed_recipes(frame: pd.DataFrame) -> dict[float, list[int]]:
+    """The confirmation recipes (epochs; NaN when not stored) of the confirmed trials, each
+    with its trial numbers.
+
+    Example:
+        >>> confirmed_recipes(pd.DataFrame({"number": [0, 1, 2], "confirmed_accuracy": [0.3, 0.4, None],
+        ...                                 "confirmed_epochs": [1.0, 2.0, None]}))
+        {1.0: [0], 2.0: [1]}
+    """
+    if not has_confirmed(frame):
+        return {}
+    confirmed = frame[frame[record.CONFIRMED_ACCURACY].notna()]
+    epochs = confirmed[record.CONFIRMED_EPOCHS] if record.CONFIRMED_EPOCHS in confirmed else np.nan
+    found: dict[float, list[int]] = {}
+    for number, value in zip(confirmed["number"], pd.Series(epochs, index=confirmed.index).astype(float)):
+        found.setdefault(float(value), []).append(int(number))
+    return found
+
+
 def _require(frame: pd.DataFrame, by: str) -> tuple[Objective, str]:
     accuracy, se_column = accuracy_axis(by)
+    name = frame.attrs.get("study") or "NAME"
     if by == "confirmed" and not has_confirmed(frame):
-        name = frame.attrs.get("study") or "NAME"
         raise WorkbenchError(f"study '{name}' has no confirmed trials to pick by; "
                              f"run `workbench confirm --study {shlex.quote(name)}` first")
+    recipes = confirmed_recipes(frame) if by == "confirmed" else {}
+    if len(recipes) > 1:  # a longer run scores higher: figures of two recipes do not rank each other
+        listing = "; ".join(f"{_epochs_text(epochs)}: trial{'s' if len(numbers) > 1 else ''} "
+                            f"{', '.join(map(str, numbers))}" for epochs, numbers in sorted(recipes.items()))
+        longest = max((e for e in recipes if math.isfinite(e)), default=None)
+        again = f" --epochs {longest:g}" if longest is not None else ""
+        raise WorkbenchError(f"study '{name}' holds confirmed accuracies of {len(recipes)} recipes ({listing}), "
+                             "which do not rank each other; bring them to one with "
+                             f"`workbench confirm --study {shlex.quote(name)}{again}` (it re-confirms every "
+                             "confirmed trial at that recipe), or pick --by proxy")
     return accuracy, se_column
+
+
+def _epochs_text(epochs: float) -> str:
+    return f"{epochs:g} epochs" if math.isfinite(epochs) else "unknown epochs"
 
 
 def _se(frame: pd.DataFrame, column: str) -> pd.Series:
