@@ -205,7 +205,7 @@ def test_ties_export_the_cheaper_trial_and_confirmed_picks(storage, tmp_path) ->
     confirmed = _export(storage, tmp_path, "--pick", "best-accuracy", "--by", "confirmed", study="honest",
                         name="c.yaml")
     assert confirmed["provenance"]["trial"] == 4
-    assert confirmed["provenance"]["pick"] == "best-accuracy (by confirmed accuracy)"
+    assert confirmed["provenance"]["pick"] == "best-accuracy (by confirmed accuracy at 15 epochs)"
     # A trial by number is that trial, whatever --by says.
     by_number = _export(storage, tmp_path, "--pick", "trial:0", "--by", "confirmed", study="honest", name="t.yaml")
     assert by_number["provenance"]["pick"] == "trial:0"

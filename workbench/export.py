@@ -135,7 +135,8 @@ def build_export(study: optuna.Study, row: pd.Series, *, pick: str | None = None
     source = str(row.get(record.ACCURACY_SOURCE) or "")
     proxy = _stored_proxy_recipe(space) if space else None
     provenance = Provenance(
-        study=study.study_name, storage=storage_url(study), trial=number,
+        study=study.study_name, storage=storage_url(study), space=stored.space_file, space_hash=stored.space_hash,
+        trial=number,
         pick=pick_label(pick or f"trial:{number}", by, finite_number(row.get(record.CONFIRMED_EPOCHS))),
         budgets=info_budgets.model_dump(), measured=measured_figures(row),
         latency_protocol=attrs.latency_protocol or stored.latency_protocol,

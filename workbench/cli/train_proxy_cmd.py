@@ -9,6 +9,7 @@ accuracy recorded for it. Without `--space` it uses the dataset's default recipe
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from workbench.cli.common import (
@@ -19,6 +20,7 @@ from workbench.cli.common import (
     resolve_arch,
     seed_value,
 )
+from workbench.cli.config_origin import check_trial_claim
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -178,6 +180,10 @@ def _run_space(args: argparse.Namespace) -> dict[str, Any]:
             f"{space.source}: accuracy.source is '{space.accuracy.source}'; train-proxy --space needs "
             "a proxy-trained space"
         )
+    if args.config is not None and args.trial is not None:
+        note = check_trial_claim(args.config, space, args.trial)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
     changes = _changes(args)
     if changes:  # the score then no longer reproduces the study's
         space = space.replace(recipe={**space.recipe, **changes})

@@ -106,6 +106,8 @@ class Provenance(_Strict):
 
     study: str
     storage: Optional[str] = None
+    space: Optional[str] = None        # the study's space file, as its search recorded it
+    space_hash: Optional[str] = None   # the study's space hash: `train-proxy --trial` checks it
     trial: int
     pick: str
     budgets: dict[str, Union[float, dict[str, float], None]] = Field(default_factory=dict)
