@@ -212,6 +212,16 @@ def _newer(results: dict) -> None:
     results["version"] = 3
 
 
+def _absurd(results: dict) -> None:
+    figures = results["models"][sorted(results["models"])[0]]
+    figures["p50_ms"] = figures["p90_ms"] = 1e9  # eleven days a batch
+
+
+def _inverted(results: dict) -> None:
+    figures = results["models"][sorted(results["models"])[0]]
+    figures["p90_ms"] = figures["p50_ms"] / 2
+
+
 @pytest.mark.parametrize("change, flags, words", [
     (_tampered, ["--replace"], "differs from the bundled one"),
     (_foreign, ["--replace"], "is foreign"),
@@ -219,9 +229,12 @@ def _newer(results: dict) -> None:
     (_partial, ["--replace"], "is partial: 7 of 8"),
     (_protocol, ["--replace"], "protocol differs from the bundle's (repeats: 99"),
     (_newer, ["--replace"], "results version 3 is newer than this workbench reads (2)"),
+    (_absurd, ["--replace"], "p50_ms 1e+09 is past 60000 ms"),
+    (_inverted, ["--replace"], "a 90th percentile is never below the median"),
     (None, [], "device 'pi5' exists"),
     (None, ["--replace", "--add"], "exclude each other"),
-], ids=["tampered", "foreign", "manifest", "partial", "protocol", "newer", "name-taken", "replace-and-add"])
+], ids=["tampered", "foreign", "manifest", "partial", "protocol", "newer", "absurd-p50", "p90-below-p50",
+        "name-taken", "replace-and-add"])
 def test_import_refusals(devices, tmp_path, capsys, change, flags, words):
     copied, results = devices
     device_file = copied / "pi5" / "device.json"
@@ -323,3 +336,22 @@ def test_predictor_fitted_on_import(tmp_path, capsys):
     arch = ArchConfig.model_validate(json.loads(device["measurements"][0]["arch_json"]))
     ms, low, high = predictor.predict(arch)
     assert low <= ms <= high and ms > 0
+
+
+def test_a_bundle_never_holds_the_front_of_a_study_of_another_space(tmp_path, capsys):
+    """Issue 34, item 10: `device bundle --study S --space X` where S was searched with another space."""
+    from workbench.search import load_space, run_search
+
+    searched = write_space(tmp_path, {**copy.deepcopy(TINY), "latency": dict(QUICK)}, "searched.yaml")
+    other = write_space(tmp_path, {**copy.deepcopy(TINY), "latency": dict(QUICK), "input_size": 12}, "other.yaml")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    run_search(load_space(str(searched)), storage=storage, trials=1, progress=False, device="cpu")
+    before = _sha(tmp_path / "study.db")
+    capsys.readouterr()
+    code = main(["device", "bundle", "--space", str(other), "--study", "tiny", "--storage", storage, "--front",
+                 "--out", str(tmp_path / "b"), "--devices", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "study 'tiny' was searched with another space than 'tiny'" in err and "input_size" in err
+    assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial-*"))
+    assert _sha(tmp_path / "study.db") == before

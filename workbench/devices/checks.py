@@ -14,6 +14,9 @@ from workbench.errors import WorkbenchError
 from workbench.predictors.folder import manifest_path, read_json, sha256_bytes
 
 _FIGURES = ("p50_ms", "p90_ms", "cv", "samples")
+# A minute per batch: far beyond any bundled model on any device the workbench targets, so a
+# larger figure is a slip (a unit, a typo, an edited file), not a measurement.
+MAX_LATENCY_MS = 60_000.0
 
 
 def checked_manifest(results: dict[str, Any], source: Path, folder: Path) -> dict[str, Any]:
@@ -88,6 +91,7 @@ def checked_models(results: dict[str, Any], manifest: dict[str, Any], source: Pa
         if not _timing(figures):
             raise WorkbenchError(f"{source}: model {model_id}'s figures are not timings ({_FIGURES} must be "
                                  "positive numbers)")
+        _check_plausible(figures, f"{source}: model {model_id}")
         found.append({**entry, "figures": figures})
     missing = len(entries) - len(found)
     if missing and not partial:
@@ -104,3 +108,21 @@ def _timing(figures: dict[str, Any]) -> bool:
     values = [figures.get(key) for key in _FIGURES]
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values) and \
         figures["p50_ms"] > 0 and figures["samples"] >= 1 and figures["cv"] >= 0
+
+
+def _check_plausible(figures: dict[str, Any], where: str) -> None:
+    """Refuse timings no run can give: past `MAX_LATENCY_MS`, or a p90 below the p50.
+
+    Example:
+        >>> _check_plausible({"p50_ms": 2.0, "p90_ms": 1.5}, "results.json: model m0")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        workbench.errors.WorkbenchError: results.json: model m0: p90_ms 1.5 is below p50_ms 2; ...
+    """
+    for key in ("p50_ms", "p90_ms"):
+        if figures[key] > MAX_LATENCY_MS:
+            raise WorkbenchError(f"{where}: {key} {figures[key]:.6g} is past {MAX_LATENCY_MS:g} ms (a minute per "
+                                 "batch): not a measurement of a bundled model")
+    if figures["p90_ms"] < figures["p50_ms"]:
+        raise WorkbenchError(f"{where}: p90_ms {figures['p90_ms']:.6g} is below p50_ms {figures['p50_ms']:.6g}; a "
+                             "90th percentile is never below the median")

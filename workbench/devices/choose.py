@@ -104,21 +104,40 @@ def spread_by_macs(pool: Sequence[Candidate], count: int) -> list[Candidate]:
     return sorted((pool[i] for i in picked), key=lambda c: (c.macs, c.arch_hash))
 
 
-def front_candidates(study_name: str, storage: str | None) -> list[Candidate]:
-    """The study's Pareto front (scored, feasible, one per architecture), counted.
+def front_candidates(study_name: str, storage: str | None, space: SearchSpace | None = None) -> list[Candidate]:
+    """The study's Pareto front (scored, feasible, one per architecture), counted; with
+    `space`, only when the study was searched with it.
 
     Raises:
-        WorkbenchError: an unknown study or an empty front.
+        WorkbenchError: an unknown study, a study of another space, or an empty front.
     """
     from workbench import record, results
 
     study, frame = results.open_results(study_name, storage)
+    if space is not None:
+        check_study_space(study, space)
     front = results.pareto_front(frame, results.study_objectives(study))
     if front.empty:
         raise WorkbenchError(f"study '{study_name}' has no scored feasible trial, so no front to bundle")
     knobs = {t.number: record.TrialRecord.of(t).knobs for t in study.get_trials(deepcopy=False)}
     return [counted(results.arch_of(row), knobs.get(int(row["number"])) or {}, "front", int(row["number"]))
             for _, row in front.iterrows() if row.get(record.ARCH_JSON)]
+
+
+def check_study_space(study: Any, space: SearchSpace) -> None:
+    """Refuse a study searched with another space: its front would be bundled under `space`'s
+    name. A study that records no space hash (not made by `workbench search`) cannot be told.
+
+    Raises:
+        WorkbenchError: the study's stored space hash is not `space`'s, naming what differs.
+    """
+    from workbench.record import StudyRecord
+    from workbench.search.study import mismatch_text
+
+    stored = StudyRecord.of(study)
+    if stored.space_hash and stored.space_hash != space.space_hash():
+        raise WorkbenchError(f"study '{study.study_name}' was searched with another space than '{space.name}': "
+                             f"{mismatch_text(stored, space)}; pass the study's own space to --space")
 
 
 def choose_architectures(space: SearchSpace, base: ArchConfig, *, archs: int, seed: int, study: str | None = None,
@@ -133,7 +152,7 @@ def choose_architectures(space: SearchSpace, base: ArchConfig, *, archs: int, se
         raise WorkbenchError("--front bundles a study's Pareto front: give --study NAME (and --storage URL)")
     if not front_only and archs < 1:
         raise WorkbenchError(f"--archs must be at least 1, got {archs}")
-    front = front_candidates(study, storage) if study is not None else []
+    front = front_candidates(study, storage, space) if study is not None else []
     if front_only:
         return front
     pool = space_samples(space, base, archs * POOL_FACTOR, seed, exclude=[c.arch_hash for c in front])
