@@ -80,7 +80,8 @@ def test_search_scores_from_the_supernet_and_says_so(trained) -> None:
     data["accuracy"] = {"source": "supernet", "path": whole.name}
     space = load_space(str(write(folder, data, "search.yaml")))
     storage = f"sqlite:///{folder / 'study.db'}"
-    run_search(space, storage=storage, trials=3, progress=False)
+    summary = run_search(space, storage=storage, trials=3, progress=False)
+    assert summary.accuracy_sources == ["supernet-inherited:whole.pt (not trained)"]
     trials = optuna.load_study(study_name="tiny_ps", storage=storage).get_trials()
     scored = [t for t in trials if t.user_attrs[record.STATUS] == "complete"]
     assert scored
@@ -154,3 +155,33 @@ def test_train_refuses_a_foreign_out_and_a_supernet_of_another_space(trained, tm
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "a supernet of another space" in err
     assert whole.read_bytes() == before
+
+
+def test_export_writes_inherited_weights_for_train_init(trained, capsys) -> None:
+    """Runs after the search test (same module, file order): exports its best trial."""
+    from workbench.config.export import ExportConfig
+    from workbench.config.io import load_model
+    from workbench.models import build_model
+    from workbench.supernet.files import load_supernet
+    from workbench.training.checkpoint import load_weights
+    from workbench.training.inherit import inherit_weights, read_init
+
+    folder, whole, _, _ = trained
+    out = folder / "pick.yaml"
+    code = main(["export", "--study", "tiny_ps", "--storage", f"sqlite:///{folder / 'study.db'}",
+                 "--pick", "best-accuracy", "--out", str(out)])
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert code == 0, captured.err
+    assert "inherited (supernet) accuracy" in printed and "--init" in printed
+    config = load_model(ExportConfig, out)
+    state, stored = load_weights(folder / "pick.pt")
+    net, _ = load_supernet(whole)
+    x = torch.randn(3, config.arch.in_channels, 8, 8)
+    model = build_model(config.arch)
+    model.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.allclose(model.eval()(x), net(x, config.arch), atol=1e-5)
+    fresh = build_model(config.arch)  # what `workbench train --init` does with the file
+    assert inherit_weights(fresh, read_init(folder / "pick.pt", config.arch), "pick.pt").fraction == 1.0
+    assert stored["arch"] == config.arch.model_dump(mode="json")

@@ -48,13 +48,30 @@ def run(args: argparse.Namespace) -> int:
     )
     prov = config.provenance
     figures = prov.measured
-    accuracy = f"proxy accuracy {figures.accuracy:.4f}" if figures.accuracy is not None else "never scored"
+    from workbench.export_inherited import is_inherited
+
+    kind = "inherited (supernet)" if is_inherited(config) else "proxy"
+    accuracy = f"{kind} accuracy {figures.accuracy:.4f}" if figures.accuracy is not None else "never scored"
     if args.by == "confirmed":
         accuracy = f"confirmed accuracy {_confirmed(args, prov.trial)}, {accuracy}"
     print(f"exported trial {prov.trial} of '{prov.study}' ({prov.pick}): {accuracy}, "
           f"{human(figures.params or 0)} params, {human(figures.macs or 0)} MACs{_latency(args, figures)} "
           f"-> {args.out}", file=sys.stdout)
+    _inherited_weights(args, config)
     return 0
+
+
+def _inherited_weights(args: argparse.Namespace, config: Any) -> None:
+    """A supernet trial's inherited weights beside its config (for `workbench train --init`)."""
+    from workbench.export_inherited import is_inherited, weights_path, write_inherited_weights
+    from workbench.results import open_results
+
+    if not is_inherited(config):
+        return
+    study, _ = open_results(config.provenance.study, args.storage)
+    weights = write_inherited_weights(study, config, weights_path(args.out), force=args.force)
+    print(f"inherited weights (from the supernet, not trained) -> {weights}; fine-tune with "
+          f"`workbench train --config {args.out} --init {weights}`", file=sys.stdout)
 
 
 def _latency(args: argparse.Namespace, figures: Any) -> str:

@@ -94,6 +94,10 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
         print(f"{summary.orphans_failed} trial(s) left running by a dead worker were marked failed")
     if summary.noise:
         print(noise_line(summary.noise))
+    inherited = [source for source in summary.accuracy_sources if source.startswith("supernet")]
+    if inherited:
+        print(f"accuracy inherited from a supernet, never trained ({'; '.join(inherited)}); confirm a front "
+              "with `workbench confirm` to train it from scratch")
     if summary.ladder:
         print(f"ladder: {summary.ladder} (candidates past the zero-cost screen / screened; candidates scored on "
               "each rung); the front below is the top rung's")

@@ -38,6 +38,7 @@ class SearchSummary:
     noise: dict[str, Any] | None = None   # the study's `accuracy_noise` (sd, trials, seeds, samples)
     ladder: str = ""                      # `rung_text`: candidates past the screen and on each rung
     latency_name: str = "latency_ms"      # the table's latency header: the first target, marked when predicted
+    accuracy_sources: list[str] = field(default_factory=list)  # the scored trials' sources, e.g. a supernet's
 
 
 def _figures(row: pd.Series, target: str | None) -> dict[str, Any]:
@@ -89,9 +90,11 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
         entry.update({o.name: row.get(o.column) for o in objectives})
         entry["knobs"] = knobs.get(entry["number"])
         pareto.append(entry)
+    sources = sorted({r for r in frame.get(record.ACCURACY_SOURCE, []) if isinstance(r, str) and r})
     return SearchSummary(study_name=study.study_name, storage=storage, states=info.states, statuses=info.statuses,
                          latency_name=latency_name(frame), pareto=pareto, best=best_scored(frame), ran=ran,
-                         seconds=seconds, metric_names=names, ladder=rung_text(trials))
+                         seconds=seconds, metric_names=names, ladder=rung_text(trials),
+                         accuracy_sources=sources)
 
 
 class ProgressBar:
