@@ -202,20 +202,22 @@ def measure_step(step: Callable[[], Any], timer: Timer, protocol: LatencyProtoco
     beyond `DRIFT_LIMIT` from its running median, the window is timed again (at most `MAX_RETRIES`
     times, while time remains). `keep`, when given, receives every round's samples.
     """
-    deadline = timer.now() + int(protocol.max_seconds * 1e9)
     window = host_window()
-    attempts, drift = 0, None
+    attempts, drift, waited_total = 0, None, 0.0
     while True:
         attempts += 1
         with window.timing() as waited:
+            # The cap counts from the window's start: waiting for another worker's step is not timing.
+            started = timer.now()
+            deadline = started + int(protocol.max_seconds * 1e9)
             load = load_average()
-            warm_deadline = timer.now() + int(protocol.max_seconds * WARMUP_SHARE * 1e9)
-            warmed = _warm_up(step, timer, protocol, warm_deadline)
+            warmed = _warm_up(step, timer, protocol, started + int(protocol.max_seconds * WARMUP_SHARE * 1e9))
             rounds, reference_rounds = _rounds(step, timer, protocol, deadline, reference)
+        waited_total += waited
         if reference is None or not reference_rounds:
             break
         drift = reference.drift(min(reference_rounds))
-        if drift is None or abs(drift) <= DRIFT_LIMIT or attempts > MAX_RETRIES or timer.now() >= deadline:
+        if drift is None or abs(drift) <= DRIFT_LIMIT or attempts > MAX_RETRIES:
             break
     if keep is not None:
         keep.extend(list(r) for r in rounds)
@@ -225,7 +227,7 @@ def measure_step(step: Callable[[], Any], timer: Timer, protocol: LatencyProtoco
         "estimator": ESTIMATOR, "attempts": attempts, "warmup_done": warmed, "rounds_done": len(rounds),
         "round_medians_ms": [round(m, 6) for m in medians], "round_minima_ms": [round(min(r), 6) for r in rounds],
         "round_spread": round(round_spread(medians), 4),
-        "window_wait_s": round(waited, 4), "load_avg_1m": load,
+        "window_wait_s": round(waited_total, 4), "load_avg_1m": load,
     }
     if reference is not None and reference_rounds:
         reference.remember(min(reference_rounds))
