@@ -179,3 +179,13 @@ def test_train_mode_gradients_reach_the_shared_tensors(setup) -> None:
     grad = net.stem.weight.grad
     rows = build_model(small).stem[0].weight.shape[0]
     assert grad is not None and grad[:rows].abs().sum() > 0 and grad[rows:].abs().sum() == 0
+
+
+def test_space_hash_ignores_an_absent_supernet_path() -> None:
+    """A space without a supernet source hashes as before `accuracy.path` existed (the value
+    below was computed by the workbench of commit 5bbd0b2), so stored studies still match."""
+    from workbench.search.space import parse_space
+
+    data = {"name": "pin", "base": "ghostnet_cifar_050", "dataset": "digits", "input_size": 8,
+            "knobs": {"ratio": {"low": 2, "high": 4}}, "latency": None, "seed": 0}
+    assert parse_space(data).space_hash() == "40768c2792c8b27cf48ebbad934ddce63294223b15fef36a68b7d272f963d2b9"

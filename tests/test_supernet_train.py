@@ -185,3 +185,13 @@ def test_export_writes_inherited_weights_for_train_init(trained, capsys) -> None
     fresh = build_model(config.arch)  # what `workbench train --init` does with the file
     assert inherit_weights(fresh, read_init(folder / "pick.pt", config.arch), "pick.pt").fraction == 1.0
     assert stored["arch"] == config.arch.model_dump(mode="json")
+
+
+def test_report_says_the_accuracy_is_inherited(trained) -> None:
+    from workbench.report import write_report
+
+    folder, _, _, _ = trained
+    paths = write_report("tiny_ps", f"sqlite:///{folder / 'study.db'}", folder / "report")
+    summary = paths.summary_md.read_text()
+    assert "supernet-inherited:whole.pt (not trained): inherited from a supernet, never trained" in summary
+    assert "supernet-inherited" in paths.trials_csv.read_text()

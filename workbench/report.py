@@ -191,6 +191,7 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline,
     lines = [
         f"# Study `{info.name}`", "",
         f"- objectives: {objectives}",
+        f"- accuracy source: {accuracy_sources_text(frame)}",
         f"- dataset: {info.dataset or '–'}; device: {info.device or '–'}; space: {info.space_file or '–'}",
         f"- latency protocol: {protocol_text(info.latency_protocol)}",
         f"- budgets: {info.budgets.describe()}",
@@ -232,6 +233,20 @@ def summary_markdown(info: StudyInfo, frame: pd.DataFrame, headline: Headline,
     if view is not None:
         lines.append(report_engines.markdown(view))
     return "\n".join(lines)
+
+
+def accuracy_sources_text(frame: pd.DataFrame) -> str:
+    """The study's accuracy sources, saying so when one is a supernet's inherited weights.
+
+    Example:
+        >>> accuracy_sources_text(pd.DataFrame({"accuracy_source": ["proxy-train:3ep", None]}))
+        'proxy-train:3ep'
+    """
+    sources = sorted({s for s in frame.get(record.ACCURACY_SOURCE, []) if isinstance(s, str) and s})
+    text = ", ".join(sources) or "–"
+    if any(source.startswith("supernet") for source in sources):
+        text += ": inherited from a supernet, never trained (`workbench confirm` trains the front from scratch)"
+    return text
 
 
 def complete_note(statuses: dict[str, int]) -> str:
