@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from workbench.cli.common import add_force_argument, positive_int
 from workbench.errors import WorkbenchError
@@ -49,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
         result = train_space_supernet(space, args.out, epochs=args.epochs, device=device, randoms=args.randoms,
                                       force=args.force, on_epoch=say)
     except KeyboardInterrupt:
-        print(f"stopped; the last finished epoch is in {args.out}: run the same command to resume", file=sys.stderr)
+        if Path(args.out).exists():
+            print(f"stopped; the last finished epoch is in {args.out}: run the same command to resume", file=sys.stderr)
+        else:
+            print(f"stopped before the first epoch ended; nothing was written to {args.out}", file=sys.stderr)
         return 130
     last = result["history"][-1] if result.get("history") else None
     tail = (f"largest {last['largest_accuracy']:.4f}, smallest {last['smallest_accuracy']:.4f}" if last else "")
