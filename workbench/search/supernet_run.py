@@ -8,7 +8,6 @@ loses at most the epoch under way, and the same command continues it.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any, Callable
 
@@ -119,10 +118,3 @@ def _check_resumable(payload: dict[str, Any], out: Path, hash_: str, plan: dict[
         raise WorkbenchError(f"--out {out}: a supernet trained with another recipe ({', '.join(differs)} differ); "
                              "resume with the same settings, or --force to start over")
 
-
-def seeded_sampler(space: SearchSpace, seed: int) -> Callable[[], dict[str, Any]]:
-    """Random params of `space` from a generator seeded with `seed` (benchmarks, tests)."""
-    from workbench.search.space_resolve import base_arch
-
-    rng, base = random.Random(seed), base_arch(space)
-    return lambda: random_params(space, base, rng)

@@ -66,12 +66,12 @@ class ElasticGhostModule(nn.Module):
         ratio = ghosts + 1
         if math.ceil(module.out_ch / ratio) != init:
             raise ValueError(f"{what}: not a GhostModule of ratio {ratio}")
-        out = _prefixed("primary_conv.", self.primary_conv.state(torch.arange(init), cols, kernel, what))
+        out = prefixed("primary_conv.", self.primary_conv.state(torch.arange(init), cols, kernel, what))
         if ghosts:
             if self.cheap_operation is None:
                 raise_outside(f"{what} has ghost maps; the supernet's module has none")
             rows = cheap_rows(init, ratio, self.dims.gmax)
-            out.update(_prefixed("cheap_operation.", self.cheap_operation.state(rows, None, dw_size, what)))
+            out.update(prefixed("cheap_operation.", self.cheap_operation.state(rows, None, dw_size, what)))
         return out, ghost_layout(module.out_ch, ratio, self.dims.init_max, self.dims.gmax)
 
 
@@ -120,23 +120,23 @@ class ElasticBottleneck(nn.Module):
         `cols`, and the layout of its outputs."""
         out: State = {}
         first, mid = self.ghost1.state(block.ghost1, cols, f"{what} ghost1")
-        out.update(_prefixed("ghost1.", first))
+        out.update(prefixed("ghost1.", first))
         if block.conv_dw is not None:
             if self.conv_dw is None:
                 raise_outside(f"{what} has a strided depthwise conv; the supernet's block has none")
-            out.update(_prefixed("conv_dw.", self.conv_dw.state(mid, None, block.conv_dw[0].kernel_size[0], what)))
+            out.update(prefixed("conv_dw.", self.conv_dw.state(mid, None, block.conv_dw[0].kernel_size[0], what)))
         if block.se is not None:
             if self.se is None:
                 raise_outside(f"{what} has squeeze-excite; no subnet of the supernet has it there")
-            out.update(_prefixed("se.", self.se.state(block.se, mid, f"{what} se")))
+            out.update(prefixed("se.", self.se.state(block.se, mid, f"{what} se")))
         second, layout = self.ghost2.state(block.ghost2, mid, f"{what} ghost2")
-        out.update(_prefixed("ghost2.", second))
+        out.update(prefixed("ghost2.", second))
         if not isinstance(block.shortcut, nn.Identity):
             if self.shortcut_dw is None or self.shortcut_pw is None:
                 raise_outside(f"{what} needs a projecting shortcut; the supernet's block adds its input")
             kernel = block.shortcut[0][0].kernel_size[0]
-            out.update(_prefixed("shortcut.0.", self.shortcut_dw.state(cols, None, kernel, f"{what} shortcut")))
-            out.update(_prefixed("shortcut.1.", self.shortcut_pw.state(layout, cols, 1, f"{what} shortcut")))
+            out.update(prefixed("shortcut.0.", self.shortcut_dw.state(cols, None, kernel, f"{what} shortcut")))
+            out.update(prefixed("shortcut.1.", self.shortcut_pw.state(layout, cols, 1, f"{what} shortcut")))
         return out, layout
 
 
@@ -145,5 +145,6 @@ def raise_outside(detail: str) -> Any:
     raise WorkbenchError(f"subnet outside the supernet: {detail}")
 
 
-def _prefixed(prefix: str, state: State) -> State:
+def prefixed(prefix: str, state: State) -> State:
+    """`state` with every key prefixed (a child module's tensors under its parent's names)."""
     return {prefix + key: value for key, value in state.items()}

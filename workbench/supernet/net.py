@@ -17,7 +17,7 @@ from torch.func import functional_call
 from workbench.config.arch import ArchConfig
 from workbench.errors import WorkbenchError
 from workbench.models import build_model
-from workbench.supernet.elastic import ElasticBottleneck, ElasticConvBN, State, raise_outside
+from workbench.supernet.elastic import ElasticBottleneck, ElasticConvBN, State, prefixed, raise_outside
 from workbench.supernet.envelope import Envelope, check_ghost_blocks
 
 # Meta-device skeletons kept per architecture (a sandwich step meets 4 architectures).
@@ -82,7 +82,7 @@ class GhostSupernet(nn.Module):
         stem_conv = model.stem[0]
         if (stem_conv.kernel_size[0], stem_conv.stride[0]) != (env.stem_kernel, env.stem_stride):
             raise_outside(f"architecture '{arch.name}' has another stem kernel or stride")
-        out = _prefixed("stem.", self.stem.state(torch.arange(stem_conv.out_channels),
+        out = prefixed("stem.", self.stem.state(torch.arange(stem_conv.out_channels),
                                                  torch.arange(env.in_channels), env.stem_kernel, "stem"))
         layout = torch.arange(stem_conv.out_channels)
         for s, (elastic, stage) in enumerate(zip(self.stages, model.stages)):
@@ -92,9 +92,9 @@ class GhostSupernet(nn.Module):
                 if elastic[b].dims.stride != (block.conv_dw[0].stride[0] if block.conv_dw is not None else 1):
                     raise_outside(f"stage {s} block {b} has another stride")
                 state, layout = elastic[b].state(block, layout, f"stage {s} block {b}")
-                out.update(_prefixed(f"stages.{s}.{b}.", state))
+                out.update(prefixed(f"stages.{s}.{b}.", state))
         last = torch.arange(model.head_conv[0].out_channels)
-        out.update(_prefixed("head_conv.", self.head_conv.state(last, layout, 1, "head conv")))
+        out.update(prefixed("head_conv.", self.head_conv.state(last, layout, 1, "head conv")))
         if len(last) > self.conv_head_weight.shape[1]:
             raise_outside(f"head conv of {len(last)} channels; the supernet holds {self.conv_head_weight.shape[1]}")
         out["conv_head.weight"] = self.conv_head_weight[:, : len(last)]
@@ -117,6 +117,3 @@ class GhostSupernet(nn.Module):
                                  f"({str(error).splitlines()[0]})") from None
         return model.to(self.classifier.weight.device).eval()
 
-
-def _prefixed(prefix: str, state: State) -> State:
-    return {prefix + key: value for key, value in state.items()}
