@@ -15,6 +15,7 @@ machine's load average is recorded before and after (figures measured under load
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -67,12 +68,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     base = resolved.fitted_to(data).base
     recipe = resolved.recipe
     started, cpu_started = time.perf_counter(), time.process_time()
-    train_space_supernet(space, args.supernet, epochs=args.supernet_epochs, progress=False,
+    train_space_supernet(space, args.supernet, epochs=args.supernet_epochs, progress=False, randoms=args.randoms,
                          on_epoch=lambda e: print(f"supernet epoch {e['epoch']}: largest {e['largest_accuracy']:.3f} "
                                                   f"smallest {e['smallest_accuracy']:.3f} ({e['seconds']:.0f} s)"))
     supernet_s, supernet_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
     rows = []
+    earlier = json.loads(args.reference_from.read_text())["rows"] if args.reference_from else None
     for index, item in enumerate(draw_archs(space, base, args.archs, args.seed, space.budgets.max_macs)):
+        if earlier is not None:  # the same draw: only the supernet's figures are new
+            old = earlier[index]
+            assert old["params"] == item["params"], "--reference-from holds another draw (archs or seed differ)"
+            tick = time.perf_counter()
+            inherited, _ = score_inherited(args.supernet, item["arch"], data, recipe, [args.seed + index])
+            rows.append({**old, "inherited": inherited[0], "inherited_seconds": time.perf_counter() - tick})
+            print(f"arch {index + 1}/{args.archs}: inherited {inherited[0]:.3f}, reference {old['reference']:.3f}")
+            continue
         seed = args.seed + index
         tick = time.perf_counter()
         inherited, _ = score_inherited(args.supernet, item["arch"], data, recipe, [seed])
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report = {
         "space": SPACE, "archs": args.archs, "reference_epochs": args.ref_epochs, "proxy_epochs": args.proxy_epochs,
         "supernet_epochs": args.supernet_epochs, "supernet_file": str(args.supernet), "seed": args.seed,
+        "randoms": args.randoms, "reference_from": str(args.reference_from) if args.reference_from else None,
         "torch_threads": 1, "load_before": load_before, "load_after": os.getloadavg(),
         "supernet_train_seconds": supernet_s, "supernet_train_cpu_seconds": supernet_cpu_s,
         "tau": {name: {"tau": t, "low": low, "high": high} for name, (t, low, high) in taus.items()},
@@ -101,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "ratio": mean_inherited / mean_proxy},
         "rows": rows,
     }
-    save_report(args.out, "supernet", report, markdown(report))
+    save_report(args.out, args.name, report, markdown(report))
     return report
 
 
@@ -112,7 +123,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"# Supernet rank fidelity and cost ({report['space']})", "",
         f"{report['archs']} architectures within the MACs budget; reference = standalone training for "
         f"{report['reference_epochs']:g} epochs (1 seed); supernet trained {report['supernet_epochs']} epochs by the "
-        f"sandwich rule ({report['supernet_train_seconds']:.0f} s wall, {report['supernet_train_cpu_seconds']:.0f} s "
+        f"sandwich rule with {report['randoms']} random subnets a step ({report['supernet_train_seconds']:.0f} s wall, "
+        f"{report['supernet_train_cpu_seconds']:.0f} s "
         f"CPU); one torch thread. Measured under load: load average {load} before, {load_after} after.", "",
         "| scorer | Kendall tau vs reference | 95% bootstrap interval |", "| --- | --- | --- |",
     ]
@@ -136,6 +148,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--supernet-epochs", type=int, default=20)
     parser.add_argument("--supernet", type=Path, default=Path("reports/supernets/digits_per_stage.pt"),
                         help="the supernet file (trained, resumed or reused)")
+    parser.add_argument("--randoms", type=int, default=2, help="random subnets per sandwich step")
+    parser.add_argument("--reference-from", type=Path, help="reuse the proxy and reference figures of an earlier "
+                                                            "report's JSON (same --archs and --seed)")
+    parser.add_argument("--name", default="supernet", help="report name under --out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("reports/benchmarks"))
     return parser.parse_args(argv)
