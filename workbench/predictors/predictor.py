@@ -21,9 +21,9 @@ The MACs law is `a·MACs + b` (same weighting). Error is only ever reported on h
 architectures: `cross_validate` runs k-fold over architectures of both laws and keeps the better
 (`law`: the kernel model only when its MAPE is lower, its ±10% share is not, and its errors are
 smaller by a paired Wilcoxon signed-rank test at `SIGNIFICANCE`; else the MACs law, so a device
-whose timings the kernels cannot explain still gets a predictor); the kept
-law's 90% prediction interval comes from its cross-validated relative residuals. Measurements no
-law can fit (too few, or all latencies equal) are refused.
+whose timings the kernels cannot explain still gets a predictor); the kept law's 90% prediction
+interval comes from its cross-validated relative residuals. Measurements no law can fit (too
+few, or all latencies equal) are refused.
 """
 
 from __future__ import annotations
