@@ -45,7 +45,8 @@ def test_bundle_run_import_then_search_on_a_predicted_target(tmp_path, capsys, m
     timed = json.loads(results_file.read_text())
     for entry in manifest["models"]:
         kernels = kernels_of(ArchConfig.model_validate(json.loads(entry["arch_json"])))
-        timed["models"][entry["id"]]["p50_ms"] = sum(0.3 + 1e-7 * k.macs for k in kernels)
+        law = sum(0.3 + 1e-7 * k.macs for k in kernels)
+        timed["models"][entry["id"]].update(p50_ms=law, p90_ms=1.05 * law)  # a p90 below the p50 is refused
     results_file.write_text(json.dumps(timed))
     assert main(["device", "import", str(results_file), "--name", "dev"]) == 0
     stored = json.loads((devices / "dev" / "device.json").read_text())

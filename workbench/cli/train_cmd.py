@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
                         force=args.force)
     test = f"{result.test_accuracy:.4f}" if result.test_accuracy is not None else "–"
     onnx = f", {out / ONNX_NAME}" if args.onnx else ""
-    print(f"test accuracy {test} after {result.epochs:g} epochs ({result.wall_seconds:.1f} s; best validation "
+    print(f"test accuracy {test} after {result.epochs:g} epochs ({result.wall_seconds:.1f} s on "
+          f"{_threads_text(args.threads)}; best validation "
           f"{result.best_val_accuracy:.4f} at epoch {result.best_epoch}) -> {out / WEIGHTS_NAME}{onnx}; "
           f"try: workbench predict {out / WEIGHTS_NAME} IMAGE|FOLDER{' --onnx' if args.onnx else ''}")
     if result.int8 is not None:
@@ -86,8 +87,14 @@ def _pin_threads(threads: int) -> None:
     if not 1 <= threads <= usable_cores():
         raise WorkbenchError(f"--threads must be between 1 and this host's {usable_cores()} cores, got {threads}")
     set_torch_threads(threads)
-    hint = " (ask for more with --threads N)" if threads == 1 and usable_cores() > 1 else ""
-    print(f"training with {threads} CPU thread{'s' if threads > 1 else ''}{hint}", flush=True)
+
+
+def _threads_text(threads: int) -> str:
+    """'1 CPU thread, more with --threads N' for the summary line."""
+    from workbench.profiling.hostfacts import usable_cores
+
+    hint = ", more with --threads N" if threads == 1 and usable_cores() > 1 else ""
+    return f"{threads} CPU thread{'s' if threads > 1 else ''}{hint}"
 
 
 def _config(args: argparse.Namespace) -> tuple[ExportConfig, str]:

@@ -109,9 +109,9 @@ def measure_latency(model: nn.Module, arch: ArchConfig, protocol: LatencyProtoco
     Example:
         >>> from workbench.models import build_model, get_preset
         >>> arch = get_preset("ghostnet_cifar_050")
-        >>> result = measure_latency(build_model(arch), arch, LatencyProtocol(repeats=5, warmup=1))
-        >>> result.samples, result.protocol["mode"]
-        (5, 'deploy')
+        >>> result = measure_latency(build_model(arch), arch, LatencyProtocol(repeats=5, warmup=1, rounds=1))
+        >>> result.samples, result.protocol["mode"], result.protocol["estimator"]
+        (5, 'deploy', 'min-round-median')
     """
     check_device(protocol.device)
     clock = clock or time.perf_counter_ns
@@ -240,7 +240,7 @@ def round_spread(medians: list[float]) -> float:
     """How far apart the two lowest round medians are, relative to the lowest (0 for one round).
 
     Example:
-        >>> round_spread([1.10, 1.00, 1.50])
+        >>> round(round_spread([1.10, 1.00, 1.50]), 6)
         0.1
     """
     if len(medians) < 2:

@@ -229,7 +229,7 @@ def host_text(table: pd.DataFrame) -> str:
 
     Example:
         >>> host_text(pd.DataFrame({"number": [2], "int8_host_gap_ci_low": [-0.08],
-        ...                         "int8_host_gap_ci_high": [-0.02]}))[:75]
+        ...                         "int8_host_gap_ci_high": [-0.02]}))[:76]
         "the host's int8 kernels differ from the QDQ graph beyond the paired interval"
     """
     differ = host_disagreements(table)
