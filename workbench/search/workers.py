@@ -36,7 +36,7 @@ from workbench.search.stop import stop_on_signals
 from workbench.search.study import open_for_search
 from workbench.search.threads import set_torch_threads
 from workbench.search.trial import TrialContext, TrialFailed, run_trial
-from workbench.storage import Lock, describe_storage_error, normalise_url, study_lock
+from workbench.storage import SERVER_GONE, Lock, describe_storage_error, normalise_url, server_gone, study_lock
 
 # Stride between the sampler seeds of successive runs (a prime, far from the trial seeds' 1000s).
 RUN_SEED_STRIDE = 10007
@@ -96,6 +96,10 @@ class WorkerConfig:
     heartbeat: int | None = None
     proxy: str | None = None         # grpc:// URL of the command's own storage server (SQLite, several workers)
     run_id: str = ""                 # names this command's trials (`record.RUN_ID`)
+
+
+# A worker's exit code when its gRPC storage server stopped answering (EX_TEMPFAIL: a rerun resumes).
+SERVER_GONE_EXIT = 75
 
 
 def load_search_data(resolved: ResolvedSpace, device: str = "cpu") -> Any:
@@ -170,6 +174,8 @@ def _worker_main(cfg: WorkerConfig) -> None:
     except KeyboardInterrupt:
         pass
     except Exception as error:  # noqa: BLE001 - one line per worker; the command reports the exit codes
+        if server_gone(error):
+            sys.exit(SERVER_GONE_EXIT)  # the command says it once, for every worker
         message = describe_storage_error(cfg.storage, error) or f"{type(error).__name__}: {error}"
         print(f"workbench search: worker {cfg.worker_index}: {message}", file=sys.stderr)
         sys.exit(2)
@@ -205,6 +211,8 @@ def run_processes(base_cfg: dict[str, Any], workers: int, bar: Any, study: optun
                 process.terminate()
                 process.join(timeout=10)
     bad = [p.exitcode for p in processes if p.exitcode not in (0, None)]
+    if bad and set(bad) == {SERVER_GONE_EXIT}:
+        raise WorkbenchError(f"storage '{base_cfg['storage']}' {SERVER_GONE}")
     if bad:
         raise WorkbenchError(
             f"{len(bad)} of {workers} worker processes exited with errors (exit codes {bad}); "

@@ -14,7 +14,13 @@
 Everything else in the workbench uses these functions or Optuna's public API.
 """
 
-from workbench.storage.errors import describe_storage_error, storage_errors, storage_failure_cause
+from workbench.storage.errors import (
+    SERVER_GONE,
+    describe_storage_error,
+    server_gone,
+    storage_errors,
+    storage_failure_cause,
+)
 from workbench.storage.guard import check_writable_storage
 from workbench.storage.locks import Lock, exclusive_run, lock_file_for, study_lock
 from workbench.storage.optuna_internals import (
@@ -46,7 +52,7 @@ from workbench.storage.urls import (
 
 __all__ = [
     "DEFAULT_STORAGE", "JOURNAL_SUFFIXES", "Lock", "check_writable_storage", "count_trials", "describe_storage_error",
-    "exclusive_run",
+    "exclusive_run", "SERVER_GONE", "server_gone",
     "fail_running", "grpc_address", "has_trial", "hypervolume", "journal_path", "load_study", "lock_file_for",
     "named_constraints", "normalise_url", "open_grpc", "open_storage", "pareto_mask", "postgres_driver_url",
     "release_storage", "serve_storage", "set_constraint_list", "sqlite_path", "storage_errors", "storage_location",

@@ -28,7 +28,11 @@ _CAUSES = (
     # Optuna's own wrapping of a failed commit; over gRPC the driver's message is lost behind it.
     ("exception is raised during the commit", "could not commit a write (a full disk, or the database refused it)"),
     ("file too large", "cannot be written (the file reached its size limit: `ulimit -f` or a quota?)"),
+    # gRPC's status when the server stopped mid-run (Optuna's client then fails on its own `UnboundLocalError`).
+    ("statuscode.unavailable", "stopped answering: its server is gone; every finished trial is kept, and the same "
+                               "command run again (with the server back) resumes"),
 )
+SERVER_GONE = _CAUSES[-1][1]
 
 
 # Where an error raised by a storage comes from (besides the OS itself: OSError).
@@ -55,6 +59,16 @@ def storage_failure_cause(error: BaseException, *, drivers_only: bool = False) -
         current = current.__cause__ or current.__context__
     joined = " ".join(texts)
     return next((cause for fragment, cause in _CAUSES if fragment in joined), None)
+
+
+def server_gone(error: BaseException) -> bool:
+    """Whether `error` says a gRPC storage server stopped answering.
+
+    Example:
+        >>> server_gone(RuntimeError("<_InactiveRpcError ... status = StatusCode.UNAVAILABLE ...>"))
+        True
+    """
+    return storage_failure_cause(error) == SERVER_GONE
 
 
 def _from_storage(error: BaseException) -> bool:
