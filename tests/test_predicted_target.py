@@ -57,13 +57,16 @@ def test_bundle_run_import_then_search_on_a_predicted_target(tmp_path, capsys, m
                                                            "here": {"engine": "onnxruntime"}}},
                           objectives=["accuracy", "latency_ms:dev"])
     storage = f"sqlite:///{tmp_path / 's.db'}"
+    capsys.readouterr()
     assert main(["search", "--space", str(search_space), "--storage", storage, "--trials", "3", "--workers", "1",
                  "--no-progress"]) == 0
+    printed = capsys.readouterr().out
     study = optuna.load_study(study_name="tiny", storage=storage)
     for trial in study.trials:
         entry = trial.user_attrs[record.LATENCY_TARGETS]["dev"]
         assert entry["predicted"] is True and entry["protocol"]["device"] == "dev"
         assert entry["protocol"]["law"] == "kernels"
+        assert f"latency on dev: {entry['protocol']['law_note']}" in printed  # the summary names the law
         assert entry["low_ms"] <= entry["p50_ms"] <= entry["high_ms"]
         assert trial.values[1] == entry["p50_ms"]
         assert not trial.user_attrs[record.LATENCY_TARGETS]["here"].get("predicted")

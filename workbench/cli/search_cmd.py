@@ -98,6 +98,8 @@ def print_summary(summary: SearchSummary, storage_arg: str | None) -> None:
     if inherited:
         print(f"accuracy inherited from a supernet, never trained ({'; '.join(inherited)}); confirm a front "
               "with `workbench confirm` to train it from scratch")
+    for target, note in summary.law_notes.items():
+        print(f"latency on {target}: {note}")
     if summary.ladder:
         print(f"ladder: {summary.ladder} (candidates past the zero-cost screen / screened; candidates scored on "
               "each rung); the front below is the top rung's")

@@ -38,6 +38,7 @@ class SearchSummary:
     noise: dict[str, Any] | None = None   # the study's `accuracy_noise` (sd, trials, seeds, samples)
     ladder: str = ""                      # `rung_text`: candidates past the screen and on each rung
     latency_name: str = "latency_ms"      # the table's latency header: the first target, marked when predicted
+    law_notes: dict[str, str] = field(default_factory=dict)  # predicted target -> which law predicts it, and why
     accuracy_sources: list[str] = field(default_factory=list)  # the scored trials' sources, e.g. a supernet's
 
 
@@ -59,6 +60,18 @@ def latency_name(frame: pd.DataFrame) -> str:
     if not target:
         return "latency_ms"
     return f"latency_ms:{target}" + (" (predicted)" if target in (frame.attrs.get("predicted_targets") or {}) else "")
+
+
+def law_notes(trials: list[Any], predicted: Any) -> dict[str, str]:
+    """Per predicted target, the note its predictions carry ('predicted by the MACs law: the
+    kernel model did not beat it'), from the first trial that has one."""
+    notes: dict[str, str] = {}
+    for trial in trials:
+        for name, entry in TrialRecord.of(trial).latency_targets.items():
+            note = ((entry or {}).get("protocol") or {}).get("law_note")
+            if name in (predicted or {}) and note and name not in notes:
+                notes[name] = str(note)
+    return notes
 
 
 def best_scored(frame: pd.DataFrame) -> dict[str, Any] | None:
@@ -94,7 +107,7 @@ def summarise(study: optuna.Study, storage: str, *, ran: int = 0, seconds: float
     return SearchSummary(study_name=study.study_name, storage=storage, states=info.states, statuses=info.statuses,
                          latency_name=latency_name(frame), pareto=pareto, best=best_scored(frame), ran=ran,
                          seconds=seconds, metric_names=names, ladder=rung_text(trials),
-                         accuracy_sources=sources)
+                         accuracy_sources=sources, law_notes=law_notes(trials, frame.attrs.get("predicted_targets")))
 
 
 class ProgressBar:
