@@ -355,3 +355,30 @@ def test_a_bundle_never_holds_the_front_of_a_study_of_another_space(tmp_path, ca
     assert "study 'tiny' was searched with another space than 'tiny'" in err and "input_size" in err
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b.partial-*"))
     assert _sha(tmp_path / "study.db") == before
+
+
+def test_a_full_disk_while_bundling_is_one_line_and_leaves_no_half_bundle(tmp_path):
+    """Issue 34, item 11: the disk refuses a write (here `ulimit -f`) while the models are written,
+    and again only when the zip is: one error line naming --out, exit 2, nothing of the bundle left."""
+    import resource
+
+    (tmp_path / "whole").mkdir()
+    whole, _ = _bundle(tmp_path / "whole", "b", 2)
+    largest = max(path.stat().st_size for path in whole.rglob("*") if path.is_file())
+    assert whole.with_name("b.zip").stat().st_size > largest + 1000  # a limit between fails only at the zip
+    space = write_space(tmp_path, {**copy.deepcopy(TINY), "latency": dict(QUICK)})
+    for limit in (2_000, largest + 500):
+        folder = tmp_path / f"cap{limit}"
+        folder.mkdir()
+
+        def cap(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+        done = subprocess.run([sys.executable, "-m", "workbench", "device", "bundle", "--space", str(space),
+                               "--archs", "2", "--out", str(folder / "b"), "--devices", str(folder / "d")],
+                              capture_output=True, text=True, timeout=300, preexec_fn=cap)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("workbench")]
+        assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert f"--out {folder / 'b'}: the bundle could not be written (File too large" in errors[0], errors
+        assert [p.name for p in folder.iterdir() if p.name != "d"] == []
+        assert not (folder / "d").exists() or not list((folder / "d").rglob("*.json"))

@@ -7,6 +7,12 @@ smaller request avoids (a batch size, a model) from a bug.
 
 from __future__ import annotations
 
+import errno
+
+# A write the disk refused (full, over quota or the file size limit, read-only): the machine's
+# state, not a bug.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
 
 class WorkbenchError(Exception):
     """A user mistake: bad input, a missing file, an unknown name, an unreachable storage.
@@ -31,3 +37,13 @@ def is_out_of_memory(error: BaseException) -> bool:
     text = str(error).lower()
     return (isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError"
             or "out of memory" in text or "can't allocate memory" in text)
+
+
+def is_disk_refusal(error: BaseException) -> bool:
+    """True for an OSError whose write the disk refused (`DISK_ERRNOS`).
+
+    Example:
+        >>> is_disk_refusal(OSError(errno.ENOSPC, "No space left on device")), is_disk_refusal(OSError(2, "gone"))
+        (True, False)
+    """
+    return isinstance(error, OSError) and error.errno in DISK_ERRNOS

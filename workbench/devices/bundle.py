@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.devices.choose import Candidate, choose_architectures
-from workbench.errors import WorkbenchError
+from workbench.errors import WorkbenchError, is_disk_refusal
 from workbench.outputs import check_new_folder, check_output, check_writable_folder, claim
 from workbench.predictors.folder import devices_folder, json_text, manifest_path, sha256_bytes
 
@@ -109,8 +109,9 @@ def make_bundle(space_name: str, out: str | Path, *, archs: int = 100, study: st
     calibration = _calibration(resolved, data) if int8 else None
     quantization = quantization_for(int8_for) if int8 else None
     staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
-    (staging / "models").mkdir(parents=True)
+    written: list[Path] = []  # removed again when the disk refuses a write part way
     try:
+        (staging / "models").mkdir(parents=True)
         entries, skipped = _write_models(staging, chosen, protocol, calibration, seed, progress, int8_for)
         if not entries:
             raise WorkbenchError(f"no architecture of space '{space.name}' could be exported ({'; '.join(skipped)})")
@@ -122,14 +123,32 @@ def make_bundle(space_name: str, out: str | Path, *, archs: int = 100, study: st
         if out.exists():
             out.rmdir()  # an empty folder (check_out refused anything else)
         staging.rename(out)
+        written += [out, out.with_name(out.name + ".zip")]
+        zipped = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
+        claim(zipped)
+        stored = manifest_path(folder, manifest["bundle_id"])
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        written.append(stored)
+        stored.write_text(text, encoding="utf-8")
+    except OSError as error:
+        if not is_disk_refusal(error):
+            raise
+        _remove_written(written)
+        raise WorkbenchError(f"--out {out}: the bundle could not be written ({error.strerror}: a full disk, a quota "
+                             "or a file size limit); nothing of it was left behind") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    zipped = Path(shutil.make_archive(str(out), "zip", root_dir=out.parent, base_dir=out.name))
-    claim(zipped)
-    stored = manifest_path(folder, manifest["bundle_id"])
-    stored.parent.mkdir(parents=True, exist_ok=True)
-    stored.write_text(text, encoding="utf-8")
     return Bundle(out, zipped, stored, manifest, tuple(skipped))
+
+
+def _remove_written(paths: Sequence[Path]) -> None:
+    """Remove what a cut-short bundle wrote (the folder, its zip, the manifest's copy): a bundle
+    without all three cannot be timed and imported."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _calibration(resolved: Any, data: Any) -> tuple[Any, Any]:
