@@ -134,7 +134,7 @@ def _bad_files(tmp_path: pathlib.Path) -> dict[str, tuple[pathlib.Path, str]]:
         "truncated .pth": (truncated, "truncated or not a PyTorch tensor file"),
         "truncated .safetensors": (truncated_st, "not a readable safetensors file"),
         "not a tensor file": (text, "not a PyTorch tensor file"),
-        "pickle that runs code": (hostile, "not a plain state dict"),
+        "pickle that runs code": (hostile, "a file that asks to run code"),
         "non-tensor values": (numbers, "entry 'conv_stem.weight' holds int, not a tensor"),
     }
 

@@ -126,6 +126,10 @@ def _pick_study(catalog: pd.DataFrame) -> str:
     names = catalog["study"].tolist()
     wanted = data.default_study()
     index = names.index(wanted) if wanted in names else 0
+    if wanted is not None and wanted not in names:  # never another study without a word
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        st.warning(f"No study '{wanted}' in this storage (asked for by --study or {data.STUDY_ENV}); showing "
+                   f"'{names[0]}' instead. Studies there: {shown}.")
     rows = catalog.set_index("study")
 
     def describe(name: str) -> str:

@@ -36,8 +36,15 @@ def devices_folder(given: str | Path | None = None) -> Path:
     Example:
         >>> str(devices_folder("/tmp/d"))
         '/tmp/d'
+
+    Raises:
+        WorkbenchError: the path is a file (an empty listing or a "foreign bundle" would mislead).
     """
-    return Path(given or os.environ.get(DEVICES_ENV) or DEFAULT_DEVICES)
+    folder = Path(given or os.environ.get(DEVICES_ENV) or DEFAULT_DEVICES)
+    if folder.exists() and not folder.is_dir():
+        raise WorkbenchError(f"devices folder {folder} is a file, not a folder (--devices DIR or ${DEVICES_ENV} "
+                             "names the folder that holds one folder per device)")
+    return folder
 
 
 def manifest_path(folder: Path, bundle_id: str) -> Path:

@@ -83,6 +83,8 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
     if grpc_address(url) is not None:
         return open_grpc(url)
     journal = journal_path(url)
+    if journal is None and "://" not in url:
+        raise WorkbenchError(not_a_storage(url))
     if journal is not None:
         if not create and not journal.exists():
             raise WorkbenchError(f"storage '{url}': journal file {journal} does not exist")
@@ -109,6 +111,34 @@ def open_storage(url: str | None = None, *, create: bool = False, heartbeat_inte
     except Exception as error:  # SQLAlchemy raises many types for a bad or unreachable URL
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbenchError(f"storage '{url}': cannot open ({detail})") from error
+
+
+_KINDS = "a SQLite .db file, a journal file (.log, .jsonl, .journal) or a database URL such as postgresql://..."
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def not_a_storage(text: str) -> str:
+    """What a `--storage` that is neither a URL nor a .db or journal path is: a folder, some
+    other file, or nothing at all (SQLAlchemy would only say it cannot parse it).
+
+    Example:
+        >>> not_a_storage("no-such-thing.txt")[:92]
+        "storage 'no-such-thing.txt' is not an Optuna storage: no such file, and not a storage URL (g"
+    """
+    path = Path(text)
+    lead, kinds = f"storage '{text}' is not an Optuna storage", f"(give {_KINDS})"
+    if path.is_dir():
+        return f"{lead}: {path} is a folder {kinds}"
+    if not path.exists():
+        return f"{lead}: no such file, and not a storage URL {kinds}"
+    try:
+        with path.open("rb") as handle:
+            sqlite = handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        sqlite = False
+    if sqlite:
+        return f"{lead} by its name: {path} is a SQLite file; pass it as sqlite:///{path}"
+    return f"{lead}: {path} is a file, but neither SQLite nor a journal by its name {kinds}"
 
 
 def _check_journal_head(url: str, journal: Path) -> None:

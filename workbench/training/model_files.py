@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from workbench.errors import WorkbenchError
+from workbench.training.pickle_scan import code_globals
 
 _WRAPPERS = ("state_dict", "model")
 
@@ -97,6 +98,11 @@ def load_torch_file(path: str | Path, what: str | None = None) -> Any:
             warnings.simplefilter("ignore")  # torch's advice (weights_only=False, TorchScript) is not ours to give
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load fails in many ways on a damaged file; each is worded below
+        calls = code_globals(path)
+        if calls:  # said first: torch stops at an opcode it does not follow before it reaches the name
+            named = ", ".join(dict.fromkeys(calls))
+            raise WorkbenchError(lead + f"a file that asks to run code when loaded (its pickle calls {named}); "
+                                        "refused unread, nothing of it ran") from None
         raise WorkbenchError(lead + _why_unreadable(head, error)) from None
 
 

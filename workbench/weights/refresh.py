@@ -41,6 +41,12 @@ def refresh_model_file(path: str | Path, data_spec: str | None = None, onnx: boo
     if onnx:
         check_output(path.with_name(ONNX_NAME), flag="--onnx", force=force)
     payload = load_model_file(path)
+    source = payload.get("source") or {}
+    if data_spec is None and isinstance(source, dict) and source.get("from"):
+        # Imported weights name no dataset: the recipe's default would be a dataset nobody asked for.
+        raise WorkbenchError(f"{path} holds {source['from']} weights imported from {source.get('file') or 'a file'}, "
+                             "trained on no dataset the workbench knows, so there is nothing to refresh from (its "
+                             "preprocessing is in the file already); to use a dataset's statistics, pass --data SPEC")
     config = ExportConfig.model_validate(payload["config"])
     recipe = effective_recipe(config, data_spec=data_spec)
     data = load_dataset(recipe.dataset, input_size=config.input_size, in_channels=config.arch.in_channels,
