@@ -74,13 +74,19 @@ def test_resume_continues_the_same_run(trained) -> None:
     assert a["history"][-1]["largest_accuracy"] > 0.3  # learned something in two short epochs
 
 
-def test_search_scores_from_the_supernet_and_says_so(trained) -> None:
+@pytest.fixture(scope="module")
+def searched(trained):
+    """A 3-trial search of the tiny space scored from the supernet; (storage URL, its summary)."""
     folder, whole, _, _ = trained
     data = copy.deepcopy(TINY_PS)
     data["accuracy"] = {"source": "supernet", "path": whole.name}
     space = load_space(str(write(folder, data, "search.yaml")))
     storage = f"sqlite:///{folder / 'study.db'}"
-    summary = run_search(space, storage=storage, trials=3, progress=False)
+    return storage, run_search(space, storage=storage, trials=3, progress=False)
+
+
+def test_search_scores_from_the_supernet_and_says_so(searched) -> None:
+    storage, summary = searched
     assert summary.accuracy_sources == ["supernet-inherited:whole.pt (not trained)"]
     trials = optuna.load_study(study_name="tiny_ps", storage=storage).get_trials()
     scored = [t for t in trials if t.user_attrs[record.STATUS] == "complete"]
@@ -157,8 +163,8 @@ def test_train_refuses_a_foreign_out_and_a_supernet_of_another_space(trained, tm
     assert whole.read_bytes() == before
 
 
-def test_export_writes_inherited_weights_for_train_init(trained, capsys) -> None:
-    """Runs after the search test (same module, file order): exports its best trial."""
+def test_export_writes_inherited_weights_for_train_init(trained, searched, capsys) -> None:
+    """Exports the best trial of the supernet-scored search."""
     from workbench.config.export import ExportConfig
     from workbench.config.io import load_model
     from workbench.models import build_model
@@ -168,7 +174,7 @@ def test_export_writes_inherited_weights_for_train_init(trained, capsys) -> None
 
     folder, whole, _, _ = trained
     out = folder / "pick.yaml"
-    code = main(["export", "--study", "tiny_ps", "--storage", f"sqlite:///{folder / 'study.db'}",
+    code = main(["export", "--study", "tiny_ps", "--storage", searched[0],
                  "--pick", "best-accuracy", "--out", str(out)])
     captured = capsys.readouterr()
     printed = captured.out
@@ -187,11 +193,11 @@ def test_export_writes_inherited_weights_for_train_init(trained, capsys) -> None
     assert stored["arch"] == config.arch.model_dump(mode="json")
 
 
-def test_report_says_the_accuracy_is_inherited(trained) -> None:
+def test_report_says_the_accuracy_is_inherited(trained, searched) -> None:
     from workbench.report import write_report
 
     folder, _, _, _ = trained
-    paths = write_report("tiny_ps", f"sqlite:///{folder / 'study.db'}", folder / "report")
+    paths = write_report("tiny_ps", searched[0], folder / "report")
     summary = paths.summary_md.read_text()
     assert "supernet-inherited:whole.pt (not trained): inherited from a supernet, never trained" in summary
     assert "supernet-inherited" in paths.trials_csv.read_text()
