@@ -80,12 +80,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _pin_threads(threads: int) -> None:
     """Train with `threads` CPU threads, refusing a count outside 1..cores; says so in one line."""
-    from workbench.errors import WorkbenchError
-    from workbench.profiling.hostfacts import usable_cores
+    from workbench.profiling.hostfacts import check_threads
     from workbench.search.threads import set_torch_threads
 
-    if not 1 <= threads <= usable_cores():
-        raise WorkbenchError(f"--threads must be between 1 and this host's {usable_cores()} cores, got {threads}")
+    check_threads(threads, "--threads")
     set_torch_threads(threads)
 
 

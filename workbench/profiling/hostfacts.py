@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
+from workbench.errors import WorkbenchError
+
 X86_MACHINES = ("x86_64", "amd64", "i386", "i686")
 ARM_MACHINES = ("aarch64", "arm64", "armv7l", "armv8l")
 
@@ -106,6 +108,16 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def check_threads(threads: int, name: str = "threads") -> None:
+    """Refuse a CPU thread count outside 1..`usable_cores()`, naming the setting.
+
+    Raises:
+        WorkbenchError: `threads` is below 1 or above this host's cores.
+    """
+    if not 1 <= threads <= usable_cores():
+        raise WorkbenchError(f"{name} must be between 1 and this host's {usable_cores()} cores, got {threads}")
 
 
 def host_facts() -> dict[str, Any]:

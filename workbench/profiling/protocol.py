@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from workbench.errors import WorkbenchError
-from workbench.profiling.hostfacts import host_facts, usable_cores
+from workbench.profiling.hostfacts import check_threads, host_facts
 
 DEVICES = ("cpu", "cuda")
 # What a user may write: `auto` is resolved to a concrete device before a protocol is built.
@@ -64,9 +64,8 @@ class LatencyProtocol:
         for name, low in (("batch_size", 1), ("warmup", 0), ("repeats", 1), ("rounds", 1)):
             if int(getattr(self, name)) < low:
                 raise WorkbenchError(f"latency {name} must be at least {low}, got {getattr(self, name)}")
-        if self.threads is not None and not 1 <= self.threads <= usable_cores():
-            raise WorkbenchError(f"threads must be between 1 and this host's {usable_cores()} cores, "
-                                 f"got {self.threads}")
+        if self.threads is not None:
+            check_threads(self.threads)
         if self.max_seconds <= 0 or self.cv_threshold <= 0:
             raise WorkbenchError("max_seconds and cv_threshold must be positive")
 

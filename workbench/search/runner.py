@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 
 from workbench import record
 from workbench.errors import WorkbenchError
+from workbench.profiling.hostfacts import usable_cores
 from workbench.profiling.protocol import check_device, device_name, resolve_device
 from workbench.profiling.window import search_window
 from workbench.record import TrialRecord
@@ -45,7 +46,7 @@ from workbench.search.space_resolve import ResolvedSpace, resolve_space
 from workbench.search.stop import stop_on_signals
 from workbench.search.study import check_study_name, is_database_server, open_search_study
 from workbench.search.summary import ProgressBar, SearchSummary, summarise
-from workbench.search.threads import available_cores, set_torch_threads
+from workbench.search.threads import set_torch_threads
 from workbench.search.workers import (
     WorkerConfig,
     counted_trials,
@@ -201,7 +202,7 @@ def worker_count(workers: int | str, trials: int | None) -> int:
         (3, 1)
     """
     if workers == "auto":
-        count = available_cores()
+        count = usable_cores()
         return max(1, min(count, trials)) if trials is not None else count
     try:
         count = int(workers)

@@ -1,18 +1,9 @@
-"""How many cores a search may use, and the torch threads each of its processes trains with."""
+"""The torch threads each process of a search trains with (the cores it may use are
+`profiling.hostfacts.usable_cores`)."""
 
 from __future__ import annotations
 
-import os
-
 import torch
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def set_torch_threads(threads: int) -> None:
